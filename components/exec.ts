@@ -1,0 +1,151 @@
+// Every external program (nix-instantiate, nix-build, skopeo, docker) is invoked through this
+// module: commands are argument vectors, quoted here for `/bin/sh -c`; nothing else in the
+// project concatenates shell strings.
+
+/** Quotes one argument for POSIX sh: safe words stay bare, everything else is single-quoted. */
+export function shQuote(arg: string): string {
+    if (arg === "") {
+        return "''";
+    }
+    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) {
+        return arg;
+    }
+    return `'${arg.replace(/'/g, `'"'"'`)}'`;
+}
+
+/** An argument vector as one shell command line. */
+export function shCommand(argv: readonly string[]): string {
+    if (argv.length === 0) {
+        throw new Error("shCommand: empty argument vector");
+    }
+    return argv.map(shQuote).join(" ");
+}
+
+/** A sequence of shell lines run with `set -eu` (each built from argument vectors or fixed text). */
+export function shScript(lines: readonly string[]): string {
+    return ["set -eu", ...lines].join("\n");
+}
+
+export interface NixArgs {
+    /** `--argstr name value` pairs (every value a string; JSON for structured ones). */
+    argstr: Record<string, string>;
+}
+
+/** Options every Nix invocation shares: no binary cache (offline-safe, reproducible), quiet progress. */
+export function nixCommonOptions(opts: { substituters?: string } = {}): string[] {
+    return ["--option", "substituters", opts.substituters ?? ""];
+}
+
+function argstrFlags(args: NixArgs): string[] {
+    return Object.keys(args.argstr).sort().flatMap((k) => ["--argstr", k, args.argstr[k]]);
+}
+
+/**
+ * Evaluation only: instantiates the entry and prints two lines, the .drv path and its output path.
+ * Nothing is built; it is cheap enough to run on every preview.
+ */
+export function nixEvalScript(entryAbs: string, args: NixArgs): string {
+    const instantiate = shCommand(["nix-instantiate", ...nixCommonOptions(), entryAbs, ...argstrFlags(args)]);
+    return shScript([
+        `drv=$(${instantiate})`,
+        `case "$drv" in /nix/store/*.drv) ;; *) echo "nix-instantiate printed no .drv path: $drv" >&2; exit 1 ;; esac`,
+        `printf '%s\\n' "$drv"`,
+        `nix-store --query --outputs "$drv"`,
+    ]);
+}
+
+/** The build: `nix-build` without an out-link; logs go to stderr (streamed), the out path to stdout. */
+export function nixBuildArgv(entryAbs: string, args: NixArgs): string[] {
+    return ["nix-build", "--no-out-link", ...nixCommonOptions(), entryAbs, ...argstrFlags(args)];
+}
+
+const STORE_PATH = /^\/nix\/store\/[a-z0-9]{32}-[^/\s]+$/;
+
+// The parsers below never throw (they run inside `apply`): the shell scripts that produce their
+// input already fail the step when the output is malformed, so a miss here yields "".
+
+/** Parses `nixEvalScript` output: the .drv path and its output path. */
+export function parseEvalOutput(stdout: string): { drvPath: string; outPath: string } {
+    const lines = stdout.split("\n").map((l) => l.trim()).filter((l) => STORE_PATH.test(l));
+    return {
+        drvPath: lines.find((l) => l.endsWith(".drv")) ?? "",
+        outPath: lines.find((l) => !l.endsWith(".drv")) ?? "",
+    };
+}
+
+/** The last store path nix-build printed. */
+export function parseBuildOutput(stdout: string): string {
+    const lines = stdout.split("\n").map((l) => l.trim()).filter((l) => STORE_PATH.test(l));
+    return lines[lines.length - 1] ?? "";
+}
+
+/** The 32-character hash part of a store path: the image tag when none is configured. */
+export function storeHash(storePath: string): string {
+    return /^\/nix\/store\/([a-z0-9]{32})-/.exec(storePath)?.[1] ?? "";
+}
+
+/**
+ * Shell lines that turn a built image (a streamLayeredImage script, or an image tarball) into a
+ * seekable docker-archive file at `$archive` in a private temporary directory removed on exit.
+ */
+export function materializeArchiveLines(imagePathVar: string): string[] {
+    return [
+        `tmp=$(mktemp -d "\${TMPDIR:-/tmp}/ngd-image.XXXXXX")`,
+        `trap 'rm -rf "$tmp"' EXIT`,
+        `archive="$tmp/image.tar"`,
+        `if [ -f "$${imagePathVar}" ] && [ -x "$${imagePathVar}" ]; then "$${imagePathVar}" > "$archive"; ` +
+        `elif [ -f "$${imagePathVar}" ]; then archive="$${imagePathVar}"; ` +
+        `else echo "image $${imagePathVar} is neither a stream script nor an archive" >&2; exit 1; fi`,
+    ];
+}
+
+export interface SkopeoPushSpec {
+    /** Destination `host[:port]/repo:tag`. */
+    destination: string;
+    insecure: boolean;
+    /** Whether credentials arrive in REGISTRY_USERNAME / REGISTRY_PASSWORD (never on the command line). */
+    withCredentials: boolean;
+}
+
+/**
+ * Pushes a docker-archive with skopeo, skipping blobs the registry has; prints `sha256:…` (the
+ * manifest digest skopeo pushed) as the only stdout line. Credentials travel through the
+ * environment into a private auth file, never through argv.
+ */
+export function skopeoPushScript(spec: SkopeoPushSpec): string {
+    const lines = [...materializeArchiveLines("NGD_IMAGE")];
+    const copy = ["skopeo", "copy", "--quiet", "--digestfile", "$tmp/digest"];
+    if (spec.insecure) {
+        copy.push("--dest-tls-verify=false");
+    }
+    if (spec.withCredentials) {
+        lines.push(
+            `umask 077`,
+            `auth=$(printf '%s:%s' "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" | base64 | tr -d '\\n')`,
+            `printf '{"auths":{"%s":{"auth":"%s"}}}' "$NGD_REGISTRY" "$auth" > "$tmp/auth.json"`,
+        );
+        copy.push("--dest-authfile", "$tmp/auth.json");
+    }
+    // $tmp / $archive are expanded by the shell; the destination is a quoted literal.
+    const quoted = copy.map((a) => (a.startsWith("$tmp") ? `"${a}"` : shQuote(a)));
+    lines.push(`${quoted.join(" ")} "docker-archive:$archive" ${shQuote(`docker://${spec.destination}`)} >&2`);
+    lines.push(`grep -Eq '^sha256:[a-f0-9]{64}$' "$tmp/digest" || { echo "skopeo wrote no manifest digest" >&2; exit 1; }`);
+    lines.push(`cat "$tmp/digest"; echo`);
+    return shScript(lines);
+}
+
+/** Loads a built image into a Docker daemon and tags it `localRef`; prints the image id. */
+export function dockerLoadScript(localRef: string): string {
+    return shScript([
+        ...materializeArchiveLines("NGD_IMAGE"),
+        `loaded=$(docker load --input "$archive" | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,
+        `[ -n "$loaded" ] || { echo "docker load reported no image" >&2; exit 1; }`,
+        `docker tag "$loaded" ${shQuote(localRef)}`,
+        `${shCommand(["docker", "image", "inspect", "--format", "{{.Id}}", localRef])}`,
+    ]);
+}
+
+/** `sha256:<64 hex>` from a publisher's output ("" when absent; the script already failed then). */
+export function parseDigest(stdout: string): string {
+    return /sha256:[a-f0-9]{64}/.exec(stdout)?.[0] ?? "";
+}

@@ -1,0 +1,75 @@
+// Runs the published image on the GPU nodes of one cluster: an explicit provider, the namespace,
+// an optional pull secret and a digest-pinned Deployment.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { StackConfig } from "./config";
+import { appLabels, deploymentSpec, dockerConfigJson } from "./gpuPodSpec";
+
+export interface GpuDeploymentArgs {
+    gpu: StackConfig["gpu"];
+    deployment: StackConfig["deployment"];
+    cluster: StackConfig["cluster"];
+    /** Digest-pinned image reference (`host/repo@sha256:…`). */
+    image: pulumi.Input<string>;
+    /** Kubeconfig contents (a secret), if the stack sets one. */
+    kubeconfig?: pulumi.Output<string>;
+    /** Registry credentials for a pull secret. */
+    pullCredentials?: { registry: string; username: string; password: pulumi.Output<string> };
+    /** Shown as an annotation on the Deployment (not the pod template, so it causes no rollout). */
+    storePath?: pulumi.Input<string>;
+}
+
+export class GpuDeployment extends pulumi.ComponentResource {
+    public readonly provider: k8s.Provider;
+    public readonly namespace: k8s.core.v1.Namespace;
+    public readonly deployment: k8s.apps.v1.Deployment;
+    public readonly namespaceName: pulumi.Output<string>;
+    public readonly deploymentName: pulumi.Output<string>;
+
+    constructor(name: string, args: GpuDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nix-gpu-deploy:k8s:GpuDeployment", name, {}, opts);
+        const { cluster, deployment } = args;
+        this.provider = new k8s.Provider(`${name}-provider`, {
+            kubeconfig: args.kubeconfig,
+            context: cluster.context,
+            // Rotating credentials or renaming a context must not replace every resource.
+            clusterIdentifier: cluster.name,
+            renderYamlToDirectory: cluster.renderYamlTo,
+            enableServerSideApply: true,
+        }, { parent: this });
+        const childOpts = { parent: this, provider: this.provider };
+
+        this.namespace = new k8s.core.v1.Namespace(`${name}-namespace`, {
+            metadata: { name: cluster.namespace, labels: { "app.kubernetes.io/managed-by": "nix-gpu-deploy" } },
+        }, childOpts);
+
+        let pullSecret: string | undefined;
+        if (args.pullCredentials !== undefined) {
+            const creds = args.pullCredentials;
+            pullSecret = `${deployment.name}-registry`;
+            new k8s.core.v1.Secret(`${name}-pull-secret`, {
+                metadata: { name: pullSecret, namespace: this.namespace.metadata.name, labels: appLabels(deployment) },
+                type: "kubernetes.io/dockerconfigjson",
+                stringData: { ".dockerconfigjson": pulumi.secret(creds.password).apply((p) => dockerConfigJson(creds.registry, creds.username, p)) },
+            }, childOpts);
+        }
+
+        const secretName = pullSecret;
+        this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
+            metadata: {
+                name: deployment.name,
+                namespace: this.namespace.metadata.name,
+                labels: appLabels(deployment),
+                annotations: pulumi.output(args.storePath ?? "").apply((sp) => ({
+                    "pulumi.com/timeoutSeconds": String(deployment.rolloutTimeoutSeconds),
+                    ...(sp !== "" ? { "nix-gpu-deploy/store-path": sp } : {}),
+                })),
+            },
+            spec: pulumi.output(args.image).apply((image) => deploymentSpec({ gpu: args.gpu, deployment, image, pullSecret: secretName })),
+        }, { ...childOpts, customTimeouts: { create: `${deployment.rolloutTimeoutSeconds}s`, update: `${deployment.rolloutTimeoutSeconds}s` } });
+
+        this.namespaceName = this.namespace.metadata.name;
+        this.deploymentName = this.deployment.metadata.name;
+        this.registerOutputs({ namespace: this.namespaceName, deployment: this.deploymentName });
+    }
+}

@@ -1,0 +1,65 @@
+// The layered CUDA image: one `nix-build` run as a `command.local.Command`, re-run only when the
+// derivation or the layering options change.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { LayerStrategy } from "./config";
+import { parseBuildOutput, storeHash } from "./exec";
+import { NixDependencySet, OverlayFingerprint } from "./nix";
+
+export interface LayeringOptions {
+    maxLayers: number;
+    strategy: LayerStrategy;
+}
+
+export interface LayeredCudaImageArgs {
+    dependencySet: NixDependencySet;
+    layering: LayeringOptions;
+    /** Explicit image tag; default: the hash part of the Nix output path. */
+    tag?: string;
+}
+
+/** Pure: what makes the build run again (a change is a replace: a new nix-build). */
+export function buildTriggers(drvPath: string, layering: LayeringOptions): unknown[] {
+    return [{ drv: drvPath }, { layering: { maxLayers: layering.maxLayers, strategy: layering.strategy } }];
+}
+
+/**
+ * Pure: inputs shown in the diff but not triggers. An overlay edit that does not change the
+ * derivation (a comment) shows here as an update that re-runs nix-build, which finds the output
+ * already in the store.
+ */
+export function buildEnvironment(overlays: OverlayFingerprint[], fingerprint: string): Record<string, string> {
+    const env: Record<string, string> = { NGD_NIX_FINGERPRINT: fingerprint };
+    for (const o of overlays) {
+        env[`NGD_OVERLAY_${o.overlay}`] = `sha256:${o.sha256} args:${o.argsSha256}`;
+    }
+    return env;
+}
+
+export class LayeredCudaImage extends pulumi.ComponentResource {
+    /** The built image: a streamLayeredImage script (or image tarball) in the Nix store. */
+    public readonly storePath: pulumi.Output<string>;
+    /** The tag the publisher pushes: explicit, or the Nix output hash. */
+    public readonly tag: pulumi.Output<string>;
+    public readonly drvPath: pulumi.Output<string>;
+    public readonly build: command.local.Command;
+
+    constructor(name: string, args: LayeredCudaImageArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nix-gpu-deploy:image:LayeredCudaImage", name, {}, opts);
+        const deps = args.dependencySet;
+        this.drvPath = deps.drvPath;
+        this.build = new command.local.Command(`${name}-build`, {
+            create: deps.buildCommand(),
+            // Nothing to undo: the store path is garbage-collected by Nix when unreferenced.
+            triggers: deps.drvPath.apply((drv) => buildTriggers(drv, args.layering)),
+            environment: deps.fingerprint.apply((fp) => buildEnvironment(deps.overlaySummaries, fp)),
+            logging: "stdoutAndStderr",
+            addPreviousOutputInEnv: false,
+        }, { parent: this });
+        this.storePath = this.build.stdout.apply(parseBuildOutput);
+        // Known at preview when Nix evaluated the derivation; otherwise after the build.
+        const outPath = pulumi.all([deps.outPath, this.storePath]).apply(([evalOut, built]) => evalOut !== "" ? evalOut : built);
+        this.tag = args.tag !== undefined ? pulumi.output(args.tag) : outPath.apply(storeHash);
+        this.registerOutputs({ storePath: this.storePath, tag: this.tag, drvPath: this.drvPath });
+    }
+}

@@ -1,0 +1,122 @@
+// Publishers push a built image and return `repo@sha256:…`. Both share one interface:
+// input = the built image + registry (+ secret credentials); output = `ref` and `digest`.
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { Publisher } from "./config";
+import { dockerLoadScript, parseDigest, skopeoPushScript } from "./exec";
+import { LayeredCudaImage } from "./image";
+
+export interface PublisherArgs {
+    image: LayeredCudaImage;
+    /** Registry `host[:port]`. */
+    registry: string;
+    /** Repository inside the registry, e.g. `ml/myproject`. */
+    repository: string;
+    username?: string;
+    password?: pulumi.Output<string>;
+    /** Plain HTTP (loopback registries only; config validation enforces it). */
+    insecure: boolean;
+    /** Docker daemon socket (docker publisher only). */
+    dockerHost?: string;
+}
+
+export interface PublishedImage {
+    /** `host/repo@sha256:…`: what the Deployment runs. */
+    ref: pulumi.Output<string>;
+    digest: pulumi.Output<string>;
+}
+
+/** Pure: `host/repo` and `host/repo:tag`. */
+export function repositoryRef(registry: string, repository: string, tag?: string): string {
+    return `${registry}/${repository}${tag === undefined ? "" : `:${tag}`}`;
+}
+
+/** Pure: the digest-pinned reference. */
+export function digestRef(registry: string, repository: string, digest: string): string {
+    return `${repositoryRef(registry, repository)}@${digest}`;
+}
+
+/**
+ * Daemonless: `skopeo copy docker-archive:… docker://…` through `command`. skopeo asks the registry
+ * for each blob first and uploads only the missing ones; the digest comes from `--digestfile`.
+ */
+export class SkopeoPublisher extends pulumi.ComponentResource implements PublishedImage {
+    public readonly ref: pulumi.Output<string>;
+    public readonly digest: pulumi.Output<string>;
+    public readonly push: command.local.Command;
+
+    constructor(name: string, args: PublisherArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nix-gpu-deploy:publish:SkopeoPublisher", name, {}, opts);
+        const withCredentials = args.username !== undefined && args.password !== undefined;
+        const destination = args.image.tag.apply((tag) => repositoryRef(args.registry, args.repository, tag));
+        const environment: Record<string, pulumi.Input<string>> = {
+            NGD_IMAGE: args.image.storePath,
+            NGD_REGISTRY: args.registry,
+        };
+        if (withCredentials) {
+            environment.REGISTRY_USERNAME = args.username as string;
+            environment.REGISTRY_PASSWORD = pulumi.secret(args.password as pulumi.Output<string>);
+        }
+        this.push = new command.local.Command(`${name}-push`, {
+            create: destination.apply((d) => skopeoPushScript({ destination: d, insecure: args.insecure, withCredentials })),
+            environment,
+            triggers: [args.image.storePath, destination],
+            logging: "stdoutAndStderr",
+            addPreviousOutputInEnv: false,
+        }, { parent: this, additionalSecretOutputs: ["stderr"] });
+        // The password makes every output of the command secret; the digest is not sensitive and
+        // the Deployment's diff must show it, so it is explicitly made plain again.
+        this.digest = pulumi.unsecret(this.push.stdout.apply(parseDigest));
+        this.ref = this.digest.apply((d) => digestRef(args.registry, args.repository, d));
+        this.registerOutputs({ ref: this.ref, digest: this.digest });
+    }
+}
+
+/**
+ * Through a Docker daemon: stream the image into `docker load`, then `docker.Tag` and
+ * `docker.RegistryImage` (which pushes and reads the digest back from the registry).
+ */
+export class DockerPublisher extends pulumi.ComponentResource implements PublishedImage {
+    public readonly ref: pulumi.Output<string>;
+    public readonly digest: pulumi.Output<string>;
+
+    constructor(name: string, args: PublisherArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("nix-gpu-deploy:publish:DockerPublisher", name, {}, opts);
+        const env: Record<string, pulumi.Input<string>> = { NGD_IMAGE: args.image.storePath };
+        if (args.dockerHost !== undefined) {
+            env.DOCKER_HOST = args.dockerHost;
+        }
+        const localRef = args.image.tag.apply((tag) => `nix-gpu-deploy.local/${args.repository}:${tag}`);
+        const load = new command.local.Command(`${name}-load`, {
+            create: localRef.apply(dockerLoadScript),
+            environment: env,
+            triggers: [args.image.storePath],
+            logging: "stderr",
+            addPreviousOutputInEnv: false,
+        }, { parent: this });
+        const provider = new docker.Provider(`${name}-docker`, {
+            host: args.dockerHost,
+            registryAuth: args.username !== undefined && args.password !== undefined
+                ? [{ address: args.registry, username: args.username, password: pulumi.secret(args.password) }]
+                : undefined,
+        }, { parent: this });
+        const tag = new docker.Tag(`${name}-tag`, {
+            sourceImage: load.stdout.apply((s) => s.trim()),
+            targetImage: args.image.tag.apply((t) => repositoryRef(args.registry, args.repository, t)),
+        }, { parent: this, provider });
+        const pushed = new docker.RegistryImage(`${name}-push`, {
+            name: tag.targetImage,
+            keepRemotely: true,
+            triggers: { storePath: args.image.storePath },
+        }, { parent: this, provider });
+        this.digest = pushed.sha256Digest;
+        this.ref = this.digest.apply((d) => digestRef(args.registry, args.repository, d));
+        this.registerOutputs({ ref: this.ref, digest: this.digest });
+    }
+}
+
+/** Picks the publisher the stack config names. */
+export function publishImage(kind: Publisher, name: string, args: PublisherArgs, opts?: pulumi.ComponentResourceOptions): PublishedImage {
+    return kind === "skopeo" ? new SkopeoPublisher(name, args, opts) : new DockerPublisher(name, args, opts);
+}

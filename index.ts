@@ -1,0 +1,69 @@
+// Wiring only: config → overlays → dependency set (evaluation) → image build → publish → deploy.
+import * as pulumi from "@pulumi/pulumi";
+import { overlayFile } from "./components/config";
+import { GpuDeployment } from "./components/gpuDeployment";
+import { LayeredCudaImage } from "./components/image";
+import { NixDependencySet, NixOverlay, nixOnPath } from "./components/nix";
+import { publishImage } from "./components/publish";
+import { loadStackConfig } from "./components/stackConfig";
+
+const projectRoot = __dirname;
+const { config, registryPassword, kubeconfig } = loadStackConfig(projectRoot);
+const stack = pulumi.getStack();
+
+const overlays = config.nix.overlays.map((o) => new NixOverlay(`${stack}-overlay-${o.name}`, {
+    overlayName: o.name,
+    file: overlayFile(config.nix.entry, o.name),
+    args: o.args,
+    projectRoot,
+}));
+
+const dependencySet = new NixDependencySet(`${stack}-deps`, {
+    entry: config.nix.entry,
+    projectRoot,
+    overlays,
+    pythonPackages: config.nix.pythonPackages,
+    cudaCapabilities: config.nix.cudaCapabilities,
+    imageArgs: {
+        imageName: config.image.name,
+        imageTag: config.image.tag ?? "",
+        maxLayers: String(config.image.maxLayers),
+    },
+    nixAvailable: process.env.NGD_NIX_AVAILABLE !== undefined ? process.env.NGD_NIX_AVAILABLE === "true" : nixOnPath(),
+});
+
+const image = new LayeredCudaImage(`${stack}-image`, {
+    dependencySet,
+    layering: { maxLayers: config.image.maxLayers, strategy: config.image.layerStrategy },
+    tag: config.image.tag,
+});
+
+const published = publishImage(config.registry.publisher, `${stack}-publish`, {
+    image,
+    registry: config.registry.host,
+    repository: config.image.name,
+    username: config.registry.username,
+    password: registryPassword,
+    insecure: config.registry.insecure,
+    dockerHost: config.registry.dockerHost,
+});
+
+const app = new GpuDeployment(`${stack}-gpu`, {
+    gpu: config.gpu,
+    deployment: config.deployment,
+    cluster: config.cluster,
+    image: published.ref,
+    kubeconfig,
+    pullCredentials: config.registry.username !== undefined && registryPassword !== undefined
+        ? { registry: config.registry.host, username: config.registry.username, password: registryPassword }
+        : undefined,
+    storePath: image.storePath,
+});
+
+export const drvPath = dependencySet.drvPath;
+export const nixFingerprint = dependencySet.fingerprint;
+export const storePath = image.storePath;
+export const imageTag = image.tag;
+export const imageRef = published.ref;
+export const namespace = app.namespaceName;
+export const deployment = app.deploymentName;

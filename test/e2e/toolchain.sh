@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Builds (once) and caches the real toolchain the e2e suite needs, outside the repo, keyed by version.
+# Usage: scripts/toolchain.sh [pulumi|command|kubernetes|kube|etcd|kwok|all]
+# Prints nothing but progress on stderr; binaries land in $NGD_TOOLS/bin (default ~/.cache/nix-gpu-deploy/tools).
+# A tool already on PATH at the pinned version is used as it is.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+TOOLS="${NGD_TOOLS:-$HOME/.cache/nix-gpu-deploy/tools}"
+BIN="$TOOLS/bin"
+mkdir -p "$BIN" "$TOOLS/build"
+export GOFLAGS="-mod=mod -buildvcs=false"
+
+pkgver() { node -e "console.log(require('$here/package.json').dependencies['$1'])"; }
+PULUMI_VERSION="${PULUMI_VERSION:-$(pkgver @pulumi/pulumi 2>/dev/null || echo 3.248.0)}"
+COMMAND_VERSION="${COMMAND_VERSION:-$(pkgver @pulumi/command 2>/dev/null || echo 1.2.1)}"
+K8S_VERSION="${K8S_VERSION:-1.34.4}"
+ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
+KWOK_VERSION="${KWOK_VERSION:-0.7.0}"
+
+log() { echo "[toolchain] $*" >&2; }
+stamp_ok() { [ -f "$TOOLS/stamps/$1" ]; }
+stamp() { mkdir -p "$TOOLS/stamps"; date -u +%FT%TZ > "$TOOLS/stamps/$1"; }
+
+build_pulumi() {
+  local s="pulumi-$PULUMI_VERSION"
+  if command -v pulumi >/dev/null && [ "$(pulumi version 2>/dev/null)" = "v$PULUMI_VERSION" ] && [ "$(command -v pulumi)" != "$BIN/pulumi" ]; then
+    log "pulumi v$PULUMI_VERSION already on PATH"; return; fi
+  stamp_ok "$s" && [ -x "$BIN/pulumi" ] && { log "pulumi v$PULUMI_VERSION cached"; return; }
+  local d="$TOOLS/build/$s"; mkdir -p "$d"; cd "$d"
+  cat > go.mod <<MOD
+module ngd/pulumiwrap
+go 1.26
+require (
+	github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION
+	github.com/pulumi/pulumi/sdk/v3 v$PULUMI_VERSION
+)
+replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
+MOD
+  cat > tools.go <<'GO'
+//go:build tools
+package tools
+import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+GO
+  log "building pulumi v$PULUMI_VERSION (several minutes)"
+  go mod tidy >/dev/null 2>&1 || true
+  go build -o "$BIN/pulumi" -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+  stamp "$s"
+}
+
+build_kube() {
+  local s="kube-$K8S_VERSION" have=1
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do [ -x "$BIN/$b" ] || have=0; done
+  stamp_ok "$s" && [ $have = 1 ] && { log "kubernetes v$K8S_VERSION cached"; return; }
+  local d="$TOOLS/build/$s" minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
+  mkdir -p "$d"; cd "$d"
+  local staging="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller"
+  {
+    echo "module ngd/kubewrap"; echo "go 1.26"; echo "godebug default=go1.24"
+    echo "require k8s.io/kubernetes v$K8S_VERSION"
+    for m in $staging; do echo "replace k8s.io/$m => k8s.io/$m v0.${K8S_VERSION#1.}"; done
+  } > go.mod
+  cat > tools.go <<'GO'
+//go:build tools
+package tools
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+GO
+  log "building kubernetes v$K8S_VERSION control plane (many minutes)"
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  local v="k8s.io/component-base/version" lf
+  lf="-s -w -X $v.gitVersion=v$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+    go build -o "$BIN/$b" -ldflags "$lf" "k8s.io/kubernetes/cmd/$b"
+  done
+  stamp "$s"
+}
+
+build_etcd() {
+  local s="etcd-$ETCD_VERSION"
+  stamp_ok "$s" && [ -x "$BIN/etcd" ] && { log "etcd v$ETCD_VERSION cached"; return; }
+  local d="$TOOLS/build/$s"; mkdir -p "$d"; cd "$d"
+  printf 'module ngd/etcdwrap\ngo 1.26\nrequire go.etcd.io/etcd/server/v3 v%s\n' "$ETCD_VERSION" > go.mod
+  cat > main.go <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  log "building etcd v$ETCD_VERSION"
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  go build -o "$BIN/etcd" -ldflags "-s -w" .
+  stamp "$s"
+}
+
+build_kwok() {
+  local s="kwok-$KWOK_VERSION"
+  stamp_ok "$s" && [ -x "$BIN/kwok" ] && { log "kwok v$KWOK_VERSION cached"; return; }
+  log "building kwok v$KWOK_VERSION"
+  GOTOOLCHAIN="${KWOK_GOTOOLCHAIN:-go1.27.3}" GOBIN="$BIN" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  # the stage configs ship in the module; keep a copy next to the binary
+  local src; src="$(GOTOOLCHAIN="${KWOK_GOTOOLCHAIN:-go1.27.3}" go env GOMODCACHE)/sigs.k8s.io/kwok@v$KWOK_VERSION"
+  rm -rf "$TOOLS/kwok-stages"; mkdir -p "$TOOLS/kwok-stages"; cp -r "$src/kustomize/stage/." "$TOOLS/kwok-stages/"; chmod -R u+w "$TOOLS/kwok-stages"
+  stamp "$s"
+}
+
+case "${1:-all}" in
+  pulumi) build_pulumi ;;
+  kube) build_kube ;;
+  etcd) build_etcd ;;
+  kwok) build_kwok ;;
+  all) build_pulumi; build_etcd; build_kwok; build_kube ;;
+  *) echo "unknown target $1" >&2; exit 2 ;;
+esac
