@@ -1,0 +1,87 @@
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { nixBuildArgv, nixEvalScript, parseBuildOutput, parseDigest, parseEvalOutput, shCommand, shQuote, skopeoPushScript, storeHash } from "../../components/exec";
+
+const sh = (cmd: string, env: Record<string, string> = {}) =>
+    execFileSync("/bin/sh", ["-c", cmd], { encoding: "utf8", env: { ...process.env, ...env } });
+
+describe("shell quoting", () => {
+    const nasty = ["$(touch PWNED)", "`touch PWNED`", "a b", "it's", "\"q\"", "x;touch PWNED", "", "-n", "\\", "\n", "*"];
+    it("passes every argument through the shell unchanged and runs nothing", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-quote-"));
+        try {
+            for (const arg of nasty) {
+                const out = execFileSync("/bin/sh", ["-c", shCommand(["printf", "%s", arg])], { cwd: dir, encoding: "utf8" });
+                assert.strictEqual(out, arg);
+            }
+            assert.deepStrictEqual(fs.readdirSync(dir), [], "no file created");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+    it("leaves plain words bare", () => {
+        assert.strictEqual(shQuote("nix-build"), "nix-build");
+        assert.strictEqual(shQuote("/nix/store/x"), "/nix/store/x");
+        assert.strictEqual(shQuote('["8.0"]'), `'["8.0"]'`);
+    });
+});
+
+describe("nix command lines", () => {
+    const args = { argstr: { imageName: "ml/app", overlays: '[{"name":"ffmpeg","args":{}}]' } };
+    it("builds without an out-link and without substituters, arguments sorted", () => {
+        assert.deepStrictEqual(nixBuildArgv("/p/nix/build_container.nix", args), [
+            "nix-build", "--no-out-link", "--option", "substituters", "", "/p/nix/build_container.nix",
+            "--argstr", "imageName", "ml/app", "--argstr", "overlays", '[{"name":"ffmpeg","args":{}}]',
+        ]);
+    });
+    it("evaluation prints the .drv and its output path", () => {
+        const script = nixEvalScript("/p/e.nix", args);
+        assert.match(script, /^set -eu\ndrv=\$\(nix-instantiate --option substituters '' \/p\/e\.nix --argstr imageName ml\/app --argstr overlays '\[\{"name":"ffmpeg","args":\{\}\}\]'\)/);
+        assert.match(script, /nix-store --query --outputs "\$drv"/);
+    });
+    it("parses outputs without throwing", () => {
+        const drv = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-x.drv";
+        const out = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-x";
+        assert.deepStrictEqual(parseEvalOutput(`${drv}\n${out}\n`), { drvPath: drv, outPath: out });
+        assert.deepStrictEqual(parseEvalOutput("garbage"), { drvPath: "", outPath: "" });
+        assert.strictEqual(parseBuildOutput(`building…\n${out}\n`), out);
+        assert.strictEqual(storeHash(out), "0123456789abcdfghijklmnpqrsvwxyz");
+        assert.strictEqual(storeHash("nope"), "");
+        assert.strictEqual(parseDigest(`sha256:${"a".repeat(64)}\n`), `sha256:${"a".repeat(64)}`);
+    });
+    it("a tag with shell syntax is inert inside the push command", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-push-"));
+        try {
+            const script = skopeoPushScript({ destination: "127.0.0.1:1/x:$(touch pwned)", insecure: true, withCredentials: false });
+            // Replace skopeo with a stub that records its argv.
+            fs.writeFileSync(path.join(dir, "skopeo"), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/argv"\nwhile [ $# -gt 0 ]; do [ "$1" = --digestfile ] && printf 'sha256:%064d' 0 > "$2"; shift; done\n`, { mode: 0o755 });
+            fs.writeFileSync(path.join(dir, "image"), "#!/bin/sh\necho archive\n", { mode: 0o755 });
+            const out = sh(script, { PATH: `${dir}:${process.env.PATH}`, NGD_IMAGE: path.join(dir, "image"), TMPDIR: dir });
+            assert.strictEqual(out.trim(), `sha256:${"0".repeat(64)}`);
+            assert.ok(!fs.existsSync(path.join(dir, "pwned")) && !fs.existsSync("pwned"));
+            assert.ok(fs.readFileSync(path.join(dir, "argv"), "utf8").includes("docker://127.0.0.1:1/x:$(touch pwned)"));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+    it("passes registry credentials through a private auth file, not argv", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-auth-"));
+        try {
+            const script = skopeoPushScript({ destination: "127.0.0.1:1/x:t", insecure: true, withCredentials: true });
+            fs.writeFileSync(path.join(dir, "skopeo"), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/argv"\nwhile [ $# -gt 0 ]; do case "$1" in --digestfile) printf 'sha256:%064d' 0 > "$2";; --dest-authfile) cp "$2" "${dir}/auth"; stat -c %a "$2" > "${dir}/mode";; esac; shift; done\n`, { mode: 0o755 });
+            fs.writeFileSync(path.join(dir, "image"), "#!/bin/sh\necho archive\n", { mode: 0o755 });
+            sh(script, { PATH: `${dir}:${process.env.PATH}`, NGD_IMAGE: path.join(dir, "image"), TMPDIR: dir, NGD_REGISTRY: "127.0.0.1:1", REGISTRY_USERNAME: "u", REGISTRY_PASSWORD: "p@ss w0rd" });
+            const argv = fs.readFileSync(path.join(dir, "argv"), "utf8");
+            assert.ok(!argv.includes("p@ss"), "password not on the command line");
+            const auth = JSON.parse(fs.readFileSync(path.join(dir, "auth"), "utf8"));
+            assert.strictEqual(Buffer.from(auth.auths["127.0.0.1:1"].auth, "base64").toString(), "u:p@ss w0rd");
+            assert.strictEqual(fs.readFileSync(path.join(dir, "mode"), "utf8").trim(), "600");
+            assert.deepStrictEqual(fs.readdirSync(dir).filter((f) => f.startsWith("ngd-image")), [], "temporary files removed");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});

@@ -1,0 +1,159 @@
+// Runs the real index.ts under pulumi mocks with a given stack config and records what it registers.
+import * as pulumi from "@pulumi/pulumi";
+import { execFileSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { parse as parseYaml } from "yaml";
+
+export const ROOT = path.resolve(__dirname, "../..");
+const INDEX = path.join(ROOT, "index.ts");
+
+export interface Recorded {
+    type: string;
+    name: string;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- resource inputs are arbitrary JSON
+    inputs: any;
+    urn: string;
+}
+
+export interface Invocation {
+    token: string;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- invoke inputs are arbitrary JSON
+    inputs: any;
+}
+
+export interface ProgramRun {
+    resources: Recorded[];
+    invokes: Invocation[];
+    outputs: Record<string, unknown>;
+    error?: Error;
+}
+
+/** Stack file → engine-style config map (objects as JSON text). */
+export function stackConfig(stack: string): Record<string, string> {
+    const doc = parseYaml(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config?: Record<string, unknown> };
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(doc.config ?? {})) {
+        out[k] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+    return out;
+}
+
+const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
+/** A deterministic fake Nix store hash. */
+export function fakeStoreHash(seed: string): string {
+    const bytes = crypto.createHash("sha256").update(seed).digest();
+    return Array.from({ length: 32 }, (_, i) => NIX32[bytes[i] % 32]).join("");
+}
+
+function sh(command: string, env: Record<string, string> | undefined, dir: string | undefined): string {
+    return execFileSync("/bin/sh", ["-c", command], {
+        cwd: dir, env: { ...process.env, ...(env ?? {}) }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
+    });
+}
+
+/** The CUDA entry needs nixpkgs from the network: its evaluation and build are simulated. */
+function isOfflineUnbuildable(cmd: string): boolean {
+    return cmd.includes("/nix/build_container.nix");
+}
+
+export interface RunOptions {
+    stack: string;
+    config: Record<string, string>;
+    secretKeys?: string[];
+    /** Run real nix for nixpkgs-free entries (default true). */
+    realNix?: boolean;
+    nixAvailable?: boolean;
+}
+
+/** Runs index.ts once under fresh mocks. */
+export async function runProgram(o: RunOptions): Promise<ProgramRun> {
+    const resources: Omit<Recorded, "urn">[] = [];
+    const invokes: Invocation[] = [];
+    const realNix = o.realNix ?? true;
+    pulumi.runtime.setAllConfig(o.config, o.secretKeys ?? []);
+    await pulumi.runtime.setMocks({
+        newResource(args) {
+            resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+            const state = { ...args.inputs };
+            if (args.type === "command:local:Command") {
+                const create = String(args.inputs.create ?? "");
+                if (create.startsWith("nix-build")) {
+                    state.stdout = realNix && !isOfflineUnbuildable(create)
+                        ? sh(create, args.inputs.environment, args.inputs.dir)
+                        : `/nix/store/${fakeStoreHash(`out${args.inputs.environment?.NGD_NIX_FINGERPRINT}`)}-myproject.tar.gz\n`;
+                } else {
+                    state.stdout = `sha256:${crypto.createHash("sha256").update(JSON.stringify(args.inputs.triggers ?? create)).digest("hex")}\n`;
+                }
+                state.stderr = "";
+            }
+            if (args.type === "docker:index/registryImage:RegistryImage") {
+                state.sha256Digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex")}`;
+            }
+            return { id: `${args.name}-id`, state };
+        },
+        call(args) {
+            invokes.push({ token: args.token, inputs: args.inputs });
+            if (args.token === "command:local:run") {
+                const cmd = String(args.inputs.command);
+                if (!realNix || isOfflineUnbuildable(cmd)) {
+                    const fp = String(args.inputs.environment?.NGD_FINGERPRINT ?? cmd);
+                    return { stdout: `/nix/store/${fakeStoreHash(`drv${fp}`)}-myproject.tar.gz.drv\n/nix/store/${fakeStoreHash(`out${fp}`)}-myproject.tar.gz\n`, stderr: "" };
+                }
+                return { stdout: sh(cmd, args.inputs.environment, args.inputs.dir), stderr: "" };
+            }
+            throw new Error(`unexpected invoke ${args.token}`);
+        },
+    }, "nix-gpu-deploy", o.stack, false);
+
+    const saved = process.env.NGD_NIX_AVAILABLE;
+    if (o.nixAvailable !== undefined) {
+        process.env.NGD_NIX_AVAILABLE = String(o.nixAvailable);
+    }
+    delete require.cache[require.resolve(INDEX)];
+    const outputs: Record<string, unknown> = {};
+    let error: Error | undefined;
+    try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program must be re-run per test
+        const mod = require(INDEX) as Record<string, pulumi.Output<unknown>>;
+        for (const [k, v] of Object.entries(mod)) {
+            outputs[k] = await new Promise((resolve) => v.apply((x) => resolve(x)));
+        }
+        // let queued registrations finish
+        await new Promise((r) => setTimeout(r, 50));
+    } catch (e) {
+        error = e as Error;
+    } finally {
+        if (saved === undefined) {
+            delete process.env.NGD_NIX_AVAILABLE;
+        } else {
+            process.env.NGD_NIX_AVAILABLE = saved;
+        }
+    }
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the mock monitor is not typed publicly
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const registered: Map<string, unknown> = monitor?.getRegisteredResources?.() ?? new Map();
+    const urns = [...registered.keys()];
+    return {
+        resources: resources.map((r) => ({ ...r, urn: urns.find((u) => u.endsWith(`::${r.name}`) && u.includes(r.type)) ?? "" })),
+        invokes,
+        outputs,
+        error,
+    };
+}
+
+/** The resource of `type` whose name ends with `suffix`. */
+export function find(run: ProgramRun, type: string, suffix: string): Recorded {
+    const r = run.resources.find((x) => x.type === type && x.name.endsWith(suffix));
+    if (r === undefined) {
+        throw new Error(`no ${type} named *${suffix}; have: ${run.resources.map((x) => `${x.type} ${x.name}`).join(", ")}`);
+    }
+    return r;
+}
+
+/** The parent type chain encoded in a URN (`a$b$c::name` → [a, b]). */
+export function parentTypes(urn: string): string[] {
+    const typePart = urn.split("::")[2] ?? "";
+    return typePart.split("$").slice(0, -1);
+}

@@ -1,0 +1,81 @@
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { fingerprintNixFile, nixPathLiterals } from "../../components/fingerprint";
+import { ROOT } from "./harness";
+
+function nixFiles(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) {
+            return e.name === "node_modules" || e.name.startsWith(".") ? [] : nixFiles(p);
+        }
+        return e.name.endsWith(".nix") ? [p] : [];
+    });
+}
+
+describe("the nix tree", () => {
+    const files = nixFiles(ROOT);
+    it("has the files the program needs", () => {
+        for (const f of ["nix/build_container.nix", "nix/dependencies.nix", "nix/pins.nix", "nix/overlay/replace-torch.nix", "nix/overlay/ffmpeg.nix", "nix/docker/buildCudaLayeredImage.nix", "test/fixture/default.nix"]) {
+            assert.ok(files.includes(path.join(ROOT, f)), f);
+        }
+    });
+    for (const f of files) {
+        it(`nix-instantiate --parse ${path.relative(ROOT, f)}`, () => {
+            execFileSync("nix-instantiate", ["--parse", f], { stdio: ["ignore", "ignore", "pipe"] });
+        });
+    }
+    it("pins every fetch with a hash and never uses <nixpkgs>", () => {
+        for (const f of files) {
+            const src = fs.readFileSync(f, "utf8").replace(/#.*$/gm, "");
+            assert.ok(!/<nixpkgs>/.test(src), `${f}: <nixpkgs>`);
+            for (const m of src.matchAll(/fetch(?:Tarball|url|FromGitHub|git)\s*\{/g)) {
+                const body = src.slice(m.index ?? 0).split(/\n\s*\};?/)[0];
+                assert.match(body, /sha256|hash/, `${f}: unhashed fetch`);
+            }
+        }
+    });
+    it("writes overlays final: prev: and has no top-level `with`", () => {
+        for (const f of files.filter((x) => x.includes(`${path.sep}overlay${path.sep}`))) {
+            const src = fs.readFileSync(f, "utf8");
+            assert.match(src, /^final: prev:/m, f);
+            assert.ok(!/self: super:/.test(src), f);
+        }
+        for (const f of files) {
+            assert.ok(!/^with /m.test(fs.readFileSync(f, "utf8")), `${f}: top-level with`);
+        }
+    });
+    it("merges the caller's Env into the CUDA env instead of replacing it", () => {
+        const out = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "-E", `
+          let
+            image = import ${ROOT}/nix/docker/buildCudaLayeredImage.nix {
+              streamLayeredImage = args: args;
+              lib = import ${ROOT}/test/fixture/mini-lib.nix;
+              cudatoolkit = { version = "12.4.131.2"; };
+              name = "x";
+              config = { Env = [ "PYTHONUNBUFFERED=1" "NVIDIA_DRIVER_CAPABILITIES=all" ]; Entrypoint = [ "/e" ]; };
+            };
+          in image.config`], { encoding: "utf8" });
+        const cfg = JSON.parse(out);
+        assert.deepStrictEqual(cfg.Entrypoint, ["/e"]);
+        assert.ok(cfg.Env.includes("PYTHONUNBUFFERED=1"));
+        assert.ok(cfg.Env.includes("CUDA_VERSION=12.4.131"));
+        assert.ok(cfg.Env.includes("NVIDIA_DRIVER_CAPABILITIES=all"), "caller wins");
+        assert.ok(!cfg.Env.includes("NVIDIA_DRIVER_CAPABILITIES=compute,utility"));
+        assert.ok(!cfg.Env.some((e: string) => e.startsWith("NVIDIA_VISIBLE_DEVICES=")), "no GPU visibility baked in");
+        assert.ok(cfg.Env.some((e: string) => e.startsWith("LD_LIBRARY_PATH=/run/opengl-driver/lib:")));
+    });
+});
+
+describe("fingerprints", () => {
+    it("follow relative imports and ignore comments", () => {
+        assert.deepStrictEqual(nixPathLiterals("# ./nope.nix\nimport ./a.nix { x = ../b; } /* ./c */"), ["./a.nix", "../b"]);
+        const fp = fingerprintNixFile(path.join(ROOT, "nix/dependencies.nix"), ROOT);
+        const names = fp.files.map((f) => f.file);
+        for (const f of ["nix/dependencies.nix", "nix/sources.nix", "nix/pins.nix", "nix/overlay/replace-torch.nix", "nix/packages/doctr.nix"]) {
+            assert.ok(names.includes(f), f);
+        }
+    });
+});

@@ -1,0 +1,170 @@
+import * as assert from "assert";
+import { ProgramRun, find, parentTypes, runProgram, stackConfig } from "./harness";
+
+const SECRET = "s3cr3t-registry-password";
+const withPassword = (stack: string): { stack: string; config: Record<string, string>; secretKeys: string[] } => ({
+    stack,
+    config: { ...stackConfig(stack), "nix-gpu-deploy:registryPassword": SECRET },
+    secretKeys: ["nix-gpu-deploy:registryPassword"],
+});
+
+function assertDigestPinned(image: string, registry: string, repo: string) {
+    assert.match(image, new RegExp(`^${registry.replace(/\./g, "\\.")}/${repo}@sha256:[a-f0-9]{64}$`));
+}
+
+describe("the program under mocks, per shipped stack", function () {
+    this.timeout(120000);
+    const runs: Record<string, ProgramRun> = {};
+    before(async () => {
+        for (const stack of ["local", "a100", "h100"]) {
+            const cfg = withPassword(stack);
+            if (stack === "local") {
+                cfg.config["nix-gpu-deploy:kubeconfig"] = "apiVersion: v1\nkind: Config\n";
+                cfg.secretKeys.push("nix-gpu-deploy:kubeconfig");
+            }
+            runs[stack] = await runProgram(cfg);
+            assert.ifError(runs[stack].error);
+        }
+    });
+
+    it("creates the same component tree for every stack, children parented to their component", () => {
+        for (const [stack, run] of Object.entries(runs)) {
+            const build = find(run, "command:local:Command", "-image-build");
+            assert.strictEqual(build.name, `${stack}-image-build`);
+            assert.deepStrictEqual(parentTypes(build.urn), ["nix-gpu-deploy:image:LayeredCudaImage"]);
+            const dep = find(run, "kubernetes:apps/v1:Deployment", "-gpu-deployment");
+            assert.deepStrictEqual(parentTypes(dep.urn), ["nix-gpu-deploy:k8s:GpuDeployment"]);
+            const provider = find(run, "pulumi:providers:kubernetes", "-gpu-provider");
+            assert.deepStrictEqual(parentTypes(provider.urn), ["nix-gpu-deploy:k8s:GpuDeployment"]);
+            for (const t of ["nix-gpu-deploy:nix:NixDependencySet", "nix-gpu-deploy:image:LayeredCudaImage", "nix-gpu-deploy:k8s:GpuDeployment"]) {
+                assert.ok(run.resources.some((r) => r.type === t), `${stack}: ${t}`);
+            }
+        }
+    });
+
+    it("builds with nix-build --no-out-link and the stack's arguments, triggered by the .drv", () => {
+        for (const [stack, run] of Object.entries(runs)) {
+            const build = find(run, "command:local:Command", "-image-build");
+            assert.match(build.inputs.create, /^nix-build --no-out-link --option substituters '' \//);
+            const cfg = stackConfig(stack);
+            const nix = JSON.parse(cfg["nix-gpu-deploy:nix"]);
+            const image = JSON.parse(cfg["nix-gpu-deploy:image"]);
+            assert.ok(build.inputs.create.includes(nix.entry), `${stack}: entry`);
+            assert.ok(build.inputs.create.includes(`--argstr imageName ${image.name}`));
+            assert.ok(build.inputs.create.includes(`--argstr maxLayers ${image.maxLayers}`));
+            assert.ok(build.inputs.create.includes(`--argstr cudaCapabilities '${JSON.stringify(nix.cudaCapabilities)}'`));
+            assert.ok(!build.inputs.create.includes("--out-link "));
+            assert.match(build.inputs.triggers[0].drv, /^\/nix\/store\/[a-z0-9]{32}-.*\.drv$/);
+            assert.deepStrictEqual(build.inputs.triggers[1], { layering: { maxLayers: image.maxLayers, strategy: "stable" } });
+            for (const o of nix.overlays) {
+                assert.match(build.inputs.environment[`NGD_OVERLAY_${o.name}`], /^sha256:[a-f0-9]{64} args:[a-f0-9]{64}$/);
+            }
+        }
+    });
+
+    it("evaluates the derivation with nix-instantiate (an invoke, so it runs on preview)", () => {
+        for (const run of Object.values(runs)) {
+            const evals = run.invokes.filter((i) => i.token === "command:local:run");
+            assert.strictEqual(evals.length, 1);
+            assert.match(evals[0].inputs.command, /nix-instantiate --option substituters ''/);
+            assert.match(evals[0].inputs.command, /nix-store --query --outputs/);
+        }
+    });
+
+    it("pins the Deployment's image by digest and tags by the Nix output hash", () => {
+        const reg: Record<string, [string, string]> = {
+            local: ["127.0.0.1:5001", "ml/fixture"],
+            a100: ["registry.a100.example.com", "ml/myproject"],
+            h100: ["registry.h100.example.com:5000", "inference/myproject"],
+        };
+        for (const [stack, run] of Object.entries(runs)) {
+            const dep = find(run, "kubernetes:apps/v1:Deployment", "-gpu-deployment");
+            const image = dep.inputs.spec.template.spec.containers[0].image;
+            assertDigestPinned(image, ...reg[stack]);
+            assert.strictEqual(run.outputs.imageRef, image);
+            assert.match(String(run.outputs.imageTag), /^[a-z0-9]{32}$/);
+            assert.ok(String(run.outputs.storePath).includes(String(run.outputs.imageTag)), `${stack}: tag is the output hash`);
+        }
+    });
+
+    it("chooses the publisher named by the stack", () => {
+        assert.ok(runs.local.resources.some((r) => r.type === "nix-gpu-deploy:publish:SkopeoPublisher"));
+        assert.ok(runs.h100.resources.some((r) => r.type === "nix-gpu-deploy:publish:SkopeoPublisher"));
+        const a100 = runs.a100;
+        assert.ok(a100.resources.some((r) => r.type === "nix-gpu-deploy:publish:DockerPublisher"));
+        const tag = find(a100, "docker:index/tag:Tag", "-publish-tag");
+        assert.match(tag.inputs.targetImage, /^registry\.a100\.example\.com\/ml\/myproject:[a-z0-9]{32}$/);
+        const push = find(a100, "docker:index/registryImage:RegistryImage", "-publish-push");
+        assert.strictEqual(push.inputs.keepRemotely, true);
+        const load = find(a100, "command:local:Command", "-publish-load");
+        assert.match(load.inputs.create, /docker load --input "\$archive"/);
+        const skopeo = find(runs.h100, "command:local:Command", "-publish-push");
+        assert.match(skopeo.inputs.create, /skopeo copy --quiet --digestfile "\$tmp\/digest"/);
+        assert.ok(!skopeo.inputs.create.includes("--dest-tls-verify=false"), "TLS verified for a remote registry");
+        assert.ok(find(runs.local, "command:local:Command", "-publish-push").inputs.create.includes("--dest-tls-verify=false"));
+    });
+
+    it("never puts the registry password on a command line", () => {
+        for (const run of Object.values(runs)) {
+            for (const r of run.resources) {
+                if (r.type === "command:local:Command") {
+                    assert.ok(!String(r.inputs.create).includes(SECRET), `${r.name} create`);
+                }
+            }
+        }
+    });
+
+    it("requests GPUs, tolerates the GPU taint and selects the cluster's GPU product", () => {
+        const expect: Record<string, { product: string; count: string; runtime?: string; mem?: string }> = {
+            local: { product: "NVIDIA-H100-80GB-HBM3", count: "1", runtime: "nvidia" },
+            a100: { product: "NVIDIA-A100-SXM4-80GB", count: "1", runtime: "nvidia", mem: "79999" },
+            h100: { product: "NVIDIA-H100-80GB-HBM3", count: "2", runtime: "nvidia" },
+        };
+        for (const [stack, run] of Object.entries(runs)) {
+            const spec = find(run, "kubernetes:apps/v1:Deployment", "-gpu-deployment").inputs.spec;
+            const pod = spec.template.spec;
+            const e = expect[stack];
+            assert.strictEqual(pod.containers[0].resources.limits["nvidia.com/gpu"], e.count, stack);
+            assert.deepStrictEqual(pod.nodeSelector, { "nvidia.com/gpu.product": e.product });
+            assert.deepStrictEqual(pod.tolerations, [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+            assert.strictEqual(pod.runtimeClassName, e.runtime);
+            if (e.mem !== undefined) {
+                assert.deepStrictEqual(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions,
+                    [{ key: "nvidia.com/gpu.memory", operator: "Gt", values: [e.mem] }]);
+            }
+            const shm = pod.volumes.find((v: { name: string }) => v.name === "dshm");
+            assert.strictEqual(shm.emptyDir.medium, "Memory");
+            assert.ok(spec.strategy.type === "Recreate" || spec.strategy.rollingUpdate.maxSurge === 0, `${stack}: no spare GPU needed`);
+        }
+    });
+
+    it("gives every cluster its own explicit provider, identified by the cluster name", () => {
+        for (const [stack, run] of Object.entries(runs)) {
+            const p = find(run, "pulumi:providers:kubernetes", "-gpu-provider");
+            const name = JSON.parse(stackConfig(stack)["nix-gpu-deploy:cluster"]).name;
+            assert.strictEqual(p.inputs.clusterIdentifier, name);
+            for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
+                assert.ok(r.urn.includes("nix-gpu-deploy:k8s:GpuDeployment$"), `${r.name} is a child of GpuDeployment`);
+            }
+        }
+        assert.strictEqual(find(runs.a100, "pulumi:providers:kubernetes", "-gpu-provider").inputs.context, "a100-train");
+    });
+
+    it("creates a pull secret from the registry credentials", () => {
+        const secret = find(runs.h100, "kubernetes:core/v1:Secret", "-gpu-pull-secret");
+        assert.strictEqual(secret.inputs.type, "kubernetes.io/dockerconfigjson");
+        const pod = find(runs.h100, "kubernetes:apps/v1:Deployment", "-gpu-deployment").inputs.spec.template.spec;
+        assert.deepStrictEqual(pod.imagePullSecrets, [{ name: "myproject-registry" }]);
+    });
+});
+
+describe("without nix on PATH", () => {
+    it("keys the build by the content fingerprint and warns instead of failing", async () => {
+        const run = await runProgram({ ...withPassword("a100"), nixAvailable: false });
+        assert.ifError(run.error);
+        assert.strictEqual(run.invokes.filter((i) => i.token === "command:local:run").length, 0);
+        assert.match(String(run.outputs.drvPath), /^fingerprint:[a-f0-9]{64}$/);
+        const build = find(run, "command:local:Command", "-image-build");
+        assert.deepStrictEqual(build.inputs.triggers[0], { drv: run.outputs.drvPath });
+    });
+});
