@@ -28,6 +28,8 @@ const dependencySet = new NixDependencySet(`${stack}-deps`, {
         imageName: config.image.name,
         imageTag: config.image.tag ?? "",
         maxLayers: String(config.image.maxLayers),
+        layerStrategy: config.image.layerStrategy,
+        maxLayerBytes: String(config.image.maxLayerBytes),
     },
     nixAvailable: process.env.NGD_NIX_AVAILABLE !== undefined ? process.env.NGD_NIX_AVAILABLE === "true" : nixOnPath(),
 });

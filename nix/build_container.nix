@@ -8,6 +8,10 @@
 , imageTag ? ""
   # maxLayers: JSON integer, layer budget (2..125).
 , maxLayers ? "100"
+  # layerStrategy: "popularity" | "equal" | "stable" (components/layers.ts).
+, layerStrategy ? "stable"
+  # maxLayerBytes: JSON integer; the layer planner warns about larger layers.
+, maxLayerBytes ? "10737418240"
   # cudaCapabilities: JSON list of CUDA compute capabilities, e.g. ["8.0","9.0"].
 , cudaCapabilities ? ''["8.0"]''
   # overlays: JSON list of {"name": …, "args": {…}} applied in order (see dependencies.nix).
@@ -36,6 +40,13 @@ import ./docker/buildCudaLayeredImage.nix {
   name = imageName;
   tag = if imageTag == "" then null else imageTag;
   maxLayers = builtins.fromJSON maxLayers;
+  maxLayerBytes = builtins.fromJSON maxLayerBytes;
+  inherit layerStrategy;
+  tools = {
+    node = "${pkgs.nodejs}/bin/node";
+    shellPath = pkgs.lib.makeBinPath [ pkgs.coreutils pkgs.gnutar pkgs.gnused ];
+    shell = pkgs.runtimeShell;
+  };
   contents = [
     pkgs.coreutils
     pkgs.bashInteractive

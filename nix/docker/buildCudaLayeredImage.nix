@@ -1,10 +1,18 @@
-# A layered image (nixpkgs dockerTools.streamLayeredImage) that finds the host's NVIDIA driver.
-# The result is a script that writes the image as an uncompressed docker-archive to stdout.
+# A layered image that finds the host's NVIDIA driver. With layerStrategy "popularity" it is
+# nixpkgs dockerTools.streamLayeredImage; otherwise our layer planner decides the layers. Either way
+# the result is an executable that writes the image as an uncompressed docker-archive to stdout.
 {
-  # streamLayeredImage: nixpkgs dockerTools.streamLayeredImage.
+  # streamLayeredImage: nixpkgs dockerTools.streamLayeredImage (used for layerStrategy "popularity").
   streamLayeredImage
   # lib: nixpkgs lib.
 , lib
+  # layerStrategy: "popularity" (nixpkgs' own layering) or "equal" / "stable" (our planner,
+  #   ./plan-layers.nix, packed by ./pack-layers.nix).
+, layerStrategy ? "stable"
+  # maxLayerBytes: the planner warns about layers larger than this.
+, maxLayerBytes ? 10737418240
+  # tools: { node; shellPath; shell; } for the planner and packer (nodejs, coreutils, gnutar, gnused).
+, tools ? null
   # cudatoolkit: the toolkit whose version goes into CUDA_VERSION (cut to major.minor.patch).
 , cudatoolkit
   # name: image name written into the archive.
@@ -42,9 +50,28 @@ let
   callerEnv = config.Env or [ ];
   callerNames = map envName callerEnv;
   mergedEnv = builtins.filter (entry: !(builtins.elem (envName entry) callerNames)) cudaEnv ++ callerEnv;
+  imageConfig = config // { Env = mergedEnv; };
+
+  planned = import ./pack-layers.nix {
+    plan = import ./plan-layers.nix {
+      roots = contents;
+      strategy = layerStrategy;
+      inherit maxLayers maxLayerBytes;
+      inherit (tools) node shellPath;
+    };
+    roots = contents;
+    inherit name created;
+    tag = if tag == null then "" else tag;
+    config = imageConfig;
+    inherit (tools) shellPath shell;
+  };
 in
 assert lib.assertMsg (maxLayers >= 2 && maxLayers <= 125) "buildCudaLayeredImage: maxLayers must be within 2..125";
-streamLayeredImage {
-  inherit name tag contents maxLayers created extraCommands;
-  config = config // { Env = mergedEnv; };
-}
+assert lib.assertMsg (layerStrategy == "popularity" || tools != null) "buildCudaLayeredImage: layerStrategy ${layerStrategy} needs tools";
+assert lib.assertMsg (layerStrategy == "popularity" || extraCommands == "") "buildCudaLayeredImage: extraCommands only apply to the popularity strategy";
+if layerStrategy == "popularity" then
+  streamLayeredImage {
+    inherit name tag contents maxLayers created extraCommands;
+    config = imageConfig;
+  }
+else planned

@@ -13,6 +13,7 @@ export GOFLAGS="-mod=mod -buildvcs=false"
 pkgver() { node -e "console.log(require('$here/package.json').dependencies['$1'])"; }
 PULUMI_VERSION="${PULUMI_VERSION:-$(pkgver @pulumi/pulumi 2>/dev/null || echo 3.248.0)}"
 COMMAND_VERSION="${COMMAND_VERSION:-$(pkgver @pulumi/command 2>/dev/null || echo 1.2.1)}"
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-$(pkgver @pulumi/kubernetes 2>/dev/null || echo 4.25.0)}"
 K8S_VERSION="${K8S_VERSION:-1.34.4}"
 ETCD_VERSION="${ETCD_VERSION:-3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-0.7.0}"
@@ -111,11 +112,76 @@ build_kwok() {
   stamp "$s"
 }
 
+# The Go proxy serves the kubernetes provider only by commit; map the npm version to it.
+kubernetes_provider_module_version() {
+  case "$1" in
+    4.25.0) echo "v4.0.0-20260115033456-f47bc2d6f199" ;;
+    *) echo "no known provider commit for @pulumi/kubernetes $1 (add it to kubernetes_provider_module_version)" >&2; return 1 ;;
+  esac
+}
+
+build_kubernetes() {
+  local s="pulumi-resource-kubernetes-$KUBERNETES_VERSION"
+  stamp_ok "$s" && [ -x "$BIN/pulumi-resource-kubernetes" ] && { log "kubernetes provider v$KUBERNETES_VERSION cached"; return; }
+  local modver; modver="$(kubernetes_provider_module_version "$KUBERNETES_VERSION")"
+  local d="$TOOLS/build/$s"; mkdir -p "$d"; cd "$d"
+  cat > go.mod <<MOD
+module ngd/k8sproviderwrap
+go 1.26
+require (
+	github.com/pulumi/pulumi-kubernetes/provider/v4 $modver
+	github.com/pulumi/pulumi-kubernetes/sdk/v4 v$KUBERNETES_VERSION
+)
+MOD
+  # Our own main: the upstream one embeds generated, untracked files; this one embeds the tracked
+  # schema.json and terraform-mapping.json of the module, with the version filled in.
+  cat > main.go <<'GO'
+package main
+
+import (
+	_ "embed"
+	"encoding/json"
+
+	"github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/provider"
+	"github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version"
+)
+
+//go:embed schema.json
+var schema []byte
+
+//go:embed terraform-mapping.json
+var terraformMapping []byte
+
+func main() {
+	var spec map[string]any
+	if err := json.Unmarshal(schema, &spec); err != nil {
+		panic(err)
+	}
+	spec["version"] = version.Version
+	withVersion, err := json.Marshal(spec)
+	if err != nil {
+		panic(err)
+	}
+	provider.Serve("kubernetes", version.Version, withVersion, terraformMapping)
+}
+GO
+  log "building pulumi-resource-kubernetes v$KUBERNETES_VERSION ($modver)"
+  go mod download github.com/pulumi/pulumi-kubernetes/provider/v4
+  local src; src="$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4 2>/dev/null || true)"
+  [ -n "$src" ] || src="$(go env GOMODCACHE)/github.com/pulumi/pulumi-kubernetes/provider/v4@$modver"
+  cp "$src/cmd/pulumi-resource-kubernetes/schema.json" "$src/cmd/pulumi-resource-kubernetes/terraform-mapping.json" .
+  chmod u+w schema.json terraform-mapping.json
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  go build -o "$BIN/pulumi-resource-kubernetes" -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_VERSION" .
+  stamp "$s"
+}
+
 case "${1:-all}" in
   pulumi) build_pulumi ;;
+  kubernetes) build_kubernetes ;;
   kube) build_kube ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  all) build_pulumi; build_etcd; build_kwok; build_kube ;;
+  all) build_pulumi; build_kubernetes; build_etcd; build_kwok; build_kube ;;
   *) echo "unknown target $1" >&2; exit 2 ;;
 esac

@@ -52,6 +52,7 @@ describe("the nix tree", () => {
           let
             image = import ${ROOT}/nix/docker/buildCudaLayeredImage.nix {
               streamLayeredImage = args: args;
+              layerStrategy = "popularity";
               lib = import ${ROOT}/test/fixture/mini-lib.nix;
               cudatoolkit = { version = "12.4.131.2"; };
               name = "x";

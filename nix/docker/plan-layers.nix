@@ -1,0 +1,32 @@
+# Plans the image layers inside the build: the closure graph of `roots` (exportReferencesGraph with
+# structured attrs gives each path's narSize and references) goes through ./layer-planner.js, the
+# compiled form of components/layers.ts. The output directory holds plan.json and layers.txt (one
+# layer per line, space-separated store paths). Needs no nixpkgs, so tests run it offline.
+{
+  # roots: store paths whose closure the image holds.
+  roots
+  # strategy: "popularity" | "equal" | "stable" (see components/layers.ts).
+, strategy ? "stable"
+  # maxLayers: layer budget (at most 125).
+, maxLayers ? 100
+  # maxLayerBytes: the planner warns about layers larger than this.
+, maxLayerBytes ? 10737418240
+  # node: a Node.js binary (nixpkgs: "${pkgs.nodejs}/bin/node").
+, node
+  # shellPath: PATH for the builder's shell.
+, shellPath ? "/usr/bin:/bin"
+  # system: the build platform.
+, system ? builtins.currentSystem
+}:
+assert builtins.elem strategy [ "popularity" "equal" "stable" ];
+derivation {
+  name = "layer-plan-${strategy}-${toString maxLayers}";
+  inherit system;
+  builder = "/bin/sh";
+  __structuredAttrs = true;
+  exportReferencesGraph.graph = roots;
+  args = [ "-c" ''
+    export PATH=${shellPath}
+    exec ${node} ${./layer-planner.js} .attrs.json graph ${strategy} ${toString maxLayers} ${toString maxLayerBytes}
+  '' ];
+}
