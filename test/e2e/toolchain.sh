@@ -4,7 +4,7 @@
 # Prints nothing but progress on stderr; binaries land in $NGD_TOOLS/bin (default ~/.cache/nix-gpu-deploy/tools).
 # A tool already on PATH at the pinned version is used as it is.
 set -euo pipefail
-here="$(cd "$(dirname "$0")/.." && pwd)"
+here="$(cd "$(dirname "$0")/../.." && pwd)"
 TOOLS="${NGD_TOOLS:-$HOME/.cache/nix-gpu-deploy/tools}"
 BIN="$TOOLS/bin"
 mkdir -p "$BIN" "$TOOLS/build"
@@ -176,12 +176,26 @@ GO
   stamp "$s"
 }
 
+# Our stand-ins for the language host and the command provider (the proxy serves neither upstream
+# module): built from test/e2e/plugins, cached by the hash of their sources.
+build_plugins() {
+  local src="$here/test/e2e/plugins" sum
+  sum=$(cd "$src" && cat go.mod go.sum $(find . -name '*.go' | sort) | sha256sum | cut -c1-16)
+  local s="plugins-$PULUMI_VERSION-$COMMAND_VERSION-$sum"
+  stamp_ok "$s" && [ -x "$BIN/pulumi-language-nodejs" ] && [ -x "$BIN/pulumi-resource-command" ] && { log "plugins cached"; return; }
+  log "building pulumi-language-nodejs and pulumi-resource-command stand-ins"
+  (cd "$src" && go build -o "$BIN/pulumi-language-nodejs" -ldflags "-s -w -X main.Version=$PULUMI_VERSION" ./langhost \
+    && go build -o "$BIN/pulumi-resource-command" -ldflags "-s -w -X main.Version=$COMMAND_VERSION" ./command)
+  stamp "$s"
+}
+
 case "${1:-all}" in
   pulumi) build_pulumi ;;
+  plugins) build_plugins ;;
   kubernetes) build_kubernetes ;;
   kube) build_kube ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  all) build_pulumi; build_kubernetes; build_etcd; build_kwok; build_kube ;;
+  all) build_pulumi; build_plugins; build_kubernetes; build_etcd; build_kwok; build_kube ;;
   *) echo "unknown target $1" >&2; exit 2 ;;
 esac

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# The rehearsal GPU cluster and registry, on loopback only:
+#   etcd, kube-apiserver (generated certs), kube-controller-manager, kube-scheduler, kwok with fake
+#   nodes that look like GPU nodes (2 × H100 with 8 GPUs, 1 × A100 with 4 GPUs, 1 CPU-only node;
+#   GPU nodes carry GPU Feature Discovery labels and the nvidia.com/gpu=present:NoSchedule taint),
+#   the `nvidia` RuntimeClass, and docker-registry with htpasswd auth.
+# Usage: cluster.sh up | down | status
+# Every process is started in the background and stopped by the pid recorded in $NGD_CLUSTER_DIR/pids.
+# `up` writes $NGD_CLUSTER_DIR/env (NGD_KUBECONFIG, NGD_REGISTRY, NGD_REGISTRY_USER, NGD_REGISTRY_PASSWORD_FILE).
+set -euo pipefail
+D="${NGD_CLUSTER_DIR:-/tmp/ngd-cluster}"
+TOOLS="${NGD_TOOLS:-$HOME/.cache/nix-gpu-deploy/tools}"
+BIN="$TOOLS/bin"
+ETCD_PORT="${NGD_ETCD_PORT:-23790}"
+API_PORT="${NGD_API_PORT:-16443}"
+KCM_PORT="${NGD_KCM_PORT:-20257}"
+SCHED_PORT="${NGD_SCHED_PORT:-20259}"
+REGISTRY_PORT="${NGD_REGISTRY_PORT:-5001}"
+REGISTRY_USER="${NGD_REGISTRY_USER:-ngd}"
+K8S_VERSION="${K8S_VERSION:-1.34.4}"
+log() { echo "[cluster] $*" >&2; }
+
+start() { # name, command...
+  local name="$1"; shift
+  mkdir -p "$D/pids" "$D/logs"
+  "$@" > "$D/logs/$name.log" 2>&1 &
+  echo $! > "$D/pids/$name.pid"
+}
+
+stop_all() {
+  [ -d "$D/pids" ] || return 0
+  local order="kwok kube-scheduler kube-controller-manager kube-apiserver etcd registry"
+  for name in $order; do
+    local f="$D/pids/$name.pid"
+    [ -f "$f" ] || continue
+    local pid; pid=$(cat "$f")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$f"
+  done
+}
+
+wait_for() { # description, seconds, command...
+  local what="$1" secs="$2"; shift 2
+  for _ in $(seq 1 $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  log "timed out waiting for $what"; tail -n 30 "$D"/logs/*.log >&2 || true; return 1
+}
+
+api() { # method, path, [json body]
+  curl -sS --fail-with-body --cacert "$D/pki/ca.crt" --cert "$D/pki/admin.crt" --key "$D/pki/admin.key" \
+    -X "$1" -H 'Content-Type: application/json' "https://127.0.0.1:$API_PORT$2" ${3:+--data "$3"}
+}
+
+certs() {
+  local P="$D/pki"; mkdir -p "$P"; cd "$P"
+  [ -f ca.crt ] && return 0
+  openssl genrsa -out ca.key 2048 2>/dev/null
+  openssl req -x509 -new -nodes -key ca.key -subj "/CN=ngd-local-ca" -days 3650 -out ca.crt \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl genrsa -out apiserver.key 2048 2>/dev/null
+  openssl req -new -key apiserver.key -subj "/CN=kube-apiserver" -out apiserver.csr 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc,IP:10.96.0.1\n' > srv.ext
+  openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile srv.ext -out apiserver.crt 2>/dev/null
+  openssl genrsa -out admin.key 2048 2>/dev/null
+  openssl req -new -key admin.key -subj "/CN=admin/O=system:masters" -out admin.csr 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > cli.ext
+  openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile cli.ext -out admin.crt 2>/dev/null
+  openssl genrsa -out sa.key 2048 2>/dev/null && openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  chmod 600 ./*.key
+  cd - >/dev/null
+}
+
+kubeconfig() {
+  local P="$D/pki"
+  umask 077
+  cat > "$D/admin.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$API_PORT
+    certificate-authority-data: $(base64 -w0 < "$P/ca.crt")
+users:
+- name: admin
+  user:
+    client-certificate-data: $(base64 -w0 < "$P/admin.crt")
+    client-key-data: $(base64 -w0 < "$P/admin.key")
+contexts:
+- name: local
+  context: {cluster: local, user: admin}
+current-context: local
+EOF
+}
+
+gpu_node() { # name, product, count, memory, family
+  cat <<EOF
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1","annotations":{"kwok.x-k8s.io/node":"fake"},
+ "labels":{"type":"kwok","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","kubernetes.io/hostname":"$1",
+  "nvidia.com/gpu.present":"true","nvidia.com/gpu.product":"$2","nvidia.com/gpu.count":"$3","nvidia.com/gpu.memory":"$4","nvidia.com/gpu.family":"$5"}},
+ "spec":{"taints":[{"key":"nvidia.com/gpu","value":"present","effect":"NoSchedule"}]},
+ "status":{"capacity":{"cpu":"64","memory":"512Gi","pods":"110","nvidia.com/gpu":"$3"},"allocatable":{"cpu":"64","memory":"512Gi","pods":"110","nvidia.com/gpu":"$3"}}}
+EOF
+}
+
+cpu_node() {
+  cat <<EOF
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1","annotations":{"kwok.x-k8s.io/node":"fake"},
+ "labels":{"type":"kwok","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","kubernetes.io/hostname":"$1"}},
+ "status":{"capacity":{"cpu":"32","memory":"128Gi","pods":"110"},"allocatable":{"cpu":"32","memory":"128Gi","pods":"110"}}}
+EOF
+}
+
+registry() {
+  local R="$D/registry"; mkdir -p "$R"
+  if [ ! -f "$R/password" ]; then
+    (umask 077; openssl rand -hex 24 > "$R/password")
+  fi
+  htpasswd -niB "$REGISTRY_USER" < "$R/password" > "$R/htpasswd" 2>/dev/null
+  chmod 600 "$R/htpasswd"
+  cat > "$R/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $R/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+auth:
+  htpasswd:
+    realm: ngd
+    path: $R/htpasswd
+EOF
+  start registry docker-registry serve "$R/config.yml"
+  wait_for "registry" 30 curl -s -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/"
+}
+
+up() {
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
+    [ -x "$BIN/$b" ] || { log "missing $BIN/$b: run test/e2e/toolchain.sh all"; exit 1; }
+  done
+  stop_all
+  mkdir -p "$D"
+  certs
+  kubeconfig
+  local P="$D/pki"
+  rm -rf "$D/etcd"
+  start etcd "$BIN/etcd" --name=node0 --data-dir="$D/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$((ETCD_PORT + 10))" --initial-advertise-peer-urls="http://127.0.0.1:$((ETCD_PORT + 10))" \
+    --initial-cluster="node0=http://127.0.0.1:$((ETCD_PORT + 10))" --initial-cluster-state=new --unsafe-no-fsync=true
+  wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  start kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --endpoint-reconciler-type=none \
+    --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-signing-key-file="$P/sa.key" --service-account-key-file="$P/sa.pub" \
+    --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=RBAC --cert-dir="$D/apiserver-certs"
+  wait_for kube-apiserver 90 api GET /readyz
+  start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$D/admin.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
+    --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
+    --node-monitor-grace-period=3m20s
+  start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$D/admin.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --leader-elect=false
+  start kwok "$BIN/kwok" --kubeconfig="$D/admin.kubeconfig" --manage-all-nodes=false \
+    --manage-nodes-with-label-selector=type=kwok --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=127.0.0.1
+  api POST /apis/node.k8s.io/v1/runtimeclasses '{"apiVersion":"node.k8s.io/v1","kind":"RuntimeClass","metadata":{"name":"nvidia"},"handler":"nvidia"}' >/dev/null
+  api POST /api/v1/nodes "$(gpu_node gpu-h100-0 NVIDIA-H100-80GB-HBM3 8 81559 hopper)" >/dev/null
+  api POST /api/v1/nodes "$(gpu_node gpu-h100-1 NVIDIA-H100-80GB-HBM3 8 81559 hopper)" >/dev/null
+  api POST /api/v1/nodes "$(gpu_node gpu-a100-0 NVIDIA-A100-SXM4-80GB 4 81920 ampere)" >/dev/null
+  api POST /api/v1/nodes "$(cpu_node cpu-0)" >/dev/null
+  wait_for "nodes ready and untainted" 120 nodes_ready
+  wait_for "default service account" 60 api GET /api/v1/namespaces/default/serviceaccounts/default
+  registry
+  cat > "$D/env" <<EOF
+NGD_KUBECONFIG=$D/admin.kubeconfig
+NGD_REGISTRY=127.0.0.1:$REGISTRY_PORT
+NGD_REGISTRY_USER=$REGISTRY_USER
+NGD_REGISTRY_PASSWORD_FILE=$D/registry/password
+NGD_REGISTRY_STORAGE=$D/registry/storage
+NGD_REGISTRY_LOG=$D/logs/registry.log
+NGD_API=https://127.0.0.1:$API_PORT
+NGD_PKI=$D/pki
+EOF
+  log "up: apiserver https://127.0.0.1:$API_PORT, registry 127.0.0.1:$REGISTRY_PORT, state in $D"
+}
+
+nodes_ready() {
+  local json; json=$(api GET /api/v1/nodes)
+  node -e '
+    const nodes = JSON.parse(process.argv[1]).items;
+    const ok = nodes.length === 4 && nodes.every((n) =>
+      (n.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True") &&
+      !(n.spec.taints ?? []).some((t) => t.key.startsWith("node.kubernetes.io/")));
+    process.exit(ok ? 0 : 1);' "$json"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) stop_all; log "down" ;;
+  status) for f in "$D"/pids/*.pid; do [ -f "$f" ] && echo "$(basename "$f" .pid) $(cat "$f") $(kill -0 "$(cat "$f")" 2>/dev/null && echo running || echo dead)"; done ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
