@@ -60,6 +60,7 @@ const app = new GpuDeployment(`${stack}-gpu`, {
         ? { registry: config.registry.host, username: config.registry.username, password: registryPassword }
         : undefined,
     storePath: image.storePath,
+    projectRoot,
 });
 
 export const drvPath = dependencySet.drvPath;

@@ -1,5 +1,6 @@
 // Runs the published image on the GPU nodes of one cluster: an explicit provider, the namespace,
 // an optional pull secret and a digest-pinned Deployment.
+import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig } from "./config";
@@ -17,6 +18,21 @@ export interface GpuDeploymentArgs {
     pullCredentials?: { registry: string; username: string; password: pulumi.Output<string> };
     /** Shown as an annotation on the Deployment (not the pod template, so it causes no rollout). */
     storePath?: pulumi.Input<string>;
+    /** Project root: where `components/rollout.ts` is run from. */
+    projectRoot: string;
+}
+
+/** Pure: the command and environment of the rollout check (see components/rollout.ts). */
+export function rolloutCheck(args: Pick<GpuDeploymentArgs, "cluster" | "deployment">): { create: string; environment: Record<string, string> } {
+    const environment: Record<string, string> = {
+        NGD_NAMESPACE: args.cluster.namespace,
+        NGD_DEPLOYMENT: args.deployment.name,
+        NGD_TIMEOUT_SECONDS: String(args.deployment.rolloutTimeoutSeconds),
+    };
+    if (args.cluster.context !== undefined) {
+        environment.NGD_KUBE_CONTEXT = args.cluster.context;
+    }
+    return { create: "node -r ts-node/register/transpile-only components/rollout.ts", environment };
 }
 
 export class GpuDeployment extends pulumi.ComponentResource {
@@ -60,13 +76,31 @@ export class GpuDeployment extends pulumi.ComponentResource {
                 name: deployment.name,
                 namespace: this.namespace.metadata.name,
                 labels: appLabels(deployment),
-                annotations: pulumi.output(args.storePath ?? "").apply((sp) => ({
-                    "pulumi.com/timeoutSeconds": String(deployment.rolloutTimeoutSeconds),
-                    ...(sp !== "" ? { "nix-gpu-deploy/store-path": sp } : {}),
-                })),
+                annotations: {
+                    // The rollout is awaited by the `-rollout` check below, which reports why pods
+                    // are not ready; the provider's own await only says that it timed out.
+                    ...(cluster.renderYamlTo === undefined ? { "pulumi.com/skipAwait": "true" } : {}),
+                    ...(args.storePath !== undefined ? { "nix-gpu-deploy/store-path": args.storePath } : {}),
+                },
             },
-            spec: pulumi.output(args.image).apply((image) => deploymentSpec({ gpu: args.gpu, deployment, image, pullSecret: secretName })),
-        }, { ...childOpts, customTimeouts: { create: `${deployment.rolloutTimeoutSeconds}s`, update: `${deployment.rolloutTimeoutSeconds}s` } });
+            spec: deploymentSpec({ gpu: args.gpu, deployment, image: args.image, pullSecret: secretName }),
+        }, childOpts);
+
+        if (cluster.renderYamlTo === undefined) {
+            const check = rolloutCheck(args);
+            const environment: Record<string, pulumi.Input<string>> = { ...check.environment };
+            if (args.kubeconfig !== undefined) {
+                environment.NGD_KUBECONFIG = pulumi.secret(args.kubeconfig);
+            }
+            new command.local.Command(`${name}-rollout`, {
+                create: check.create,
+                dir: args.projectRoot,
+                environment,
+                triggers: [this.deployment.metadata.generation, this.deployment.spec.template.spec.containers[0].image],
+                logging: "stderr",
+                addPreviousOutputInEnv: false,
+            }, { parent: this, dependsOn: [this.deployment], customTimeouts: { create: `${deployment.rolloutTimeoutSeconds + 120}s` } });
+        }
 
         this.namespaceName = this.namespace.metadata.name;
         this.deploymentName = this.deployment.metadata.name;

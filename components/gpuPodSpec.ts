@@ -27,8 +27,8 @@ export function appLabels(dep: Dep): Record<string, string> {
 export interface PodTemplateInput {
     gpu: Gpu;
     deployment: Dep;
-    /** Digest-pinned image reference. */
-    image: string;
+    /** Digest-pinned image reference (a string, or a Pulumi output placed as is). */
+    image: unknown;
     /** Name of a docker-registry Secret in the namespace, if the registry needs credentials. */
     pullSecret?: string;
 }

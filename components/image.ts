@@ -37,7 +37,7 @@ export function buildEnvironment(overlays: OverlayFingerprint[], fingerprint: st
 }
 
 export class LayeredCudaImage extends pulumi.ComponentResource {
-    /** The built image: a streamLayeredImage script (or image tarball) in the Nix store. */
+    /** The built image: a stream script (or image tarball) in the Nix store. Depend on `build` to use it. */
     public readonly storePath: pulumi.Output<string>;
     /** The tag the publisher pushes: explicit, or the Nix output hash. */
     public readonly tag: pulumi.Output<string>;
@@ -56,10 +56,11 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
             logging: "stdoutAndStderr",
             addPreviousOutputInEnv: false,
         }, { parent: this });
-        this.storePath = this.build.stdout.apply(parseBuildOutput);
-        // Known at preview when Nix evaluated the derivation; otherwise after the build.
-        const outPath = pulumi.all([deps.outPath, this.storePath]).apply(([evalOut, built]) => evalOut !== "" ? evalOut : built);
-        this.tag = args.tag !== undefined ? pulumi.output(args.tag) : outPath.apply(storeHash);
+        // Where Nix evaluated the derivation its output path is known before the build, so the
+        // preview shows the new store path and tag; consumers depend on `build` for ordering.
+        const built = this.build.stdout.apply(parseBuildOutput);
+        this.storePath = deps.evaluated ? deps.outPath : built;
+        this.tag = args.tag !== undefined ? pulumi.output(args.tag) : this.storePath.apply(storeHash);
         this.registerOutputs({ storePath: this.storePath, tag: this.tag, drvPath: this.drvPath });
     }
 }

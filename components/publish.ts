@@ -64,7 +64,7 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
             triggers: [args.image.storePath, destination],
             logging: "stdoutAndStderr",
             addPreviousOutputInEnv: false,
-        }, { parent: this, additionalSecretOutputs: ["stderr"] });
+        }, { parent: this, dependsOn: [args.image.build], additionalSecretOutputs: ["stderr"] });
         // The password makes every output of the command secret; the digest is not sensitive and
         // the Deployment's diff must show it, so it is explicitly made plain again.
         this.digest = pulumi.unsecret(this.push.stdout.apply(parseDigest));
@@ -94,7 +94,7 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
             triggers: [args.image.storePath],
             logging: "stderr",
             addPreviousOutputInEnv: false,
-        }, { parent: this });
+        }, { parent: this, dependsOn: [args.image.build] });
         const provider = new docker.Provider(`${name}-docker`, {
             host: args.dockerHost,
             registryAuth: args.username !== undefined && args.password !== undefined

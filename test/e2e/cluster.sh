@@ -116,6 +116,7 @@ EOF
 
 registry() {
   local R="$D/registry"; mkdir -p "$R"
+  rm -rf "$R/storage" "$D/logs/registry.log"   # every `up` starts with an empty registry
   if [ ! -f "$R/password" ]; then
     (umask 077; openssl rand -hex 24 > "$R/password")
   fi

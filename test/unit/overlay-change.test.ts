@@ -63,7 +63,7 @@ describe("an overlay edit between two runs", function () {
 
     it("changes nothing else but what follows from the new image", () => {
         const before = byName(first);
-        const imageDerived = new Set(["local-publish-push", "local-gpu-deployment"]);
+        const imageDerived = new Set(["local-publish-push", "local-gpu-deployment", "local-gpu-rollout"]);
         for (const [name, r] of byName(changed)) {
             if (name === "local-image-build" || imageDerived.has(name)) {
                 continue;
