@@ -149,7 +149,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         const preview = await stack.preview({ diff: true, color: "never" });
         assert.strictEqual(builds.count(), b0, "preview builds nothing");
         const out = preview.stdout;
-        assert.match(out, /\+-\s+command:local:Command: \(replace\)[\s\S]*local-image-build/, out);
+        assert.match(out, /\+-\s*command:local:Command: \(replace\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*local-image-build\]/, out);
         assert.match(out, /NGD_OVERLAY_greeting/, "the diff names the overlay");
         assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv"/, "the diff shows the new derivation");
         assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, "the Deployment will change (an update, not a replace)");
