@@ -48,8 +48,19 @@ GO
   stamp "$s"
 }
 
+# use_path NAME VERSION-PATTERN VERSION-ARGS...: link a matching binary from PATH instead of building.
+use_path() {
+  local name="$1" want="$2"; shift 2
+  local found; found=$(PATH="${PATH//$BIN:/}" command -v "$name" 2>/dev/null) || return 1
+  [ "$found" = "$BIN/$name" ] && return 1
+  "$found" "$@" 2>&1 | grep -q -- "$want" || return 1
+  ln -sf "$found" "$BIN/$name"; log "$name $want from PATH ($found)"
+}
+
 build_kube() {
   local s="kube-$K8S_VERSION" have=1
+  if use_path kube-apiserver "v$K8S_VERSION" --version && use_path kube-controller-manager "v$K8S_VERSION" --version \
+    && use_path kube-scheduler "v$K8S_VERSION" --version; then return; fi
   for b in kube-apiserver kube-controller-manager kube-scheduler; do [ -x "$BIN/$b" ] || have=0; done
   stamp_ok "$s" && [ $have = 1 ] && { log "kubernetes v$K8S_VERSION cached"; return; }
   local d="$TOOLS/build/$s" minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
@@ -81,6 +92,7 @@ GO
 
 build_etcd() {
   local s="etcd-$ETCD_VERSION"
+  use_path etcd "etcd Version: $ETCD_VERSION" --version && return
   stamp_ok "$s" && [ -x "$BIN/etcd" ] && { log "etcd v$ETCD_VERSION cached"; return; }
   local d="$TOOLS/build/$s"; mkdir -p "$d"; cd "$d"
   printf 'module ngd/etcdwrap\ngo 1.26\nrequire go.etcd.io/etcd/server/v3 v%s\n' "$ETCD_VERSION" > go.mod
@@ -103,6 +115,7 @@ GO
 
 build_kwok() {
   local s="kwok-$KWOK_VERSION"
+  [ -d "$TOOLS/kwok-stages" ] && use_path kwok "v$KWOK_VERSION" --version && return
   stamp_ok "$s" && [ -x "$BIN/kwok" ] && { log "kwok v$KWOK_VERSION cached"; return; }
   log "building kwok v$KWOK_VERSION"
   GOTOOLCHAIN="${KWOK_GOTOOLCHAIN:-go1.27.3}" GOBIN="$BIN" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
