@@ -63,11 +63,16 @@ export class GpuDeployment extends pulumi.ComponentResource {
         if (args.pullCredentials !== undefined) {
             const creds = args.pullCredentials;
             pullSecret = `${deployment.name}-registry`;
-            new k8s.core.v1.Secret(`${name}-pull-secret`, {
-                metadata: { name: pullSecret, namespace: this.namespace.metadata.name, labels: appLabels(deployment) },
-                type: "kubernetes.io/dockerconfigjson",
-                stringData: { ".dockerconfigjson": pulumi.secret(creds.password).apply((p) => dockerConfigJson(creds.registry, creds.username, p)) },
-            }, childOpts);
+            if (cluster.renderYamlTo !== undefined) {
+                // Rendered manifests are plaintext files: the registry password must not go there.
+                pulumi.log.warn(`cluster.renderYamlTo is set: the pull secret ${cluster.namespace}/${pullSecret} is not rendered (it would hold the registry password in plaintext); create it in the cluster separately`, this);
+            } else {
+                new k8s.core.v1.Secret(`${name}-pull-secret`, {
+                    metadata: { name: pullSecret, namespace: this.namespace.metadata.name, labels: appLabels(deployment) },
+                    type: "kubernetes.io/dockerconfigjson",
+                    stringData: { ".dockerconfigjson": pulumi.secret(creds.password).apply((p) => dockerConfigJson(creds.registry, creds.username, p)) },
+                }, childOpts);
+            }
         }
 
         const secretName = pullSecret;

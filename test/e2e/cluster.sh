@@ -4,7 +4,7 @@
 #   nodes that look like GPU nodes (2 × H100 with 8 GPUs, 1 × A100 with 4 GPUs, 1 CPU-only node;
 #   GPU nodes carry GPU Feature Discovery labels and the nvidia.com/gpu=present:NoSchedule taint),
 #   the `nvidia` RuntimeClass, and docker-registry with htpasswd auth.
-# Usage: cluster.sh up | down | status
+# Usage: cluster.sh up | down | status | stop NAME | start registry|kube-apiserver|kube-scheduler
 # Every process is started in the background and stopped by the pid recorded in $NGD_CLUSTER_DIR/pids.
 # `up` writes $NGD_CLUSTER_DIR/env (NGD_KUBECONFIG, NGD_REGISTRY, NGD_REGISTRY_USER, NGD_REGISTRY_PASSWORD_FILE).
 set -euo pipefail
@@ -27,20 +27,21 @@ start() { # name, command...
   echo $! > "$D/pids/$name.pid"
 }
 
+stop_one() {
+  local f="$D/pids/$1.pid"
+  [ -f "$f" ] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
 stop_all() {
   [ -d "$D/pids" ] || return 0
-  local order="kwok kube-scheduler kube-controller-manager kube-apiserver etcd registry"
-  for name in $order; do
-    local f="$D/pids/$name.pid"
-    [ -f "$f" ] || continue
-    local pid; pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-  done
+  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop_one "$name"; done
 }
 
 wait_for() { # description, seconds, command...
@@ -114,9 +115,9 @@ cpu_node() {
 EOF
 }
 
-registry() {
+registry() { # [keep]: keep the stored images (a restart), otherwise start empty
   local R="$D/registry"; mkdir -p "$R"
-  rm -rf "$R/storage" "$D/logs/registry.log"   # every `up` starts with an empty registry
+  [ "${1:-}" = keep ] || rm -rf "$R/storage" "$D/logs/registry.log"
   if [ ! -f "$R/password" ]; then
     (umask 077; openssl rand -hex 24 > "$R/password")
   fi
@@ -140,8 +141,27 @@ auth:
     realm: ngd
     path: $R/htpasswd
 EOF
-  start registry docker-registry serve "$R/config.yml"
+  # append: a restart keeps the access log that counts uploads
+  mkdir -p "$D/pids" "$D/logs"
+  docker-registry serve "$R/config.yml" >> "$D/logs/registry.log" 2>&1 &
+  echo $! > "$D/pids/registry.pid"
   wait_for "registry" 30 curl -s -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/"
+}
+
+start_apiserver() {
+  local P="$D/pki"
+  start kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --endpoint-reconciler-type=none \
+    --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-signing-key-file="$P/sa.key" --service-account-key-file="$P/sa.pub" \
+    --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=RBAC --cert-dir="$D/apiserver-certs"
+  wait_for kube-apiserver 90 api GET /readyz
+}
+
+start_scheduler() {
+  start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$D/admin.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --leader-elect=false
 }
 
 up() {
@@ -159,19 +179,12 @@ up() {
     --listen-peer-urls="http://127.0.0.1:$((ETCD_PORT + 10))" --initial-advertise-peer-urls="http://127.0.0.1:$((ETCD_PORT + 10))" \
     --initial-cluster="node0=http://127.0.0.1:$((ETCD_PORT + 10))" --initial-cluster-state=new --unsafe-no-fsync=true
   wait_for etcd 30 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
-  start kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --endpoint-reconciler-type=none \
-    --tls-cert-file="$P/apiserver.crt" --tls-private-key-file="$P/apiserver.key" --client-ca-file="$P/ca.crt" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-signing-key-file="$P/sa.key" --service-account-key-file="$P/sa.pub" \
-    --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=RBAC --cert-dir="$D/apiserver-certs"
-  wait_for kube-apiserver 90 api GET /readyz
+  start_apiserver
   start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$D/admin.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
     --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
     --node-monitor-grace-period=3m20s
-  start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$D/admin.kubeconfig" \
-    --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --leader-elect=false
+  start_scheduler
   start kwok "$BIN/kwok" --kubeconfig="$D/admin.kubeconfig" --manage-all-nodes=false \
     --manage-nodes-with-label-selector=type=kwok --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=127.0.0.1
   api POST /apis/node.k8s.io/v1/runtimeclasses '{"apiVersion":"node.k8s.io/v1","kind":"RuntimeClass","metadata":{"name":"nvidia"},"handler":"nvidia"}' >/dev/null
@@ -208,6 +221,15 @@ nodes_ready() {
 case "${1:-}" in
   up) up ;;
   down) stop_all; log "down" ;;
+  stop) stop_one "${2:?component}"; log "stopped $2" ;;
+  start)
+    case "${2:?component}" in
+      registry) registry keep ;;
+      kube-apiserver) start_apiserver ;;
+      kube-scheduler) start_scheduler ;;
+      *) echo "can restart: registry kube-apiserver kube-scheduler" >&2; exit 2 ;;
+    esac
+    log "started $2" ;;
   status) for f in "$D"/pids/*.pid; do [ -f "$f" ] && echo "$(basename "$f" .pid) $(cat "$f") $(kill -0 "$(cat "$f")" 2>/dev/null && echo running || echo dead)"; done ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac

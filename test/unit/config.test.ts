@@ -53,7 +53,58 @@ const bad: Array<[string, Mutate, string, RawStackConfig["secretsPresent"]?]> = 
     ["typo in a key", (c) => { c.gpu.cuont = 1; }, "gpu.cuont"],
     ["replicas negative", (c) => { c.deployment.replicas = -2; }, "deployment.replicas"],
     ["absurdly long deployment name", (c) => { c.deployment.name = "a".repeat(300); }, "deployment.name"],
+    ["GPU count as a boolean", (c) => { c.gpu.count = true; }, "gpu.count"],
+    ["MIG count without a profile", (c) => { c.gpu.migCount = 2; }, "gpu.migCount"],
+    ["MIG count zero", (c) => { delete c.gpu.count; c.gpu.migProfile = "1g.10gb"; c.gpu.migCount = 0; }, "gpu.migCount"],
+    ["GPUs without a product", (c) => { delete c.gpu.product; }, "gpu.product"],
+    ["negative GPU memory bound", (c) => { c.gpu.minMemoryMiB = -5; }, "gpu.minMemoryMiB"],
+    ["taint key with spaces", (c) => { c.gpu.taintKey = "nvidia gpu"; }, "gpu.taintKey"],
+    ["runtime class with shell syntax", (c) => { c.gpu.runtimeClassName = "nvidia;rm -rf /"; }, "gpu.runtimeClassName"],
+    ["registry with a scheme", (c) => { c.registry.host = "https://127.0.0.1:5001"; }, "registry.host"],
+    ["registry port out of range", (c) => { c.registry.host = "127.0.0.1:70000"; }, "registry.host"],
+    ["registry host with a path traversal", (c) => { c.registry.host = "127.0.0.1/../x"; }, "registry.host"],
+    ["user name with shell syntax", (c) => { c.registry.username = "ngd$(id)"; }, "registry.username"],
+    ["docker host on a non-loopback address", (c) => { c.registry.publisher = "docker"; c.registry.dockerHost = "tcp://10.0.0.1:2375"; }, "registry.dockerHost"],
+    ["docker host with the skopeo publisher", (c) => { c.registry.dockerHost = "unix:///run/docker.sock"; }, "registry.dockerHost"],
+    ["image name with a tag", (c) => { c.image.name = "ml/app:latest"; }, "image.name"],
+    ["image name with a digest", (c) => { c.image.name = "ml/app@sha256:abc"; }, "image.name"],
+    ["image tag too long", (c) => { c.image.tag = "t".repeat(129); }, "image.tag"],
+    ["image tag with a newline", (c) => { c.image.tag = "v1\nrm"; }, "image.tag"],
+    ["maxLayers below 2", (c) => { c.image.maxLayers = 1; }, "image.maxLayers"],
+    ["unknown layer strategy", (c) => { c.image.layerStrategy = "random"; }, "image.layerStrategy"],
+    ["layer byte limit as text", (c) => { c.image.maxLayerBytes = "10GB"; }, "image.maxLayerBytes"],
+    ["cluster name with uppercase", (c) => { c.cluster.name = "H100"; }, "cluster.name"],
+    ["render directory outside the project", (c) => { c.cluster.renderYamlTo = "../../etc"; }, "cluster.renderYamlTo"],
+    ["context with shell syntax", (c) => { c.cluster.context = "ctx`id`"; }, "cluster.context"],
+    ["cpu quantity with a unit typo", (c) => { c.deployment.cpu = "4 cores"; }, "deployment.cpu"],
+    ["memory of zero", (c) => { c.deployment.memory = "0"; }, "deployment.memory"],
+    ["rollout timeout below the minimum", (c) => { c.deployment.rolloutTimeoutSeconds = 5; }, "deployment.rolloutTimeoutSeconds"],
+    ["entry with an absolute path", (c) => { c.nix.entry = "/etc/passwd"; }, "nix.entry"],
+    ["entry that is not a .nix file", (c) => { c.nix.entry = "package.json"; }, "nix.entry"],
+    ["entry with shell syntax", (c) => { c.nix.entry = "nix/$(touch /tmp/pwned).nix"; }, "nix.entry"],
+    ["python package with a space", (c) => { c.nix.pythonPackages = ["numpy torch"]; }, "nix.pythonPackages[0]"],
+    ["no CUDA capability", (c) => { c.nix.cudaCapabilities = []; }, "nix.cudaCapabilities"],
+    ["nix section not an object", (c) => { (c as Record<string, unknown>).nix = "nix/build_container.nix"; }, "nix"],
 ];
+
+/** Bad overlay / Nix argument values: each must be rejected before anything reaches Nix. */
+const badOverlays: Array<[string, unknown, string]> = [
+    ["overlay list not a list", { name: "greeting" }, "nix.overlays"],
+    ["overlay without a name", [{ args: {} }], "nix.overlays[0].name"],
+    ["overlay listed twice", [{ name: "greeting" }, { name: "greeting" }], "nix.overlays[1].name"],
+    ["overlay name with path traversal", [{ name: "../../evil" }], "nix.overlays[0].name"],
+    ["overlay args not an object", [{ name: "greeting", args: "text=hi" }], "nix.overlays[0].args"],
+    ["overlay argument name with a dash", [{ name: "greeting", args: { "with-x264": true } }], "nix.overlays[0].args.with-x264"],
+    ["overlay argument as an object", [{ name: "greeting", args: { text: { nested: 1 } } }], "nix.overlays[0].args.text"],
+    ["overlay argument list with shell syntax", [{ name: "greeting", args: { features: ["withX264; rm -rf /"] } }], "nix.overlays[0].args.features[0]"],
+    ["overlay argument with a control character", [{ name: "greeting", args: { text: "a\u0000b" } }], "nix.overlays[0].args.text"],
+    ["overlay argument absurdly long", [{ name: "greeting", args: { text: "x".repeat(10000) } }], "nix.overlays[0].args.text"],
+    ["too many overlays", Array.from({ length: 17 }, () => ({ name: "greeting" })), "nix.overlays"],
+    ["overlay unknown to the entry", [{ name: "ffmpeg" }], "nix.overlays[0].name"],
+];
+for (const [label, overlays, property] of badOverlays) {
+    bad.push([label, (c) => { c.nix.overlays = overlays; }, property]);
+}
 
 describe("parseStackConfig", () => {
     it("accepts a valid config and fills defaults", () => {
@@ -91,8 +142,9 @@ describe("parseStackConfig", () => {
         });
     }
 
-    it(`has a table of ${bad.length} distinct bad configs`, () => {
-        assert.ok(bad.length >= 15);
+    it(`has a table of ${bad.length} distinct bad configs (${badOverlays.length} of them bad overlay arguments)`, () => {
+        assert.ok(bad.length - badOverlays.length >= 40);
+        assert.ok(badOverlays.length >= 10);
         assert.strictEqual(new Set(bad.map((b) => b[0])).size, bad.length);
     });
 
@@ -124,7 +176,7 @@ describe("parseStackConfig", () => {
 
 describe("bad config stops the program before any resource exists", function () {
     this.timeout(60000);
-    for (const [label, mutate, property, secrets] of bad.slice(0, 8).concat(bad.slice(11, 16))) {
+    for (const [label, mutate, property, secrets] of bad) {
         it(`${label}: no resource, error names ${property}`, async () => {
             const c = base();
             mutate(c);

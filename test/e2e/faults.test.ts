@@ -1,0 +1,276 @@
+// Fault suite: injects failures into real `pulumi up` runs against the rehearsal cluster and checks
+// that none loses the running deployment, leaks a credential or needs a state edit to recover.
+import { Stack } from "@pulumi/pulumi/automation";
+import * as assert from "assert";
+import { ChildProcess, execFileSync, spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import {
+    ClusterEnv, K8sObject, ROOT, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, nixBuildCounter,
+    readClusterEnv, registryNumbers,
+} from "./harness";
+
+interface FaultRow {
+    fault: string;
+    outcome: string;
+    converged: string;
+    dataLost: string;
+}
+
+const component = (cmd: "start" | "stop", name: string) =>
+    execFileSync(path.join(ROOT, "test/e2e/cluster.sh"), [cmd, name], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, NGD_CLUSTER_DIR: clusterDir() } });
+
+describe("faults: failures during pulumi up lose nothing and converge on the next run", function () {
+    this.timeout(30 * 60 * 1000);
+    let env: ClusterEnv;
+    let project: string;
+    let work: string;
+    let stack: Stack;
+    let password: string;
+    let builds: { count: () => number; binDir: string };
+    const rows: FaultRow[] = [];
+    const transcripts: string[] = [];
+    const ns = "ml-local";
+
+    const deployment = (): Promise<K8sObject | undefined> => kubeGet(env, `/apis/apps/v1/namespaces/${ns}/deployments/fixture`);
+    const snapshot = async () => {
+        const d = await deployment();
+        return { image: d?.spec.template.spec.containers[0].image as string, generation: d?.metadata.generation as number };
+    };
+    const up = async () => {
+        const r = await stack.up({ color: "never" });
+        transcripts.push(r.stdout, r.stderr);
+        return r;
+    };
+    const failingUp = async (): Promise<string> => {
+        try {
+            const r = await stack.up({ color: "never" });
+            transcripts.push(r.stdout);
+        } catch (e) {
+            transcripts.push((e as Error).message);
+            return (e as Error).message;
+        }
+        return assert.fail("up should have failed");
+    };
+    /** Converged: a further preview shows no change. */
+    const converged = async (): Promise<boolean> => {
+        const p = await stack.preview({ color: "never" });
+        transcripts.push(p.stdout);
+        return Object.entries(p.changeSummary).every(([op, n]) => op === "same" || n === 0);
+    };
+    const setGreeting = (text: string) => stack.setConfig("nix.overlays[0].args.text", { value: text }, true);
+    const pulumiEnv = () => ({
+        ...process.env,
+        PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
+        PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+        PULUMI_SKIP_UPDATE_CHECK: "true",
+        PULUMI_HOME: path.join(work, "pulumi-home"),
+    });
+    /** `pulumi up` as a separate process group, so signals reach it as from a terminal. */
+    const spawnUp = (): { child: ChildProcess; output: () => string; done: Promise<number | null> } => {
+        let out = "";
+        const child = spawn(path.join(TOOLS, "bin", "pulumi"), ["up", "--yes", "--stack", "local", "--non-interactive", "--color", "never"], {
+            cwd: project, env: pulumiEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"],
+        });
+        child.stdout?.on("data", (d) => (out += d));
+        child.stderr?.on("data", (d) => (out += d));
+        const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+        return { child, output: () => out, done };
+    };
+    const waitUntil = async (what: string, seconds: number, check: () => boolean | Promise<boolean>) => {
+        const until = Date.now() + seconds * 1000;
+        while (Date.now() < until) {
+            if (await check()) {
+                return;
+            }
+            await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.fail(`timed out waiting for ${what}`);
+    };
+
+    before(async () => {
+        cluster("up");
+        env = readClusterEnv();
+        work = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-faults-"));
+        project = copyProject();
+        fs.mkdirSync(path.join(work, "state"));
+        builds = nixBuildCounter(work);
+        stack = await localStack(project, path.join(work, "state"), [builds.binDir]);
+        password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
+        await stack.setConfig("registryPassword", { value: password, secret: true });
+        await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
+        await stack.setConfig("registry.host", { value: env.NGD_REGISTRY }, true);
+        await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "60" }, true);
+        await up();
+    });
+
+    after(async () => {
+        if (rows.length > 0) {
+            console.log(`\n      ${"fault".padEnd(46)} ${"outcome".padEnd(58)} converged  data lost`);
+            for (const r of rows) {
+                console.log(`      ${r.fault.padEnd(46)} ${r.outcome.padEnd(58)} ${r.converged.padEnd(10)} ${r.dataLost}`);
+            }
+        }
+        cluster("down");
+        fs.rmSync(project, { recursive: true, force: true });
+    });
+
+    it("nix-build fails halfway: the error shows the build log's last lines; nothing pushed; Deployment untouched", async () => {
+        const before = await snapshot();
+        const uploads = registryNumbers(env).blobUploads;
+        await stack.setConfig("nix.overlays[1].name", { value: "broken" }, true);
+        const message = await failingUp();
+        assert.match(message, /compiling step 2\/3[\s\S]*error: simulated failure in the middle of the build/);
+        assert.strictEqual(registryNumbers(env).blobUploads, uploads, "nothing pushed");
+        assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
+        await stack.removeConfig("nix.overlays[1]", true);
+        await up();
+        const ok = await converged();
+        assert.ok(ok);
+        assert.deepStrictEqual(await snapshot(), before);
+        rows.push({ fault: "nix-build exits non-zero halfway", outcome: "up failed with the build log's last lines", converged: ok ? "yes" : "no", dataLost: "none" });
+    });
+
+    it("registry down during the push: a clear error naming it; Deployment untouched; converges once it is back", async () => {
+        const before = await snapshot();
+        component("stop", "registry");
+        await setGreeting("fault: registry down");
+        const message = await failingUp();
+        assert.match(message, new RegExp(`${env.NGD_REGISTRY.replace(/\./g, "\\.")}[\\s\\S]*(connection refused|connect:)`));
+        assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
+        component("start", "registry");
+        await up();
+        const ok = await converged();
+        const after = await snapshot();
+        assert.ok(ok);
+        assert.notStrictEqual(after.image, before.image, "the new image is deployed");
+        rows.push({ fault: "registry down during the push", outcome: `up failed naming ${env.NGD_REGISTRY}: connection refused`, converged: ok ? "yes" : "no", dataLost: "none" });
+    });
+
+    it("registry refusing the credentials: the error names the registry, not the password; converges with the right one", async () => {
+        const before = await snapshot();
+        const wrong = "wrong-password-0123456789";
+        await stack.setConfig("registryPassword", { value: wrong, secret: true });
+        await setGreeting("fault: bad credentials");
+        const message = await failingUp();
+        assert.match(message, /unauthorized|authentication required|401/i);
+        assert.ok(message.includes(env.NGD_REGISTRY));
+        assert.ok(!message.includes(wrong), "the password is not in the error");
+        assert.deepStrictEqual(await snapshot(), before);
+        await stack.setConfig("registryPassword", { value: password, secret: true });
+        await up();
+        const ok = await converged();
+        assert.ok(ok);
+        rows.push({ fault: "registry refuses the credentials", outcome: "up failed: unauthorized, naming the registry", converged: ok ? "yes" : "no", dataLost: "none" });
+    });
+
+    it("Kubernetes API server restarted mid-rollout: up waits through it and completes", async () => {
+        component("stop", "kube-scheduler"); // keeps the new pods Pending, so the rollout is in flight
+        const gen0 = (await snapshot()).generation;
+        await setGreeting("fault: apiserver restart");
+        const running = stack.up({ color: "never" });
+        await waitUntil("the new Deployment generation", 120, async () => ((await snapshot().catch(() => ({ generation: gen0 }))).generation ?? gen0) > gen0);
+        component("stop", "kube-apiserver");
+        await new Promise((r) => setTimeout(r, 5000));
+        component("start", "kube-apiserver");
+        component("start", "kube-scheduler");
+        const r = await running;
+        transcripts.push(r.stdout);
+        const ok = await converged();
+        assert.ok(ok);
+        rows.push({ fault: "API server restarted mid-rollout", outcome: "up waited through the restart and succeeded", converged: ok ? "yes" : "no", dataLost: "none" });
+    });
+
+    it("up interrupted with SIGINT during the build: the next up converges", async () => {
+        await stack.setConfig("nix.overlays[1].name", { value: "slow" }, true);
+        await setGreeting("fault: sigint");
+        const b0 = builds.count();
+        const run = spawnUp();
+        await waitUntil("nix-build to start", 120, () => builds.count() > b0);
+        await new Promise((r) => setTimeout(r, 1000));
+        process.kill(-(run.child.pid as number), "SIGINT");
+        const code = await run.done;
+        transcripts.push(run.output());
+        assert.notStrictEqual(code, 0, "the interrupted up fails");
+        await up();
+        const ok = await converged();
+        assert.ok(ok);
+        rows.push({ fault: "SIGINT during the build", outcome: `up stopped (exit ${code}); nothing to clean up`, converged: ok ? "yes" : "no", dataLost: "none" });
+    });
+
+    it("up killed with SIGKILL during the build: the next up converges after `pulumi cancel` (DIY backend lock)", async () => {
+        await setGreeting("fault: sigkill");
+        const b0 = builds.count();
+        const run = spawnUp();
+        await waitUntil("nix-build to start", 120, () => builds.count() > b0);
+        await new Promise((r) => setTimeout(r, 1000));
+        process.kill(-(run.child.pid as number), "SIGKILL");
+        await run.done;
+        transcripts.push(run.output());
+        let recovery = "nothing";
+        try {
+            await up();
+        } catch (e) {
+            const msg = (e as Error).message;
+            transcripts.push(msg);
+            assert.match(msg, /locked|lock/i, msg.slice(-1500));
+            execFileSync(path.join(TOOLS, "bin", "pulumi"), ["cancel", "--yes", "--stack", "local"], { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"] });
+            recovery = "pulumi cancel";
+            await up();
+        }
+        const ok = await converged();
+        assert.ok(ok);
+        rows.push({ fault: "SIGKILL during the build", outcome: `next up needed: ${recovery}`, converged: ok ? "yes" : "no", dataLost: "none" });
+        await stack.removeConfig("nix.overlays[1]", true);
+        await up();
+    });
+
+    it("two concurrent ups on one stack: the second is refused by the backend lock; state intact", async () => {
+        const other = await localStack(project, path.join(work, "state"), [builds.binDir]);
+        await setGreeting("fault: concurrent");
+        const results = await Promise.allSettled([stack.up({ color: "never" }), other.up({ color: "never" })]);
+        const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+        assert.strictEqual(failed.length, 1, JSON.stringify(results.map((r) => r.status)));
+        assert.match(String(failed[0].reason?.message), /locked|conflict|another update/i);
+        const ok = await converged();
+        assert.ok(ok);
+        rows.push({ fault: "two ups on the same stack at once", outcome: "second refused: the stack is locked", converged: ok ? "yes" : "no", dataLost: "none" });
+    });
+
+    it("no plaintext registry password in state, logs, command output or rendered manifests", async () => {
+        // Render the same program to a directory as a second stack.
+        const render = await localStack(project, path.join(work, "state"), [builds.binDir]);
+        const ws = render.workspace;
+        await ws.createStack("local-render");
+        for (const [k, v] of Object.entries(await stack.getAllConfig())) {
+            await ws.setConfig("local-render", k, v);
+        }
+        await ws.setConfig("local-render", "nix-gpu-deploy:cluster", { value: JSON.stringify({ name: "local", namespace: ns, renderYamlTo: "rendered" }) });
+        await ws.removeConfig("local-render", "nix-gpu-deploy:kubeconfig");
+        const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
+        const rs = await LocalWorkspace.selectStack({ stackName: "local-render", workDir: project }, { envVars: (ws as unknown as { envVars: Record<string, string> }).envVars });
+        const r = await rs.up({ color: "never" });
+        transcripts.push(r.stdout, r.stderr);
+        const rendered = path.join(project, "rendered");
+        assert.ok(fs.existsSync(rendered) && fs.readdirSync(rendered).length > 0, "manifests rendered");
+        const grep = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+            const p = path.join(dir, e.name);
+            if (e.isDirectory()) {
+                return grep(p);
+            }
+            return e.isFile() && fs.readFileSync(p).includes(password) ? [p] : [];
+        });
+        const hits = [
+            ...grep(path.join(work, "state")),
+            ...grep(path.join(work, "pulumi-home")),
+            ...grep(rendered),
+            ...transcripts.filter((t) => t.includes(password)).map(() => "a pulumi transcript"),
+        ];
+        console.log(`      plaintext password hits: ${hits.length} (state, Pulumi logs, ${transcripts.length} transcripts, rendered manifests)`);
+        assert.deepStrictEqual(hits, []);
+        rows.push({ fault: "secrets: grep for the registry password", outcome: "0 hits in state, logs, outputs, rendered manifests", converged: "-", dataLost: "none" });
+        await rs.destroy({ color: "never" });
+    });
+});
