@@ -94,6 +94,8 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export interface RawStackConfig {
     values: Partial<Record<string, unknown>>;
     secretsPresent: Partial<Record<"registryPassword" | "kubeconfig", boolean>>;
+    /** Secret keys that hold a non-empty value that is not encrypted. */
+    plaintextSecrets?: Array<"registryPassword" | "kubeconfig">;
     /** Keys set in the stack (with or without the project prefix), to catch typos. */
     keysSet?: string[];
 }
@@ -384,6 +386,10 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         if (bare !== undefined && !(bare in CONFIG_KEYS)) {
             c.fail(bare, `unknown config key (known: ${Object.keys(CONFIG_KEYS).join(", ")})`);
         }
+    }
+
+    for (const k of raw.plaintextSecrets ?? []) {
+        c.fail(k, `must be a secret: set it with \`pulumi config set --secret ${k}\` (a plaintext value would be stored unencrypted)`);
     }
 
     // nix

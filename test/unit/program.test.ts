@@ -168,3 +168,22 @@ describe("without nix on PATH", () => {
         assert.deepStrictEqual(build.inputs.triggers[0], { drv: run.outputs.drvPath });
     });
 });
+
+describe("secret config keys", () => {
+    it("refuses a plaintext registry password, naming the key, before any resource exists", async () => {
+        const run = await runProgram({ stack: "h100", config: { ...stackConfig("h100"), "nix-gpu-deploy:registryPassword": "plain" }, secretKeys: [], realNix: false });
+        assert.ok(run.error);
+        assert.match(run.error.message, /nix-gpu-deploy:registryPassword: must be a secret/);
+        assert.ok(!run.error.message.includes("plain\n") && !/: plain\b/.test(run.error.message), "the value is not echoed");
+        assert.deepStrictEqual(run.resources.filter((r) => r.type !== "pulumi:pulumi:Stack"), []);
+    });
+    it("treats the empty default of an optional secret as unset", async () => {
+        const run = await runProgram({
+            stack: "h100",
+            config: { ...stackConfig("h100"), "nix-gpu-deploy:registryPassword": "pw", "nix-gpu-deploy:kubeconfig": "" },
+            secretKeys: ["nix-gpu-deploy:registryPassword"], realNix: false,
+        });
+        assert.ifError(run.error);
+        assert.strictEqual(find(run, "pulumi:providers:kubernetes", "-gpu-provider").inputs.kubeconfig, undefined);
+    });
+});
