@@ -59,7 +59,9 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         transcripts.push(p.stdout);
         return Object.entries(p.changeSummary).every(([op, n]) => op === "same" || n === 0);
     };
-    const setGreeting = (text: string) => stack.setConfig("nix.overlays[0].args.text", { value: text }, true);
+    // A unique greeting per run, so the Nix store never already holds the build being tested.
+    const nonce = `${process.pid}-${Date.now()}`;
+    const setGreeting = (text: string) => stack.setConfig("nix.overlays[0].args.text", { value: `${text} (${nonce})` }, true);
     const pulumiEnv = () => ({
         ...process.env,
         PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
@@ -190,6 +192,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         const run = spawnUp();
         await waitUntil("nix-build to start", 120, () => builds.count() > b0);
         await new Promise((r) => setTimeout(r, 1000));
+        assert.strictEqual(run.child.exitCode, null, `up still running:\n${run.output().slice(-1500)}`);
         process.kill(-(run.child.pid as number), "SIGINT");
         const code = await run.done;
         transcripts.push(run.output());
@@ -206,6 +209,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         const run = spawnUp();
         await waitUntil("nix-build to start", 120, () => builds.count() > b0);
         await new Promise((r) => setTimeout(r, 1000));
+        assert.strictEqual(run.child.exitCode, null, `up still running:\n${run.output().slice(-1500)}`);
         process.kill(-(run.child.pid as number), "SIGKILL");
         await run.done;
         transcripts.push(run.output());
@@ -240,17 +244,15 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
     });
 
     it("no plaintext registry password in state, logs, command output or rendered manifests", async () => {
-        // Render the same program to a directory as a second stack.
-        const render = await localStack(project, path.join(work, "state"), [builds.binDir]);
-        const ws = render.workspace;
-        await ws.createStack("local-render");
-        for (const [k, v] of Object.entries(await stack.getAllConfig())) {
-            await ws.setConfig("local-render", k, v);
-        }
-        await ws.setConfig("local-render", "nix-gpu-deploy:cluster", { value: JSON.stringify({ name: "local", namespace: ns, renderYamlTo: "rendered" }) });
-        await ws.removeConfig("local-render", "nix-gpu-deploy:kubeconfig");
+        // Render the same program to a directory, as a second stack with the same config.
+        const cli = (...args: string[]) => execFileSync(path.join(TOOLS, "bin", "pulumi"), args, { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+        cli("stack", "init", "local-render", "--copy-config-from", "local", "--non-interactive");
+        cli("config", "set", "--path", "cluster.renderYamlTo", "rendered", "--stack", "local-render");
+        cli("config", "rm", "--path", "cluster.context", "--stack", "local-render");
+        cli("config", "rm", "kubeconfig", "--stack", "local-render");
+        cli("stack", "select", "local");
         const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
-        const rs = await LocalWorkspace.selectStack({ stackName: "local-render", workDir: project }, { envVars: (ws as unknown as { envVars: Record<string, string> }).envVars });
+        const rs = await LocalWorkspace.selectStack({ stackName: "local-render", workDir: project }, { envVars: pulumiEnv() as Record<string, string> });
         const r = await rs.up({ color: "never" });
         transcripts.push(r.stdout, r.stderr);
         const rendered = path.join(project, "rendered");
