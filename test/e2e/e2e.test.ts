@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import {
     ClusterEnv, K8sObject, cluster, clusterPids, copyProject, imageBytes, kubeGet, localStack, nixBuildCounter,
-    nonLoopbackListeners, readClusterEnv, registryNumbers,
+    nonLoopbackListeners, readClusterEnv, registryNumbers, waitUntil,
 } from "./harness";
 
 interface StepFigures {
@@ -64,17 +64,6 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         return f;
     }
 
-    async function waitFor(what: string, seconds: number, check: () => Promise<boolean>): Promise<void> {
-        const until = Date.now() + seconds * 1000;
-        while (Date.now() < until) {
-            if (await check()) {
-                return;
-            }
-            await new Promise((r) => setTimeout(r, 500));
-        }
-        assert.fail(`timed out waiting for ${what}`);
-    }
-
     before(async () => {
         cluster("up");
         env = readClusterEnv();
@@ -119,7 +108,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         const dep = await deployment();
         assert.strictEqual(dep.spec.template.spec.containers[0].image, lastRef);
         const products = await nodeProducts();
-        await waitFor("2 running pods", 60, async () => (await pods()).filter((p) => p.status.phase === "Running").length === 2);
+        await waitUntil("2 running pods", 60, async () => (await pods()).filter((p) => p.status.phase === "Running").length === 2);
         for (const p of await pods()) {
             assert.strictEqual(products[p.spec.nodeName], "NVIDIA-H100-80GB-HBM3", `${p.metadata.name} on ${p.spec.nodeName}`);
         }
@@ -176,7 +165,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
             await stack.up({ color: "never" });
         });
         const products = await nodeProducts();
-        await waitFor("pods on the A100 node", 60, async () => {
+        await waitUntil("pods on the A100 node", 60, async () => {
             const ps = await pods();
             return ps.length === 2 && ps.every((p) => products[p.spec.nodeName] === "NVIDIA-A100-SXM4-80GB" && p.status.phase === "Running");
         });
@@ -200,7 +189,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         await measured("4c up (recovered)", async () => {
             await stack.up({ color: "never" });
         });
-        await waitFor("2 running pods again", 60, async () => (await pods()).filter((p) => p.status.phase === "Running").length === 2);
+        await waitUntil("2 running pods again", 60, async () => (await pods()).filter((p) => p.status.phase === "Running").length === 2);
     });
 
     it("5. destroy leaves no Deployment or namespace behind", async () => {

@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import {
     ClusterEnv, K8sObject, ROOT, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, nixBuildCounter,
-    readClusterEnv, registryNumbers,
+    readClusterEnv, registryNumbers, waitUntil,
 } from "./harness";
 
 interface FaultRow {
@@ -81,17 +81,6 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
         return { child, output: () => out, done };
     };
-    const waitUntil = async (what: string, seconds: number, check: () => boolean | Promise<boolean>) => {
-        const until = Date.now() + seconds * 1000;
-        while (Date.now() < until) {
-            if (await check()) {
-                return;
-            }
-            await new Promise((r) => setTimeout(r, 200));
-        }
-        assert.fail(`timed out waiting for ${what}`);
-    };
-
     before(async () => {
         cluster("up");
         env = readClusterEnv();

@@ -153,6 +153,18 @@ export function nonLoopbackListeners(pids: number[]): string[] {
     return bad;
 }
 
+/** Polls `check` every 200 ms until it holds; fails after `seconds`. */
+export async function waitUntil(what: string, seconds: number, check: () => boolean | Promise<boolean>): Promise<void> {
+    const until = Date.now() + seconds * 1000;
+    while (Date.now() < until) {
+        if (await check()) {
+            return;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`timed out after ${seconds} s waiting for ${what}`);
+}
+
 /** The pids recorded by cluster.sh. */
 export function clusterPids(): number[] {
     const dir = path.join(clusterDir(), "pids");
