@@ -169,6 +169,12 @@ up() {
     [ -x "$BIN/$b" ] || { log "missing $BIN/$b: run test/e2e/toolchain.sh all"; exit 1; }
   done
   stop_all
+  local port
+  for port in "$ETCD_PORT" "$((ETCD_PORT + 10))" "$API_PORT" "$KCM_PORT" "$SCHED_PORT" "$REGISTRY_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      log "127.0.0.1:$port is already in use (another rehearsal cluster? \`NGD_CLUSTER_DIR=… $0 down\`, or set NGD_*_PORT)"; exit 1
+    fi
+  done
   mkdir -p "$D"
   certs
   kubeconfig
