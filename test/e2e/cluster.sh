@@ -3,7 +3,8 @@
 #   etcd, kube-apiserver (generated certs), kube-controller-manager, kube-scheduler, kwok with fake
 #   nodes that look like GPU nodes (2 × H100 with 8 GPUs, 1 × A100 with 4 GPUs, 1 CPU-only node;
 #   GPU nodes carry GPU Feature Discovery labels and the nvidia.com/gpu=present:NoSchedule taint),
-#   the `nvidia` RuntimeClass, and docker-registry with htpasswd auth.
+#   the `nvidia` RuntimeClass, docker-registry with htpasswd auth, and dockerd with its own data root
+#   and socket (it pulls and runs the pushed image).
 # Usage: cluster.sh up | down | status | stop NAME | start registry|kube-apiserver|kube-scheduler
 # Every process is started in the background and stopped by the pid recorded in $NGD_CLUSTER_DIR/pids.
 # `up` writes $NGD_CLUSTER_DIR/env (NGD_KUBECONFIG, NGD_REGISTRY, NGD_REGISTRY_USER, NGD_REGISTRY_PASSWORD_FILE).
@@ -41,7 +42,7 @@ stop_one() {
 
 stop_all() {
   [ -d "$D/pids" ] || return 0
-  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop_one "$name"; done
+  for name in dockerd kwok kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop_one "$name"; done
 }
 
 wait_for() { # description, seconds, command...
@@ -159,6 +160,15 @@ start_apiserver() {
   wait_for kube-apiserver 90 api GET /readyz
 }
 
+# dockerd with its own data root and socket (no bridge, no iptables): pulls the pushed image back
+# from the registry and runs it, to prove the image is real.
+start_dockerd() {
+  mkdir -p "$D/docker"
+  start dockerd dockerd --host "unix://$D/docker/docker.sock" --data-root "$D/docker/data" --exec-root "$D/docker/exec" \
+    --pidfile "$D/docker/docker.pid" --bridge=none --iptables=false --ip6tables=false
+  wait_for dockerd 60 docker --host "unix://$D/docker/docker.sock" version
+}
+
 start_scheduler() {
   start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$D/admin.kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$SCHED_PORT" --leader-elect=false
@@ -201,6 +211,7 @@ up() {
   wait_for "nodes ready and untainted" 120 nodes_ready
   wait_for "default service account" 60 api GET /api/v1/namespaces/default/serviceaccounts/default
   registry
+  start_dockerd
   cat > "$D/env" <<EOF
 NGD_KUBECONFIG=$D/admin.kubeconfig
 NGD_REGISTRY=127.0.0.1:$REGISTRY_PORT
@@ -210,6 +221,7 @@ NGD_REGISTRY_STORAGE=$D/registry/storage
 NGD_REGISTRY_LOG=$D/logs/registry.log
 NGD_API=https://127.0.0.1:$API_PORT
 NGD_PKI=$D/pki
+NGD_DOCKER_HOST=unix://$D/docker/docker.sock
 EOF
   log "up: apiserver https://127.0.0.1:$API_PORT, registry 127.0.0.1:$REGISTRY_PORT, state in $D"
 }

@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import {
     ClusterEnv, K8sObject, cluster, clusterPids, copyProject, imageBytes, kubeGet, localStack, nixBuildCounter,
-    nonLoopbackListeners, readClusterEnv, registryNumbers, waitUntil,
+    nonLoopbackListeners, readClusterEnv, registryNumbers, runImage, waitUntil,
 } from "./harness";
 
 interface StepFigures {
@@ -114,6 +114,10 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         }
         const available = dep.status.conditions.find((c: K8sObject) => c.type === "Available");
         assert.strictEqual(available?.status, "True");
+        // kwok runs no containers: prove the pushed image is real by pulling and running it in dockerd.
+        const logs = runImage(env, lastRef);
+        console.log(`      docker run ${lastRef.slice(-20)}: ${JSON.stringify(logs.trim())}`);
+        assert.match(logs, /hello from the local stack[\s\S]*cuda capabilities: 9\.0/);
     });
 
     it("2. nothing changed: preview shows no changes; up runs no build, pushes nothing, keeps the generation", async () => {

@@ -21,6 +21,7 @@ export interface ClusterEnv {
     NGD_REGISTRY_LOG: string;
     NGD_API: string;
     NGD_PKI: string;
+    NGD_DOCKER_HOST: string;
 }
 
 export function clusterDir(): string {
@@ -115,6 +116,31 @@ export function imageBytes(env: ClusterEnv, ref: string): number {
     const raw = execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `${env.NGD_REGISTRY_USER}:${password}`, `docker://${ref}`], { encoding: "utf8" });
     const m = JSON.parse(raw);
     return m.config.size + m.layers.reduce((s: number, l: { size: number }) => s + l.size, 0);
+}
+
+/** Pulls `ref` from the rehearsal registry into the rehearsal dockerd, runs it hardened and returns its first output. */
+export function runImage(env: ClusterEnv, ref: string): string {
+    const config = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-docker-config-"));
+    const docker = (args: string[], input?: string) => execFileSync("docker", ["--host", env.NGD_DOCKER_HOST, "--config", config, ...args], { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+    try {
+        docker(["login", "--username", env.NGD_REGISTRY_USER, "--password-stdin", env.NGD_REGISTRY], fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim());
+        docker(["pull", "--quiet", ref]);
+        const id = docker(["run", "--detach", "--network", "none", "--read-only", "--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", ref]).trim();
+        try {
+            for (let i = 0; i < 50; i++) {
+                const logs = docker(["logs", id]);
+                if (logs.includes("cuda capabilities")) {
+                    return logs;
+                }
+                execFileSync("sleep", ["0.2"]);
+            }
+            return docker(["logs", id]);
+        } finally {
+            docker(["rm", "--force", id]);
+        }
+    } finally {
+        fs.rmSync(config, { recursive: true, force: true });
+    }
 }
 
 /** TCP ports our processes listen on that are not loopback. */
