@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, ROOT, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, nixBuildCounter,
+    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, nixBuildCounter,
     readClusterEnv, registryNumbers, waitUntil,
 } from "./harness";
 
@@ -28,7 +28,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
     let work: string;
     let stack: Stack;
     let password: string;
-    let builds: { count: () => number; binDir: string };
+    let builds: Shims;
     const rows: FaultRow[] = [];
     const transcripts: string[] = [];
     const ns = "ml-local";
@@ -219,6 +219,42 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         await stack.removeConfig("nix.overlays[1]", true);
         await up();
     });
+
+    for (const signal of ["SIGINT", "SIGKILL"] as const) {
+        it(`up interrupted with ${signal} during the push: Deployment untouched; the next up converges`, async () => {
+            await setGreeting(`fault: ${signal} during push`);
+            const p0 = builds.pushes();
+            builds.slowPush(15);
+            const before = await snapshot();
+            const run = spawnUp();
+            try {
+                await waitUntil("the push to start", 120, () => builds.pushes() > p0);
+                await new Promise((r) => setTimeout(r, 1000));
+                assert.strictEqual(run.child.exitCode, null, `up still running:\n${run.output().slice(-1500)}`);
+                process.kill(-(run.child.pid as number), signal);
+                await run.done;
+            } finally {
+                builds.slowPush(undefined);
+            }
+            transcripts.push(run.output());
+            assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
+            let recovery = "nothing";
+            try {
+                await up();
+            } catch (e) {
+                const msg = (e as Error).message;
+                transcripts.push(msg);
+                assert.match(msg, /locked|lock/i, msg.slice(-1500));
+                execFileSync(path.join(TOOLS, "bin", "pulumi"), ["cancel", "--yes", "--stack", "local"], { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"] });
+                recovery = "pulumi cancel";
+                await up();
+            }
+            const ok = await converged();
+            assert.ok(ok);
+            assert.notStrictEqual((await snapshot()).image, before.image, "the new image is deployed");
+            rows.push({ fault: `${signal} during the push`, outcome: `next up needed: ${recovery}`, converged: ok ? "yes" : "no", dataLost: "none" });
+        });
+    }
 
     it("two concurrent ups on one stack: the second is refused by the backend lock; state intact", async () => {
         const other = await localStack(project, path.join(work, "state"), [builds.binDir]);

@@ -51,14 +51,33 @@ export function copyProject(): string {
     return dir;
 }
 
-/** A `nix-build` in front of the real one that counts its runs. */
-export function nixBuildCounter(dir: string): { binDir: string; count: () => number } {
-    const real = execFileSync("/bin/sh", ["-c", "command -v nix-build"], { encoding: "utf8" }).trim();
+export interface Shims {
+    binDir: string;
+    /** nix-build runs so far. */
+    count: () => number;
+    /** skopeo runs so far. */
+    pushes: () => number;
+    /** While on, every skopeo run waits this many seconds before it starts (a window to interrupt a push in). */
+    slowPush: (seconds: number | undefined) => void;
+}
+
+/** `nix-build` and `skopeo` in front of the real ones, counting their runs; skopeo can be slowed down. */
+export function nixBuildCounter(dir: string): Shims {
+    const which = (cmd: string) => execFileSync("/bin/sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).trim();
     const binDir = path.join(dir, "shim");
     const counter = path.join(dir, "nix-build.count");
+    const pushCounter = path.join(dir, "skopeo.count");
+    const slow = path.join(dir, "slow-push");
     fs.mkdirSync(binDir, { recursive: true });
-    fs.writeFileSync(path.join(binDir, "nix-build"), `#!/bin/sh\necho run >> ${counter}\nexec ${real} "$@"\n`, { mode: 0o755 });
-    return { binDir, count: () => (fs.existsSync(counter) ? fs.readFileSync(counter, "utf8").split("\n").filter((l) => l !== "").length : 0) };
+    fs.writeFileSync(path.join(binDir, "nix-build"), `#!/bin/sh\necho run >> ${counter}\nexec ${which("nix-build")} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(binDir, "skopeo"), `#!/bin/sh\necho run >> ${pushCounter}\n[ -f ${slow} ] && sleep "$(cat ${slow})"\nexec ${which("skopeo")} "$@"\n`, { mode: 0o755 });
+    const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter((l) => l !== "").length : 0);
+    return {
+        binDir,
+        count: () => lines(counter),
+        pushes: () => lines(pushCounter),
+        slowPush: (seconds) => (seconds === undefined ? fs.rmSync(slow, { force: true }) : fs.writeFileSync(slow, String(seconds))),
+    };
 }
 
 export async function localStack(projectDir: string, stateDir: string, extraPath: string[]): Promise<Stack> {
