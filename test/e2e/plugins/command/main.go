@@ -46,10 +46,9 @@ var inputKeys = []resource.PropertyKey{
 
 type commandProvider struct {
 	pulumirpc.UnimplementedResourceProviderServer
-	host    *provider.HostClient
-	cancel  context.CancelFunc
-	ctx     context.Context
-	running sync.WaitGroup
+	host   *provider.HostClient
+	cancel context.CancelFunc
+	ctx    context.Context
 }
 
 func main() {
@@ -292,6 +291,15 @@ func indent(s string) string {
 	return "\t" + strings.Join(lines, "\n\t")
 }
 
+// execute runs cmd for a resource and returns its outputs (inputs + stdout/stderr).
+func (p *commandProvider) execute(ctx context.Context, urn string, props resource.PropertyMap, cmd string, extraEnv []string) (*structpb.Struct, error) {
+	res, err := p.run(p.merge(ctx), resource.URN(urn), props, cmd, extraEnv)
+	if err != nil {
+		return nil, err
+	}
+	return p.outputs(props, res)
+}
+
 func (p *commandProvider) outputs(inputs resource.PropertyMap, res runResult) (*structpb.Struct, error) {
 	out := inputsOf(inputs)
 	secret := hasSecret(resource.NewObjectProperty(inputs))
@@ -340,14 +348,7 @@ func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateReque
 		return &pulumirpc.CreateResponse{Properties: req.GetProperties()}, nil
 	}
 	cmd, _ := str(props, "create")
-	urn := resource.URN(req.GetUrn())
-	p.running.Add(1)
-	defer p.running.Done()
-	res, err := p.run(p.merge(ctx), urn, props, cmd, nil)
-	if err != nil {
-		return nil, err
-	}
-	out, err := p.outputs(props, res)
+	out, err := p.execute(ctx, req.GetUrn(), props, cmd, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -370,13 +371,7 @@ func (p *commandProvider) Update(ctx context.Context, req *pulumirpc.UpdateReque
 	if !ok {
 		cmd, _ = str(news, "create")
 	}
-	p.running.Add(1)
-	defer p.running.Done()
-	res, err := p.run(p.merge(ctx), resource.URN(req.GetUrn()), news, cmd, previousEnv(addPrevious(news), olds))
-	if err != nil {
-		return nil, err
-	}
-	out, err := p.outputs(news, res)
+	out, err := p.execute(ctx, req.GetUrn(), news, cmd, previousEnv(addPrevious(news), olds))
 	if err != nil {
 		return nil, err
 	}
@@ -392,8 +387,6 @@ func (p *commandProvider) Delete(ctx context.Context, req *pulumirpc.DeleteReque
 	if !ok || cmd == "" {
 		return &emptypb.Empty{}, nil
 	}
-	p.running.Add(1)
-	defer p.running.Done()
 	if _, err := p.run(p.merge(ctx), resource.URN(req.GetUrn()), olds, cmd, previousEnv(addPrevious(olds), olds)); err != nil {
 		return nil, err
 	}
@@ -414,8 +407,6 @@ func (p *commandProvider) Invoke(ctx context.Context, req *pulumirpc.InvokeReque
 	}
 	cmd, _ := str(args, "command")
 	args["logging"] = resource.NewStringProperty("none")
-	p.running.Add(1)
-	defer p.running.Done()
 	res, err := p.run(p.merge(ctx), "", args, cmd, nil)
 	if err != nil {
 		return &pulumirpc.InvokeResponse{Failures: []*pulumirpc.CheckFailure{{Property: "command", Reason: err.Error()}}}, nil
