@@ -31,10 +31,8 @@ export interface NixArgs {
     argstr: Record<string, string>;
 }
 
-/** Options every Nix invocation shares: no binary cache (offline-safe, reproducible), quiet progress. */
-export function nixCommonOptions(opts: { substituters?: string } = {}): string[] {
-    return ["--option", "substituters", opts.substituters ?? ""];
-}
+/** Options every Nix invocation shares: no binary cache (offline-safe, reproducible). */
+const NIX_COMMON_OPTIONS = ["--option", "substituters", ""];
 
 function argstrFlags(args: NixArgs): string[] {
     return Object.keys(args.argstr).sort().flatMap((k) => ["--argstr", k, args.argstr[k]]);
@@ -45,7 +43,7 @@ function argstrFlags(args: NixArgs): string[] {
  * Nothing is built; it is cheap enough to run on every preview.
  */
 export function nixEvalScript(entryAbs: string, args: NixArgs): string {
-    const instantiate = shCommand(["nix-instantiate", ...nixCommonOptions(), entryAbs, ...argstrFlags(args)]);
+    const instantiate = shCommand(["nix-instantiate", ...NIX_COMMON_OPTIONS, entryAbs, ...argstrFlags(args)]);
     return shScript([
         `drv=$(${instantiate})`,
         `case "$drv" in /nix/store/*.drv) ;; *) echo "nix-instantiate printed no .drv path: $drv" >&2; exit 1 ;; esac`,
@@ -56,7 +54,7 @@ export function nixEvalScript(entryAbs: string, args: NixArgs): string {
 
 /** The build: `nix-build` without an out-link; logs go to stderr (streamed), the out path to stdout. */
 export function nixBuildArgv(entryAbs: string, args: NixArgs): string[] {
-    return ["nix-build", "--no-out-link", ...nixCommonOptions(), entryAbs, ...argstrFlags(args)];
+    return ["nix-build", "--no-out-link", ...NIX_COMMON_OPTIONS, entryAbs, ...argstrFlags(args)];
 }
 
 const STORE_PATH = /^\/nix\/store\/[a-z0-9]{32}-[^/\s]+$/;
@@ -134,14 +132,13 @@ export function skopeoPushScript(spec: SkopeoPushSpec): string {
     return shScript(lines);
 }
 
-/** Loads a built image into a Docker daemon and tags it `localRef`; prints the image id. */
-export function dockerLoadScript(localRef: string): string {
+/** Loads a built image into a Docker daemon; prints its image id (docker.Tag names it for the registry). */
+export function dockerLoadScript(): string {
     return shScript([
         ...materializeArchiveLines("NGD_IMAGE"),
         `loaded=$(docker load --input "$archive" | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,
         `[ -n "$loaded" ] || { echo "docker load reported no image" >&2; exit 1; }`,
-        `docker tag "$loaded" ${shQuote(localRef)}`,
-        `${shCommand(["docker", "image", "inspect", "--format", "{{.Id}}", localRef])}`,
+        `docker image inspect --format '{{.Id}}' "$loaded"`,
     ]);
 }
 

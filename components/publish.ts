@@ -87,9 +87,8 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
         if (args.dockerHost !== undefined) {
             env.DOCKER_HOST = args.dockerHost;
         }
-        const localRef = args.image.tag.apply((tag) => `nix-gpu-deploy.local/${args.repository}:${tag}`);
         const load = new command.local.Command(`${name}-load`, {
-            create: localRef.apply(dockerLoadScript),
+            create: dockerLoadScript(),
             environment: env,
             triggers: [args.image.storePath],
             logging: "stderr",

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, cluster, clusterPids, copyProject, imageBytes, kubeGet, localStack, nixBuildCounter,
+    ClusterEnv, K8sObject, cluster, clusterPids, copyProject, imageBytes, kubeGet, localStack, toolShims,
     nonLoopbackListeners, readClusterEnv, registryNumbers, runImage, waitUntil,
 } from "./harness";
 
@@ -70,7 +70,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         work = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-e2e-"));
         project = copyProject();
         fs.mkdirSync(path.join(work, "state"));
-        const counter = nixBuildCounter(work);
+        const counter = toolShims(work);
         builds = counter;
         stack = await localStack(project, path.join(work, "state"), [counter.binDir]);
         await stack.setConfig("registryPassword", { value: fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim(), secret: true });

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, nixBuildCounter,
+    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, toolShims,
     readClusterEnv, registryNumbers, waitUntil,
 } from "./harness";
 
@@ -81,13 +81,38 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
         return { child, output: () => out, done };
     };
+    /** Waits until `started()` holds while `run` is still going, then sends `signal` to its process group. */
+    const interrupt = async (run: ReturnType<typeof spawnUp>, what: string, started: () => boolean, signal: NodeJS.Signals) => {
+        await waitUntil(what, 120, started);
+        await new Promise((r) => setTimeout(r, 1000));
+        assert.strictEqual(run.child.exitCode, null, `up still running:\n${run.output().slice(-1500)}`);
+        process.kill(-(run.child.pid as number), signal);
+        const code = await run.done;
+        transcripts.push(run.output());
+        return code;
+    };
+    /** `up` after an interrupted one; a killed `up` leaves the file backend's lock, which `pulumi cancel` clears. */
+    const upAfterInterrupt = async (): Promise<string> => {
+        try {
+            await up();
+            return "nothing";
+        } catch (e) {
+            const msg = (e as Error).message;
+            transcripts.push(msg);
+            assert.match(msg, /locked|lock/i, msg.slice(-1500));
+            execFileSync(path.join(TOOLS, "bin", "pulumi"), ["cancel", "--yes", "--stack", "local"], { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"] });
+            await up();
+            return "pulumi cancel";
+        }
+    };
+
     before(async () => {
         cluster("up");
         env = readClusterEnv();
         work = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-faults-"));
         project = copyProject();
         fs.mkdirSync(path.join(work, "state"));
-        builds = nixBuildCounter(work);
+        builds = toolShims(work);
         stack = await localStack(project, path.join(work, "state"), [builds.binDir]);
         password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
         await stack.setConfig("registryPassword", { value: password, secret: true });
@@ -178,13 +203,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         await stack.setConfig("nix.overlays[1].name", { value: "slow" }, true);
         await setGreeting("fault: sigint");
         const b0 = builds.count();
-        const run = spawnUp();
-        await waitUntil("nix-build to start", 120, () => builds.count() > b0);
-        await new Promise((r) => setTimeout(r, 1000));
-        assert.strictEqual(run.child.exitCode, null, `up still running:\n${run.output().slice(-1500)}`);
-        process.kill(-(run.child.pid as number), "SIGINT");
-        const code = await run.done;
-        transcripts.push(run.output());
+        const code = await interrupt(spawnUp(), "nix-build to start", () => builds.count() > b0, "SIGINT");
         assert.notStrictEqual(code, 0, "the interrupted up fails");
         await up();
         const ok = await converged();
@@ -195,24 +214,8 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
     it("up killed with SIGKILL during the build: the next up converges after `pulumi cancel` (DIY backend lock)", async () => {
         await setGreeting("fault: sigkill");
         const b0 = builds.count();
-        const run = spawnUp();
-        await waitUntil("nix-build to start", 120, () => builds.count() > b0);
-        await new Promise((r) => setTimeout(r, 1000));
-        assert.strictEqual(run.child.exitCode, null, `up still running:\n${run.output().slice(-1500)}`);
-        process.kill(-(run.child.pid as number), "SIGKILL");
-        await run.done;
-        transcripts.push(run.output());
-        let recovery = "nothing";
-        try {
-            await up();
-        } catch (e) {
-            const msg = (e as Error).message;
-            transcripts.push(msg);
-            assert.match(msg, /locked|lock/i, msg.slice(-1500));
-            execFileSync(path.join(TOOLS, "bin", "pulumi"), ["cancel", "--yes", "--stack", "local"], { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"] });
-            recovery = "pulumi cancel";
-            await up();
-        }
+        await interrupt(spawnUp(), "nix-build to start", () => builds.count() > b0, "SIGKILL");
+        const recovery = await upAfterInterrupt();
         const ok = await converged();
         assert.ok(ok);
         rows.push({ fault: "SIGKILL during the build", outcome: `next up needed: ${recovery}`, converged: ok ? "yes" : "no", dataLost: "none" });
@@ -226,29 +229,13 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
             const p0 = builds.pushes();
             builds.slowPush(15);
             const before = await snapshot();
-            const run = spawnUp();
             try {
-                await waitUntil("the push to start", 120, () => builds.pushes() > p0);
-                await new Promise((r) => setTimeout(r, 1000));
-                assert.strictEqual(run.child.exitCode, null, `up still running:\n${run.output().slice(-1500)}`);
-                process.kill(-(run.child.pid as number), signal);
-                await run.done;
+                await interrupt(spawnUp(), "the push to start", () => builds.pushes() > p0, signal);
             } finally {
                 builds.slowPush(undefined);
             }
-            transcripts.push(run.output());
             assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
-            let recovery = "nothing";
-            try {
-                await up();
-            } catch (e) {
-                const msg = (e as Error).message;
-                transcripts.push(msg);
-                assert.match(msg, /locked|lock/i, msg.slice(-1500));
-                execFileSync(path.join(TOOLS, "bin", "pulumi"), ["cancel", "--yes", "--stack", "local"], { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"] });
-                recovery = "pulumi cancel";
-                await up();
-            }
+            const recovery = await upAfterInterrupt();
             const ok = await converged();
             assert.ok(ok);
             assert.notStrictEqual((await snapshot()).image, before.image, "the new image is deployed");

@@ -62,7 +62,7 @@ export interface Shims {
 }
 
 /** `nix-build` and `skopeo` in front of the real ones, counting their runs; skopeo can be slowed down. */
-export function nixBuildCounter(dir: string): Shims {
+export function toolShims(dir: string): Shims {
     const which = (cmd: string) => execFileSync("/bin/sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).trim();
     const binDir = path.join(dir, "shim");
     const counter = path.join(dir, "nix-build.count");

@@ -25,12 +25,15 @@ function archiveInfo(stream: string): ArchiveInfo {
 }
 
 function push(registry: Registry, stream: string, tag: string): string {
-    const script = skopeoPushScript({ destination: `${registry.host}/blobs:${tag}`, insecure: true, withCredentials: false });
-    return execFileSync("/bin/sh", ["-c", script], { env: { ...process.env, NGD_IMAGE: stream }, encoding: "utf8" }).trim();
+    const script = skopeoPushScript({ destination: `${registry.host}/blobs:${tag}`, insecure: true, withCredentials: true });
+    return execFileSync("/bin/sh", ["-c", script], {
+        env: { ...process.env, NGD_IMAGE: stream, NGD_REGISTRY: registry.host, REGISTRY_USERNAME: registry.username, REGISTRY_PASSWORD: registry.password },
+        encoding: "utf8",
+    }).trim();
 }
 
 function manifestLayers(registry: Registry, digest: string): Array<{ digest: string; size: number }> {
-    const raw = execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${registry.host}/blobs@${digest}`], { encoding: "utf8" });
+    const raw = execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `${registry.username}:${registry.password}`, `docker://${registry.host}/blobs@${digest}`], { encoding: "utf8" });
     return JSON.parse(raw).layers;
 }
 
@@ -40,7 +43,7 @@ describe("layering against a real registry", function () {
     before(async () => {
         registry = await startRegistry();
     });
-    after(async () => registry?.stop());
+    after(() => registry?.stop());
 
     it("builds reproducibly: a forced rebuild (nix-build --check) is bit-identical", () => {
         const drv = execFileSync("nix-instantiate", [...NIX, path.join(ROOT, "test/fixture/blobs.nix")], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
