@@ -52,9 +52,45 @@ export function nixEvalScript(entryAbs: string, args: NixArgs): string {
     ]);
 }
 
-/** The build: `nix-build` without an out-link; logs go to stderr (streamed), the out path to stdout. */
+/** How many lines of a failed builder's log the error shows (the rest: `nix log <drv>`). */
+export const BUILD_LOG_TAIL_LINES = 60;
+
+/**
+ * The build: `nix-build` without an out-link; the out path goes to stdout. Builders' logs are not
+ * streamed (`--no-build-output`): the command provider copies everything a command prints into its
+ * error, uncapped, so a failed CUDA build would fail `up` with megabytes. Progress shows as Nix's
+ * "building '…drv'" lines; a failure ends with the builder's last lines and Nix's pointer to the
+ * whole log.
+ */
 export function nixBuildArgv(entryAbs: string, args: NixArgs): string[] {
-    return ["nix-build", "--no-out-link", ...NIX_COMMON_OPTIONS, entryAbs, ...argstrFlags(args)];
+    return ["nix-build", "--no-out-link", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
+        ...NIX_COMMON_OPTIONS, entryAbs, ...argstrFlags(args)];
+}
+
+/** Longest output line a command passes on to the command provider. */
+export const MAX_OUTPUT_LINE = 8192;
+
+// Cuts a line to `max` characters, saying how much was cut; flushes per line so logs still stream.
+const AWK_CUT_LINES = '{ if (length($0) > max) { print substr($0, 1, max) " [line cut: " (length($0) - max) " more characters]" } else { print } fflush() }';
+
+/**
+ * Wraps a script whose output the command provider reads, so no line it prints exceeds `maxLine`.
+ * Why by hand: pulumi-resource-command logs output through Go's bufio.Scanner with its default
+ * 64 KiB line limit; a longer line (a CUDA compiler command line in a build log) stops the logger,
+ * the pipe is no longer drained, and `pulumi up` hangs. stdout and stderr stay separate streams and
+ * the script's exit status is kept.
+ */
+export function boundedOutput(script: string, maxLine = MAX_OUTPUT_LINE): string {
+    const cut = shCommand(["awk", "-v", `max=${maxLine}`, AWK_CUT_LINES]);
+    // The script runs verbatim in a subshell that is a plain list element (not under `||`, where
+    // `set -e` would be ignored); its status travels through a file, since a pipeline loses it.
+    return [
+        `ngd_rc=$(mktemp "\${TMPDIR:-/tmp}/ngd-rc.XXXXXX") || exit 1`,
+        "{ { (",
+        script,
+        `); echo "$?" > "$ngd_rc"; } 2>&1 1>&3 3>&- | ${cut} >&2; } 3>&1 | ${cut}`,
+        `ngd_status=$(cat "$ngd_rc"); rm -f "$ngd_rc"; exit "$ngd_status"`,
+    ].join("\n");
 }
 
 const STORE_PATH = /^\/nix\/store\/[a-z0-9]{32}-[^/\s]+$/;

@@ -4,6 +4,7 @@ import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { StackConfig } from "./config";
+import { boundedOutput } from "./exec";
 import { appLabels, deploymentSpec, dockerConfigJson } from "./gpuPodSpec";
 
 export interface GpuDeploymentArgs {
@@ -32,7 +33,7 @@ export function rolloutCheck(args: Pick<GpuDeploymentArgs, "cluster" | "deployme
     if (args.cluster.context !== undefined) {
         environment.NGD_KUBE_CONTEXT = args.cluster.context;
     }
-    return { create: "node -r ts-node/register/transpile-only components/rollout.ts", environment };
+    return { create: boundedOutput("node -r ts-node/register/transpile-only components/rollout.ts"), environment };
 }
 
 export class GpuDeployment extends pulumi.ComponentResource {

@@ -3,7 +3,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { LayerStrategy } from "./config";
-import { parseBuildOutput, storeHash } from "./exec";
+import { boundedOutput, parseBuildOutput, storeHash } from "./exec";
 import { NixDependencySet, OverlayFingerprint } from "./nix";
 
 export interface LayeringOptions {
@@ -49,7 +49,7 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         const deps = args.dependencySet;
         this.drvPath = deps.drvPath;
         this.build = new command.local.Command(`${name}-build`, {
-            create: deps.buildCommand(),
+            create: boundedOutput(deps.buildCommand()),
             // Nothing to undo: the store path is garbage-collected by Nix when unreferenced.
             triggers: deps.drvPath.apply((drv) => buildTriggers(drv, args.layering)),
             environment: deps.fingerprint.apply((fp) => buildEnvironment(deps.overlaySummaries, fp)),

@@ -122,6 +122,8 @@ export class NixDependencySet extends pulumi.ComponentResource {
                 command: nixEvalScript(entryAbs, this.nixArgs),
                 dir: args.projectRoot,
                 environment: { NGD_FINGERPRINT: fp },
+                // Evaluation runs on every preview: keep its output (and Nix's warnings) off the display.
+                logging: "none",
             }, { parent: this });
             const parsed = evaluation.stdout.apply(parseEvalOutput);
             this.drvPath = parsed.drvPath;

@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Publisher } from "./config";
-import { dockerLoadScript, parseDigest, skopeoPushScript } from "./exec";
+import { boundedOutput, dockerLoadScript, parseDigest, skopeoPushScript } from "./exec";
 import { LayeredCudaImage } from "./image";
 
 export interface PublisherArgs {
@@ -38,6 +38,21 @@ export function digestRef(registry: string, repository: string, digest: string):
 }
 
 /**
+ * Pure: the docker provider's `registryAuth` entry. The address carries the scheme: without one the
+ * provider reads the pushed digest back over HTTPS, which a plain-HTTP registry refuses. A registry
+ * without credentials needs `authDisabled`, otherwise the provider finds no auth config for it.
+ * A private CA is trusted the way Go trusts one (system store or SSL_CERT_FILE), for dockerd and
+ * the provider alike.
+ */
+export function dockerRegistryAuth(registry: string, insecure: boolean, credentials?: { username: string; password: pulumi.Input<string> }):
+    docker.types.input.ProviderRegistryAuth {
+    const address = `${insecure ? "http" : "https"}://${registry}`;
+    return credentials === undefined
+        ? { address, authDisabled: true }
+        : { address, username: credentials.username, password: pulumi.secret(credentials.password) };
+}
+
+/**
  * Daemonless: `skopeo copy docker-archive:… docker://…` through `command`. skopeo asks the registry
  * for each blob first and uploads only the missing ones; the digest comes from `--digestfile`.
  */
@@ -59,14 +74,15 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
             environment.REGISTRY_PASSWORD = pulumi.secret(args.password as pulumi.Output<string>);
         }
         this.push = new command.local.Command(`${name}-push`, {
-            create: destination.apply((d) => skopeoPushScript({ destination: d, insecure: args.insecure, withCredentials })),
+            create: destination.apply((d) => boundedOutput(skopeoPushScript({ destination: d, insecure: args.insecure, withCredentials }))),
             environment,
             triggers: [args.image.storePath, destination],
             logging: "stdoutAndStderr",
             addPreviousOutputInEnv: false,
-        }, { parent: this, dependsOn: [args.image.build], additionalSecretOutputs: ["stderr"] });
-        // The password makes every output of the command secret; the digest is not sensitive and
-        // the Deployment's diff must show it, so it is explicitly made plain again.
+        }, { parent: this, dependsOn: [args.image.build], additionalSecretOutputs: ["stdout", "stderr"] });
+        // The command provider does not make outputs secret because an input is; what the push
+        // prints is kept secret here. The digest is not sensitive and the Deployment's diff must
+        // show it, so it is explicitly made plain again.
         this.digest = pulumi.unsecret(this.push.stdout.apply(parseDigest));
         this.ref = this.digest.apply((d) => digestRef(args.registry, args.repository, d));
         this.registerOutputs({ ref: this.ref, digest: this.digest });
@@ -88,7 +104,7 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
             env.DOCKER_HOST = args.dockerHost;
         }
         const load = new command.local.Command(`${name}-load`, {
-            create: dockerLoadScript(),
+            create: boundedOutput(dockerLoadScript()),
             environment: env,
             triggers: [args.image.storePath],
             logging: "stderr",
@@ -96,9 +112,8 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
         }, { parent: this, dependsOn: [args.image.build] });
         const provider = new docker.Provider(`${name}-docker`, {
             host: args.dockerHost,
-            registryAuth: args.username !== undefined && args.password !== undefined
-                ? [{ address: args.registry, username: args.username, password: pulumi.secret(args.password) }]
-                : undefined,
+            registryAuth: [dockerRegistryAuth(args.registry, args.insecure,
+                args.username !== undefined && args.password !== undefined ? { username: args.username, password: args.password } : undefined)],
         }, { parent: this });
         const tag = new docker.Tag(`${name}-tag`, {
             sourceImage: load.stdout.apply((s) => s.trim()),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (once) and caches the real toolchain the e2e suite needs, outside the repo, keyed by version.
-# Usage: scripts/toolchain.sh [pulumi|command|kubernetes|kube|etcd|kwok|all]
+# Usage: test/e2e/toolchain.sh [pulumi|plugins|langhost|command|docker|kubernetes|kube|etcd|kwok|all]
 # Prints nothing but progress on stderr; binaries land in $NGD_TOOLS/bin (default ~/.cache/nix-gpu-deploy/tools).
 # A tool already on PATH at the pinned version is used as it is.
 set -euo pipefail
@@ -189,26 +189,89 @@ GO
   stamp "$s"
 }
 
-# Our stand-ins for the language host and the command provider (the proxy serves neither upstream
-# module): built from test/e2e/plugins, cached by the hash of their sources.
-build_plugins() {
-  local src="$here/test/e2e/plugins" sum
-  sum=$(cd "$src" && cat go.mod go.sum $(find . -name '*.go' | sort) | sha256sum | cut -c1-16)
-  local s="plugins-$PULUMI_VERSION-$COMMAND_VERSION-$sum"
-  stamp_ok "$s" && [ -x "$BIN/pulumi-language-nodejs" ] && [ -x "$BIN/pulumi-resource-command" ] && { log "plugins cached"; return; }
-  log "building pulumi-language-nodejs and pulumi-resource-command stand-ins"
-  (cd "$src" && go build -o "$BIN/pulumi-language-nodejs" -ldflags "-s -w -X main.Version=$PULUMI_VERSION" ./langhost \
-    && go build -o "$BIN/pulumi-resource-command" -ldflags "-s -w -X main.Version=$COMMAND_VERSION" ./command)
+# The real plugins, built from the verbatim upstream sources in ../shared/upstream (no registry here
+# serves them): the language host, the command provider and the docker provider. Each is cached under a
+# stamp keyed by the source tarball's hash. Where ../shared/upstream is absent (a machine with a normal
+# Pulumi install), nothing is built and the plugins Pulumi has installed are used.
+UPSTREAM="${NGD_UPSTREAM:-$here/../shared/upstream}"
+DOCKER_PROVIDER_VERSION="${DOCKER_PROVIDER_VERSION:-5.1.0}"
+
+# upstream_src TARBALL STAMP: unpacks TARBALL into a fresh build dir (top directory stripped) and prints it.
+upstream_src() {
+  local d="$TOOLS/build/$2"
+  rm -rf "$d"; mkdir -p "$d"
+  tar -xzf "$1" -C "$d" --strip-components=1
+  chmod -R u+w "$d"
+  echo "$d"
+}
+tarball_sum() { sha256sum "$1" | cut -c1-16; }
+# record_plugin NAME: the built binary's sha256, which the e2e compares with the binaries that ran.
+record_plugin() { mkdir -p "$TOOLS/plugins"; sha256sum "$BIN/$1" | cut -d' ' -f1 > "$TOOLS/plugins/$1.sha256"; }
+no_upstream() { # name, tarball
+  rm -f "$TOOLS/plugins/$1.sha256"
+  log "$1: no upstream source ($2); the installed plugin is used"
+}
+
+build_langhost() {
+  local tb="$UPSTREAM/pulumi-language-nodejs-v$PULUMI_VERSION.tar.gz"
+  [ -f "$tb" ] || { no_upstream pulumi-language-nodejs "$tb"; return; }
+  local s; s="pulumi-language-nodejs-$PULUMI_VERSION-$(tarball_sum "$tb")"
+  stamp_ok "$s" && [ -x "$BIN/pulumi-language-nodejs" ] && { log "pulumi-language-nodejs v$PULUMI_VERSION cached"; return; }
+  log "building pulumi-language-nodejs v$PULUMI_VERSION from $tb"
+  local d; d="$(upstream_src "$tb" "$s")"
+  cd "$d/sdk/nodejs/cmd/pulumi-language-nodejs"
+  # Upstream builds inside the pulumi repository: point pkg/sdk at the released modules instead.
+  go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
+    -require "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" -require "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION"
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  go build -o "$BIN/pulumi-language-nodejs" -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" .
+  record_plugin pulumi-language-nodejs
+  stamp "$s"
+}
+
+build_command() {
+  local tb="$UPSTREAM/pulumi-command-v$COMMAND_VERSION-provider.tar.gz"
+  [ -f "$tb" ] || { no_upstream pulumi-resource-command "$tb"; return; }
+  local s; s="pulumi-resource-command-$COMMAND_VERSION-$(tarball_sum "$tb")"
+  stamp_ok "$s" && [ -x "$BIN/pulumi-resource-command" ] && { log "pulumi-resource-command v$COMMAND_VERSION cached"; return; }
+  log "building pulumi-resource-command v$COMMAND_VERSION from $tb (about 3 minutes)"
+  local d; d="$(upstream_src "$tb" "$s")"
+  cd "$d/provider"
+  go build -o "$BIN/pulumi-resource-command" -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=v$COMMAND_VERSION" ./cmd/pulumi-resource-command
+  record_plugin pulumi-resource-command
+  stamp "$s"
+}
+
+build_docker() {
+  local tb="$UPSTREAM/pulumi-docker-v$DOCKER_PROVIDER_VERSION-provider.tar.gz"
+  [ -f "$tb" ] || { no_upstream pulumi-resource-docker "$tb"; return; }
+  local s; s="pulumi-resource-docker-$DOCKER_PROVIDER_VERSION-$(tarball_sum "$tb")"
+  stamp_ok "$s" && [ -x "$BIN/pulumi-resource-docker" ] && { log "pulumi-resource-docker v$DOCKER_PROVIDER_VERSION cached"; return; }
+  log "building pulumi-resource-docker v$DOCKER_PROVIDER_VERSION from $tb (about 8 minutes cold)"
+  local d; d="$(upstream_src "$tb" "$s")"
+  # What upstream's `make` does before building: patch the bridged Terraform provider, embed the schema
+  # with its version. No `go mod download`: it asks for a module the proxy refuses and no package needs.
+  (cd "$d/upstream" && for p in "$d"/patches/*.patch; do git apply "$p"; done)
+  node -e 'const fs = require("fs"); const s = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); s.version = process.argv[3];
+    fs.writeFileSync(process.argv[2], JSON.stringify(s));' \
+    "$d/provider/cmd/pulumi-resource-docker/schema.json" "$d/provider/cmd/pulumi-resource-docker/schema-embed.json" "$DOCKER_PROVIDER_VERSION"
+  cd "$d/provider"
+  CGO_ENABLED=0 go build -o "$BIN/pulumi-resource-docker" -tags no_compose \
+    -ldflags "-s -w -X github.com/pulumi/pulumi-docker/provider/v5/pkg/version.Version=$DOCKER_PROVIDER_VERSION" ./cmd/pulumi-resource-docker
+  record_plugin pulumi-resource-docker
   stamp "$s"
 }
 
 case "${1:-all}" in
   pulumi) build_pulumi ;;
-  plugins) build_plugins ;;
+  plugins) build_langhost; build_command; build_docker ;;
+  langhost) build_langhost ;;
+  command) build_command ;;
+  docker) build_docker ;;
   kubernetes) build_kubernetes ;;
   kube) build_kube ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  all) build_pulumi; build_plugins; build_kubernetes; build_etcd; build_kwok; build_kube ;;
+  all) build_pulumi; build_langhost; build_command; build_docker; build_kubernetes; build_etcd; build_kwok; build_kube ;;
   *) echo "unknown target $1" >&2; exit 2 ;;
 esac

@@ -1,9 +1,11 @@
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { nixBuildArgv, nixEvalScript, parseBuildOutput, parseDigest, parseEvalOutput, shCommand, shQuote, skopeoPushScript, storeHash } from "../../components/exec";
+import {
+    MAX_OUTPUT_LINE, boundedOutput, nixBuildArgv, nixEvalScript, parseBuildOutput, parseDigest, parseEvalOutput, shCommand, shQuote, skopeoPushScript, storeHash,
+} from "../../components/exec";
 
 const sh = (cmd: string, env: Record<string, string> = {}) =>
     execFileSync("/bin/sh", ["-c", cmd], { encoding: "utf8", env: { ...process.env, ...env } });
@@ -31,9 +33,10 @@ describe("shell quoting", () => {
 
 describe("nix command lines", () => {
     const args = { argstr: { imageName: "ml/app", overlays: '[{"name":"ffmpeg","args":{}}]' } };
-    it("builds without an out-link and without substituters, arguments sorted", () => {
+    it("builds without an out-link, builders' logs not streamed but their tail kept, arguments sorted", () => {
         assert.deepStrictEqual(nixBuildArgv("/p/nix/build_container.nix", args), [
-            "nix-build", "--no-out-link", "--option", "substituters", "", "/p/nix/build_container.nix",
+            "nix-build", "--no-out-link", "--no-build-output", "--option", "log-lines", "60",
+            "--option", "substituters", "", "/p/nix/build_container.nix",
             "--argstr", "imageName", "ml/app", "--argstr", "overlays", '[{"name":"ffmpeg","args":{}}]',
         ]);
     });
@@ -84,5 +87,27 @@ describe("nix command lines", () => {
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("boundedOutput: what the command provider reads has no line over its 64 KiB limit", () => {
+    const run = (script: string, maxLine?: number) => spawnSync("/bin/sh", ["-c", boundedOutput(script, maxLine)], { encoding: "utf8" });
+    it("cuts long lines on stdout and stderr, saying how much was cut; short lines pass unchanged", () => {
+        const r = run("head -c 100000 /dev/zero | tr '\\0' o; echo; echo short\nhead -c 70000 /dev/zero | tr '\\0' e >&2; echo >&2; echo err >&2");
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.strictEqual(r.stdout, `${"o".repeat(MAX_OUTPUT_LINE)} [line cut: ${100000 - MAX_OUTPUT_LINE} more characters]\nshort\n`);
+        assert.strictEqual(r.stderr, `${"e".repeat(MAX_OUTPUT_LINE)} [line cut: ${70000 - MAX_OUTPUT_LINE} more characters]\nerr\n`);
+        assert.ok(MAX_OUTPUT_LINE < 64 * 1024);
+    });
+    it("keeps the script's exit status, its set -e and its EXIT trap", () => {
+        const r = run("set -eu\ntrap 'echo cleaned >&2' EXIT\necho before\nfalse\necho after", 100);
+        assert.strictEqual(r.status, 1);
+        assert.strictEqual(r.stdout, "before\n");
+        assert.strictEqual(r.stderr, "cleaned\n");
+        assert.strictEqual(run("exit 7").status, 7);
+    });
+    it("runs the script verbatim (readable in the diff and the error)", () => {
+        const script = skopeoPushScript({ destination: "r:5000/a:b", insecure: false, withCredentials: true });
+        assert.ok(boundedOutput(script).includes(`\n${script}\n`));
     });
 });

@@ -45,7 +45,7 @@ describe("the program under mocks, per shipped stack", function () {
     it("builds with nix-build --no-out-link and the stack's arguments, triggered by the .drv", () => {
         for (const [stack, run] of Object.entries(runs)) {
             const build = find(run, "command:local:Command", "-image-build");
-            assert.match(build.inputs.create, /^nix-build --no-out-link --option substituters '' \//);
+            assert.match(build.inputs.create, /\nnix-build --no-out-link --no-build-output --option log-lines 60 --option substituters '' \//);
             const cfg = stackConfig(stack);
             const nix = JSON.parse(cfg["nix-gpu-deploy:nix"]);
             const image = JSON.parse(cfg["nix-gpu-deploy:image"]);
