@@ -89,22 +89,35 @@ export const CONFIG_KEYS = {
     kubeconfig: { secret: true },
 } as const;
 export type ConfigKey = keyof typeof CONFIG_KEYS;
+export type SecretKey = "registryPassword" | "kubeconfig";
 
 /** Raw config as the engine hands it over: JSON text per key (objects) or plain text; secrets as booleans (present or not). */
 export interface RawStackConfig {
     values: Partial<Record<string, unknown>>;
-    secretsPresent: Partial<Record<"registryPassword" | "kubeconfig", boolean>>;
+    secretsPresent: Partial<Record<SecretKey, boolean>>;
     /** Secret keys that hold a non-empty value that is not encrypted. */
-    plaintextSecrets?: Array<"registryPassword" | "kubeconfig">;
+    plaintextSecrets?: SecretKey[];
+    /** Secret keys that were set with `--secret` to an empty value. */
+    emptySecrets?: SecretKey[];
+    /** Non-secret keys whose value is stored as a secret (set with `--secret`). */
+    secretValues?: string[];
     /** Keys set in the stack (with or without the project prefix), to catch typos. */
     keysSet?: string[];
 }
 
-export interface ParseOptions {
+/** The file system functions the parser needs, injected so that it stays pure and testable. */
+export interface ParseFs {
+    /** Existence check (follows symlinks). */
+    fileExists: (absPath: string) => boolean;
+    /** `fs.realpathSync`: the path with every symlink resolved; throws when it does not exist. */
+    realPath: (absPath: string) => string;
+    /** UTF-8 contents of a file (overlay argument declarations). */
+    readFile: (absPath: string) => string;
+}
+
+export interface ParseOptions extends ParseFs {
     /** Absolute project root; nix.entry and overlays are resolved and confined here. */
     projectRoot: string;
-    /** Existence check, injected so tests stay pure. */
-    fileExists: (absPath: string) => boolean;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -118,10 +131,21 @@ const MIG_PROFILE = /^[1-7]g\.[1-9][0-9]{0,2}gb(\+me)?$/;
 const CUDA_CAPABILITY = /^(?:[3-9]|1[0-2])\.[0-9]a?$/;
 const LOWER_CAMEL = /^[a-z][A-Za-z0-9]{0,39}$/;
 const PYTHON_ATTR = /^[A-Za-z_][A-Za-z0-9_-]{0,79}$/;
-const QUANTITY = /^(?:[0-9]+(?:\.[0-9]+)?)(?:m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$/;
+/** Kubernetes resource.Quantity: a decimal number with a binary-SI, decimal-SI or exponent suffix. */
+const QUANTITY = /^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$/;
 const LABEL_KEY = /^(?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const SAFE_TEXT = /^[^\u0000-\u001f\u007f]*$/;
+
+/** At most this many characters of a value are echoed in a message. */
+export const MAX_ECHO_CHARS = 64;
+/** At most this many problems are reported per list or object; the rest are counted. */
+export const MAX_PROBLEMS_PER_ITEM = 10;
+/** At most this many problems are printed; the rest are counted. */
+export const MAX_PROBLEMS_SHOWN = 50;
+
+/** Top-level project directories that `cluster.renderYamlTo` must not write into. */
+const PROJECT_DIRS = ["components", "nix", "test", "node_modules"];
 
 export const DEFAULTS = {
     nixEntry: "nix/build_container.nix",
@@ -143,17 +167,76 @@ export const DEFAULTS = {
     rolloutTimeoutSeconds: 600,
 };
 
+/** Own-property check: inherited names (`constructor`, `__proto__`, `toString`) never count. */
+export function hasOwn(o: object, k: string): boolean {
+    return Object.prototype.hasOwnProperty.call(o, k);
+}
+
+/** Unset: absent, null and "" all mean "not given" for an optional key. */
+export function isUnset(v: unknown): boolean {
+    return v === undefined || v === null || v === "";
+}
+
+/** One character as it is shown in a message: printable ASCII as is, everything else escaped. */
+function escapeChar(ch: string): string {
+    const code = ch.charCodeAt(0);
+    if (ch === "\"" || ch === "\\") {
+        return `\\${ch}`;
+    }
+    if (code >= 0x20 && code < 0x7f) {
+        return ch;
+    }
+    const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+    return hasOwn(named, ch) ? named[ch] : `\\u${code.toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * A string as it is shown in a message: quoted, at most `max` characters, every character outside
+ * printable ASCII escaped (`\u0430` for a Cyrillic а), so that invisible or look-alike characters show.
+ */
+export function quoteText(s: string, max = MAX_ECHO_CHARS): string {
+    const n = Math.min(s.length, max);
+    let out = "";
+    for (let i = 0; i < n; i++) {
+        out += escapeChar(s[i]);
+    }
+    return `"${out}"${s.length > n ? ` … and ${s.length - n} more characters` : ""}`;
+}
+
+/** Any config value, shown briefly. */
+export function showValue(v: unknown): string {
+    if (typeof v === "string") {
+        return quoteText(v);
+    }
+    if (typeof v === "number") {
+        return Number.isFinite(v) ? String(v) : Number.isNaN(v) ? "not a number" : "a number too large to represent";
+    }
+    if (v === null || typeof v === "boolean") {
+        return String(v);
+    }
+    if (Array.isArray(v)) {
+        return `a list of ${v.length} item${v.length === 1 ? "" : "s"}`;
+    }
+    return v === undefined ? "nothing" : `an ${typeof v}`;
+}
+
+/** A key as a property path segment: plain names as they are, anything else quoted and escaped. */
+export function keySegment(k: string): string {
+    return /^[A-Za-z0-9_-]{1,64}$/.test(k) ? k : `[${quoteText(k, 40)}]`;
+}
+
 /** Converts a Kubernetes quantity to bytes (or cores); undefined when it does not parse. */
 export function quantityValue(q: string): number | undefined {
-    const m = /^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$/.exec(q);
+    const m = QUANTITY.exec(q);
     if (!m) {
         return undefined;
     }
     const factors: Record<string, number> = {
-        "": 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15,
-        Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5,
+        "": 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+        Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6,
     };
-    return Number(m[1]) * factors[m[2] ?? ""];
+    const suffix = m[2] ?? "";
+    return /^[eE]/.test(suffix) ? Number(`${m[1]}${suffix}`) : Number(m[1]) * factors[suffix];
 }
 
 export function isLoopbackHost(host: string): boolean {
@@ -166,14 +249,46 @@ export function kebabCase(name: string): string {
     return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-/** Resolves a project-relative path, refusing anything that leaves the project root. */
+function inside(root: string, abs: string): boolean {
+    return abs === root || abs.startsWith(root + path.sep);
+}
+
+/** Resolves a project-relative path, refusing anything that leaves the project root (textually). */
 export function confinedPath(projectRoot: string, rel: string): string | undefined {
     if (path.isAbsolute(rel) || rel.split(/[\\/]/).includes("..")) {
         return undefined;
     }
     const abs = path.resolve(projectRoot, rel);
-    const root = path.resolve(projectRoot);
-    return abs === root || abs.startsWith(root + path.sep) ? abs : undefined;
+    return inside(path.resolve(projectRoot), abs) ? abs : undefined;
+}
+
+export type Confined = { ok: true; abs: string; exists: boolean } | { ok: false; reason: string };
+
+/**
+ * Confines a project-relative path with its symlinks resolved: textually first (relative, no `..`),
+ * then, when it exists, its real path must lie inside the project's real path.
+ */
+export function confinedRealPath(opts: ParseOptions, rel: string): Confined {
+    const abs = confinedPath(opts.projectRoot, rel);
+    if (abs === undefined) {
+        return { ok: false, reason: "must stay inside the project (relative, no '..')" };
+    }
+    let real: string;
+    try {
+        real = opts.realPath(abs);
+    } catch {
+        return { ok: true, abs, exists: false };
+    }
+    let root: string;
+    try {
+        root = opts.realPath(path.resolve(opts.projectRoot));
+    } catch {
+        root = path.resolve(opts.projectRoot);
+    }
+    if (!inside(root, real)) {
+        return { ok: false, reason: "is a symlink (or under one) that leads outside the project" };
+    }
+    return { ok: true, abs, exists: opts.fileExists(abs) };
 }
 
 /** The overlay file that `name` refers to, next to the Nix entry. */
@@ -181,57 +296,141 @@ export function overlayFile(entry: string, name: string): string {
     return path.posix.join(path.posix.dirname(entry), "overlay", `${kebabCase(name)}.nix`);
 }
 
+/** The argument declaration next to an overlay file: `<overlay>.args.json`. */
+export function overlayArgsFile(overlayNixFile: string): string {
+    return overlayNixFile.replace(/\.nix$/, ".args.json");
+}
+
+/** One declared overlay argument (see the `*.args.json` files next to the overlays). */
+export type OverlayArgSpec =
+    | { type: "string"; maxLength?: number; enum?: string[]; description?: string }
+    | { type: "integer"; minimum: number; maximum: number; description?: string }
+    | { type: "boolean"; description?: string }
+    | { type: "stringList"; maxItems?: number; enum?: string[]; description?: string };
+
+export interface OverlayArgsDeclaration {
+    description?: string;
+    args: Record<string, OverlayArgSpec>;
+}
+
+/** Validates the shape of an overlay's argument declaration; returns the problem, if any. */
+export function checkOverlayDeclaration(decl: unknown): string | undefined {
+    if (typeof decl !== "object" || decl === null || Array.isArray(decl) || !hasOwn(decl, "args")) {
+        return "must be a JSON object with an \"args\" object";
+    }
+    const args = (decl as { args: unknown }).args;
+    if (typeof args !== "object" || args === null || Array.isArray(args)) {
+        return "\"args\" must be an object";
+    }
+    for (const [name, spec] of Object.entries(args)) {
+        if (!LOWER_CAMEL.test(name)) {
+            return `argument ${quoteText(name, 40)} is not a lowerCamelCase name`;
+        }
+        if (typeof spec !== "object" || spec === null || !hasOwn(spec, "type")) {
+            return `argument ${name} has no "type"`;
+        }
+        const s = spec as Record<string, unknown>;
+        const enumOk = !hasOwn(s, "enum") || (Array.isArray(s.enum) && s.enum.every((x) => typeof x === "string"));
+        const intOk = (k: string) => !hasOwn(s, k) || Number.isInteger(s[k]);
+        if (s.type === "integer" && !(Number.isInteger(s.minimum) && Number.isInteger(s.maximum) && (s.minimum as number) <= (s.maximum as number))) {
+            return `integer argument ${name} needs integer "minimum" <= "maximum"`;
+        }
+        if (!["string", "integer", "boolean", "stringList"].includes(String(s.type)) || !enumOk || !intOk("maxLength") || !intOk("maxItems")) {
+            return `argument ${name}: type must be string, integer, boolean or stringList, with a string "enum" and integer limits`;
+        }
+    }
+    return undefined;
+}
+
 class Checker {
     readonly errors: ConfigProblem[] = [];
+    /** Set while a value stored as a secret is checked: nothing of it is echoed. */
+    redact = false;
 
     fail(propertyPath: string, reason: string): undefined {
         this.errors.push({ propertyPath: `${PROJECT}:${propertyPath}`, reason });
         return undefined;
     }
 
+    show(v: unknown): string {
+        return this.redact ? "(a value stored as a secret, not shown)" : showValue(v);
+    }
+
+    /** Runs `each` over items, reporting at most MAX_PROBLEMS_PER_ITEM of them and counting the rest. */
+    capped<T>(p: string, items: T[], what: string, each: (item: T, i: number) => void): void {
+        let failing = 0;
+        let unreported = 0;
+        items.forEach((item, i) => {
+            const before = this.errors.length;
+            if (failing >= MAX_PROBLEMS_PER_ITEM) {
+                const saved = this.errors.splice(0);
+                each(item, i);
+                if (this.errors.length > 0) {
+                    unreported++;
+                }
+                this.errors.splice(0, this.errors.length, ...saved);
+                return;
+            }
+            each(item, i);
+            if (this.errors.length > before) {
+                failing++;
+            }
+        });
+        if (unreported > 0) {
+            this.fail(p, `… and ${unreported} more bad ${what}`);
+        }
+    }
+
     object(p: string, v: unknown, allowed: readonly string[]): Record<string, unknown> {
-        if (v === undefined || v === null) {
-            return {};
+        const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+        if (isUnset(v)) {
+            return out;
         }
-        if (typeof v !== "object" || Array.isArray(v)) {
-            this.fail(p, `must be an object with keys ${allowed.join(", ")}`);
-            return {};
+        if (typeof v !== "object" || v === null || Array.isArray(v)) {
+            this.fail(p, `must be an object with keys ${allowed.join(", ")}, got ${this.show(v)}`);
+            return out;
         }
+        const unknown: string[] = [];
         for (const k of Object.keys(v)) {
-            if (!allowed.includes(k)) {
-                this.fail(`${p}.${k}`, `unknown key (known: ${allowed.join(", ")})`);
+            if (allowed.includes(k)) {
+                out[k] = (v as Record<string, unknown>)[k];
+            } else {
+                unknown.push(k);
             }
         }
-        return v as Record<string, unknown>;
+        this.capped(p, unknown, "keys", (k) => {
+            this.fail(`${p}.${keySegment(k)}`, `unknown key (known: ${allowed.join(", ")})`);
+        });
+        return out;
     }
 
     string(p: string, v: unknown, opts: { re?: RegExp; what?: string; max?: number; required?: boolean } = {}): string | undefined {
-        if (v === undefined || v === null || v === "") {
-            return opts.required ? this.fail(p, "is required") : undefined;
+        if (isUnset(v)) {
+            return opts.required ? this.fail(p, `is required${v === undefined ? "" : `, got ${this.show(v)}`}`) : undefined;
         }
         if (typeof v !== "string") {
-            return this.fail(p, `must be a string, got ${typeof v}`);
+            return this.fail(p, `must be a string, got ${this.show(v)}`);
         }
         const max = opts.max ?? 253;
         if (v.length > max) {
             return this.fail(p, `is ${v.length} characters long; at most ${max} allowed`);
         }
         if (!SAFE_TEXT.test(v)) {
-            return this.fail(p, "contains control characters");
+            return this.fail(p, `contains control characters: ${this.show(v)}`);
         }
         if (opts.re && !opts.re.test(v)) {
-            return this.fail(p, `${JSON.stringify(v)} is not ${opts.what ?? `of the form ${opts.re}`}`);
+            return this.fail(p, `${this.show(v)} is not ${opts.what ?? `of the form ${opts.re}`}`);
         }
         return v;
     }
 
     integer(p: string, v: unknown, min: number, max: number, dflt?: number): number | undefined {
-        if (v === undefined || v === null || v === "") {
+        if (isUnset(v)) {
             return dflt;
         }
-        const n = typeof v === "string" && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+        const n = typeof v === "string" && /^-?\d{1,16}(\.\d{1,16})?$/.test(v) ? Number(v) : v;
         if (typeof n !== "number" || !Number.isFinite(n)) {
-            return this.fail(p, `must be an integer, got ${JSON.stringify(v)}`);
+            return this.fail(p, `must be an integer within ${min}..${max}, got ${this.show(v)}`);
         }
         if (!Number.isInteger(n)) {
             return this.fail(p, `must be a whole number, got ${n}`);
@@ -243,7 +442,7 @@ class Checker {
     }
 
     boolean(p: string, v: unknown, dflt: boolean): boolean {
-        if (v === undefined || v === null || v === "") {
+        if (isUnset(v)) {
             return dflt;
         }
         if (v === true || v === "true") {
@@ -252,27 +451,27 @@ class Checker {
         if (v === false || v === "false") {
             return false;
         }
-        this.fail(p, `must be true or false, got ${JSON.stringify(v)}`);
+        this.fail(p, `must be true or false, got ${this.show(v)}`);
         return dflt;
     }
 
     oneOf<T extends string>(p: string, v: unknown, options: readonly T[], dflt: T): T {
-        if (v === undefined || v === null || v === "") {
+        if (isUnset(v)) {
             return dflt;
         }
         if (typeof v !== "string" || !options.includes(v as T)) {
-            this.fail(p, `must be one of ${options.join(", ")}, got ${JSON.stringify(v)}`);
+            this.fail(p, `must be one of ${options.join(", ")}, got ${this.show(v)}`);
             return dflt;
         }
         return v as T;
     }
 
-    stringList(p: string, v: unknown, re: RegExp, what: string, opts: { dflt: string[]; max: number; nonEmpty?: boolean }): string[] {
+    stringList(p: string, v: unknown, re: RegExp, what: string, opts: { dflt: string[]; max: number; nonEmpty?: boolean; itemMax?: number; allowed?: readonly string[] }): string[] {
         if (v === undefined || v === null) {
             return opts.dflt;
         }
         if (!Array.isArray(v)) {
-            this.fail(p, "must be a list");
+            this.fail(p, `must be a list, got ${this.show(v)}`);
             return opts.dflt;
         }
         if (v.length > opts.max) {
@@ -282,32 +481,58 @@ class Checker {
             this.fail(p, "must not be empty");
         }
         const out: string[] = [];
-        v.forEach((item, i) => {
-            const s = this.string(`${p}[${i}]`, item, { re, what, max: 128, required: true });
-            if (s !== undefined) {
-                if (out.includes(s)) {
-                    this.fail(`${p}[${i}]`, `duplicate entry ${JSON.stringify(s)}`);
-                }
-                out.push(s);
+        this.capped(p, v.slice(0, opts.max), "entries", (item, i) => {
+            const s = this.string(`${p}[${i}]`, item, { re, what, max: opts.itemMax ?? 128, required: true });
+            if (s === undefined) {
+                return;
             }
+            if (opts.allowed !== undefined && !opts.allowed.includes(s)) {
+                this.fail(`${p}[${i}]`, `${this.show(s)} is not one of the allowed values (${listBrief(opts.allowed)})`);
+                return;
+            }
+            if (out.includes(s)) {
+                this.fail(`${p}[${i}]`, `duplicate entry ${this.show(s)}`);
+                return;
+            }
+            out.push(s);
         });
         return out;
     }
 
+    /** A Kubernetes quantity; a number is accepted as Kubernetes accepts it (`cpu: 8`). */
     quantity(p: string, v: unknown, dflt: string): string {
-        const s = this.string(p, v, { re: QUANTITY, what: "a Kubernetes quantity (e.g. 500m, 16Gi)", max: 32 }) ?? dflt;
-        const n = quantityValue(s);
-        if (n !== undefined && n <= 0) {
-            this.fail(p, "must be greater than zero");
+        let s: string | undefined;
+        if (typeof v === "number") {
+            if (!Number.isFinite(v)) {
+                this.fail(p, `must be a Kubernetes quantity (e.g. 500m, 16Gi), got ${this.show(v)}`);
+                return dflt;
+            }
+            s = String(v);
+        } else {
+            s = this.string(p, v, { re: QUANTITY, what: "a Kubernetes quantity (e.g. 8, \"500m\", \"16Gi\", \"1e3\")", max: 32 });
         }
-        return s;
+        const q = s ?? dflt;
+        const n = quantityValue(q);
+        if (n !== undefined && !(n > 0)) {
+            this.fail(p, `must be greater than zero, got ${this.show(q)}`);
+        } else if (n !== undefined && !Number.isFinite(n)) {
+            this.fail(p, `${this.show(q)} is too large`);
+        }
+        return q;
     }
 }
 
-/** JSON text from the engine → value; plain values pass through. */
+function listBrief(values: readonly string[], max = 8): string {
+    return values.length > max ? `${values.slice(0, max).join(", ")}, … and ${values.length - max} more` : values.join(", ");
+}
+
+/** JSON text from the engine → value; plain values pass through; "" means unset. */
 function decode(c: Checker, key: string, v: unknown): unknown {
     if (typeof v !== "string") {
         return v;
+    }
+    if (v === "") {
+        return undefined;
     }
     try {
         return JSON.parse(v);
@@ -316,60 +541,111 @@ function decode(c: Checker, key: string, v: unknown): unknown {
     }
 }
 
-function parseOverlays(c: Checker, v: unknown, entry: string | undefined, opts: ParseOptions): OverlayConfig[] {
-    if (v === undefined || v === null) {
-        return DEFAULTS.overlays;
+/** Reads and checks the argument declaration of an overlay file (absolute path). */
+function overlayDeclaration(opts: ParseOptions, file: string): { decl?: OverlayArgsDeclaration; problem?: string } {
+    const declFile = overlayArgsFile(file);
+    const where = confinedRealPath(opts, declFile);
+    if (!where.ok) {
+        return { problem: `its argument declaration ${declFile} ${where.reason}` };
     }
-    if (!Array.isArray(v)) {
-        c.fail("nix.overlays", "must be a list of { name, args }");
+    if (!where.exists) {
+        return { problem: `declares no arguments: ${declFile} is missing (every overlay declares its arguments there)` };
+    }
+    let decl: unknown;
+    try {
+        decl = JSON.parse(opts.readFile(where.abs));
+    } catch (e) {
+        return { problem: `its argument declaration ${declFile} is not valid JSON (${String((e as Error).message).slice(0, 120)})` };
+    }
+    const problem = checkOverlayDeclaration(decl);
+    return problem === undefined ? { decl: decl as OverlayArgsDeclaration } : { problem: `its argument declaration ${declFile} is invalid: ${problem}` };
+}
+
+/** Checks one overlay argument against its declaration. */
+function overlayArg(c: Checker, ap: string, val: unknown, spec: OverlayArgSpec): OverlayArgValue | undefined {
+    switch (spec.type) {
+        case "string": {
+            const s = c.string(ap, val, { max: spec.maxLength ?? 256, required: true });
+            if (s !== undefined && spec.enum !== undefined && !spec.enum.includes(s)) {
+                return c.fail(ap, `must be one of ${listBrief(spec.enum)}, got ${c.show(s)}`);
+            }
+            return s;
+        }
+        case "integer":
+            return isUnset(val) ? c.fail(ap, "is required (an integer)") : c.integer(ap, val, spec.minimum, spec.maximum);
+        case "boolean":
+            if (typeof val === "boolean") {
+                return val;
+            }
+            return val === "true" || val === "false" ? val === "true" : c.fail(ap, `must be true or false, got ${c.show(val)}`);
+        case "stringList":
+            if (!Array.isArray(val)) {
+                return c.fail(ap, `must be a list of strings, got ${c.show(val)}`);
+            }
+            return c.stringList(ap, val, /^[A-Za-z0-9_.+-]+$/, "a plain word", { dflt: [], max: spec.maxItems ?? 64, allowed: spec.enum });
+    }
+}
+
+function parseOverlays(c: Checker, v: unknown, entry: string | undefined, opts: ParseOptions): OverlayConfig[] {
+    const defaulted = v === undefined || v === null;
+    const list: unknown = defaulted ? DEFAULTS.overlays : v;
+    if (!Array.isArray(list)) {
+        c.fail("nix.overlays", `must be a list of { name, args }, got ${c.show(list)}`);
         return [];
     }
-    if (v.length > 16) {
-        c.fail("nix.overlays", `has ${v.length} entries; at most 16 allowed`);
+    if (list.length > 16) {
+        c.fail("nix.overlays", `has ${list.length} entries; at most 16 allowed`);
     }
     const out: OverlayConfig[] = [];
-    v.forEach((item, i) => {
-        const p = `nix.overlays[${i}]`;
+    c.capped("nix.overlays", list.slice(0, 16), "overlays", (item, i) => {
+        const p = defaulted ? "nix.overlays" : `nix.overlays[${i}]`;
+        const namePath = defaulted ? "nix.overlays" : `${p}.name`;
         const o = c.object(p, item, ["name", "args"]);
-        const name = c.string(`${p}.name`, o.name, { re: LOWER_CAMEL, what: "a lowerCamelCase overlay name", max: 40, required: true });
+        const name = c.string(namePath, o.name, { re: LOWER_CAMEL, what: "a lowerCamelCase overlay name", max: 40, required: true });
         if (name === undefined) {
             return;
         }
         if (out.some((x) => x.name === name)) {
-            c.fail(`${p}.name`, `overlay ${JSON.stringify(name)} is listed twice`);
+            c.fail(namePath, `overlay ${name} is listed twice`);
             return;
         }
+        const what = defaulted ? `the default overlay ${name} (nix.overlays is not set)` : `overlay ${name}`;
+        let decl: OverlayArgsDeclaration | undefined;
         if (entry !== undefined) {
             const file = overlayFile(entry, name);
-            const abs = confinedPath(opts.projectRoot, file);
-            if (abs === undefined || !opts.fileExists(abs)) {
-                c.fail(`${p}.name`, `no overlay file ${file} next to the Nix entry`);
+            const where = confinedRealPath(opts, file);
+            if (!where.ok) {
+                c.fail(namePath, `${what}: ${file} ${where.reason}`);
+                return;
             }
+            if (!where.exists) {
+                c.fail(namePath, `${what}: no overlay file ${file} next to the Nix entry${defaulted ? "; set nix.overlays ([] for none)" : ""}`);
+                return;
+            }
+            const d = overlayDeclaration(opts, file);
+            if (d.problem !== undefined) {
+                c.fail(namePath, `${what} ${d.problem}`);
+            }
+            decl = d.decl;
         }
         const args: Record<string, OverlayArgValue> = {};
-        const rawArgs = o.args === undefined ? {} : o.args;
+        const rawArgs = isUnset(o.args) ? {} : o.args;
         if (typeof rawArgs !== "object" || rawArgs === null || Array.isArray(rawArgs)) {
-            c.fail(`${p}.args`, "must be an object of overlay arguments");
-        } else {
-            for (const [k, val] of Object.entries(rawArgs)) {
-                const ap = `${p}.args.${k}`;
-                if (!LOWER_CAMEL.test(k)) {
-                    c.fail(ap, "argument names must be lowerCamelCase identifiers");
-                    continue;
+            c.fail(`${p}.args`, `must be an object of overlay arguments, got ${c.show(rawArgs)}`);
+        } else if (decl !== undefined) {
+            const declared = decl.args;
+            const known = Object.keys(declared);
+            c.capped(`${p}.args`, Object.keys(rawArgs), "arguments", (k) => {
+                const ap = `${p}.args.${keySegment(k)}`;
+                if (!hasOwn(declared, k)) {
+                    c.fail(ap, `unknown argument of overlay ${name} (${known.length === 0 ? "it takes none" : `known: ${listBrief(known)}`})`);
+                    return;
                 }
-                if (typeof val === "boolean" || (typeof val === "number" && Number.isFinite(val))) {
-                    args[k] = val;
-                } else if (typeof val === "string") {
-                    const s = c.string(ap, val, { max: 256 });
-                    if (s !== undefined) {
-                        args[k] = s;
-                    }
-                } else if (Array.isArray(val)) {
-                    args[k] = c.stringList(ap, val, /^[A-Za-z0-9_.+-]+$/, "a plain word", { dflt: [], max: 64 });
-                } else {
-                    c.fail(ap, "must be a string, number, boolean or list of strings");
+                const value = overlayArg(c, ap, (rawArgs as Record<string, unknown>)[k], declared[k]);
+                if (value !== undefined) {
+                    args[k] = value;
                 }
-            }
+            });
         }
         out.push({ name, args });
     });
@@ -379,121 +655,175 @@ function parseOverlays(c: Checker, v: unknown, entry: string | undefined, opts: 
 /** Validates the whole stack config; every problem is reported, each with its property path. */
 export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): ParseResult {
     const c = new Checker();
-    const val = (k: ConfigKey) => decode(c, k, raw.values[k]);
+    const secretValues = new Set(raw.secretValues ?? []);
+    const val = (k: ConfigKey) => decode(c, k, hasOwn(raw.values, k) ? raw.values[k] : undefined);
 
+    const unknownKeys: string[] = [];
     for (const k of raw.keysSet ?? []) {
         const bare = k.startsWith(`${PROJECT}:`) ? k.slice(PROJECT.length + 1) : k.includes(":") ? undefined : k;
-        if (bare !== undefined && !(bare in CONFIG_KEYS)) {
-            c.fail(bare, `unknown config key (known: ${Object.keys(CONFIG_KEYS).join(", ")})`);
+        if (bare !== undefined && !hasOwn(CONFIG_KEYS, bare)) {
+            unknownKeys.push(bare);
         }
     }
+    c.capped("", unknownKeys, "config keys", (bare) => {
+        const head = /^[^.[]+/.exec(bare)?.[0] ?? "";
+        const hint = head !== bare && hasOwn(CONFIG_KEYS, head) && !CONFIG_KEYS[head as ConfigKey].secret
+            ? `; to set a field inside the ${head} object use \`pulumi config set --path ${bare.length > 80 ? head : bare} …\` (without --path the dot is part of the key name)`
+            : ` (known: ${Object.keys(CONFIG_KEYS).join(", ")})`;
+        c.fail(keySegment(bare), `unknown config key${hint}`);
+    });
 
     for (const k of raw.plaintextSecrets ?? []) {
         c.fail(k, `must be a secret: set it with \`pulumi config set --secret ${k}\` (a plaintext value would be stored unencrypted)`);
     }
+    for (const k of raw.emptySecrets ?? []) {
+        c.fail(k, `is set as a secret but empty: set it with \`pulumi config set --secret ${k}\`, or remove it with \`pulumi config rm ${k}\``);
+    }
+    for (const k of secretValues) {
+        c.fail(k, `is stored as a secret (set with --secret), but only registryPassword and kubeconfig are secrets: set ${k} again without --secret`);
+    }
+    /** Checks one section, echoing none of its values when it is stored as a secret. */
+    const section = <T>(k: ConfigKey, check: () => T): T => {
+        c.redact = secretValues.has(k);
+        try {
+            return check();
+        } finally {
+            c.redact = false;
+        }
+    };
 
     // nix
-    const nixRaw = c.object("nix", val("nix"), ["entry", "overlays", "pythonPackages", "cudaCapabilities"]);
-    let entry = c.string("nix.entry", nixRaw.entry, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 }) ?? DEFAULTS.nixEntry;
-    const entryAbs = confinedPath(opts.projectRoot, entry);
-    if (entryAbs === undefined) {
-        c.fail("nix.entry", `${JSON.stringify(entry)} must stay inside the project (relative, no '..')`);
-    } else if (!/\.nix$/.test(entry)) {
-        c.fail("nix.entry", `${JSON.stringify(entry)} must name a .nix file`);
-    } else if (!opts.fileExists(entryAbs)) {
-        c.fail("nix.entry", `${entry} does not exist`);
-    }
-    entry = entry.replace(/^\.\//, "");
-    const overlays = parseOverlays(c, nixRaw.overlays, entryAbs === undefined ? undefined : entry, opts);
-    const pythonPackages = c.stringList("nix.pythonPackages", nixRaw.pythonPackages, PYTHON_ATTR, "a Python package attribute name", { dflt: DEFAULTS.pythonPackages, max: 200 });
-    const cudaCapabilities = c.stringList("nix.cudaCapabilities", nixRaw.cudaCapabilities, CUDA_CAPABILITY, "a CUDA compute capability like 8.0 or 9.0", { dflt: DEFAULTS.cudaCapabilities, max: 16, nonEmpty: true });
+    const { entry, overlays, pythonPackages, cudaCapabilities } = section("nix", () => {
+        const nixRaw = c.object("nix", val("nix"), ["entry", "overlays", "pythonPackages", "cudaCapabilities"]);
+        let entry = c.string("nix.entry", nixRaw.entry, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 }) ?? DEFAULTS.nixEntry;
+        let entryOk = false;
+        const where = confinedRealPath(opts, entry);
+        if (!where.ok) {
+            c.fail("nix.entry", `${c.show(entry)} ${where.reason}`);
+        } else if (!/\.nix$/.test(entry)) {
+            c.fail("nix.entry", `${c.show(entry)} must name a .nix file`);
+        } else if (!where.exists) {
+            c.fail("nix.entry", `${c.show(entry)} does not exist`);
+        } else {
+            entryOk = true;
+        }
+        entry = entry.replace(/^(\.\/)+/, "");
+        const overlays = parseOverlays(c, nixRaw.overlays, entryOk ? entry : undefined, opts);
+        const pythonPackages = c.stringList("nix.pythonPackages", nixRaw.pythonPackages, PYTHON_ATTR, "a Python package attribute name", { dflt: DEFAULTS.pythonPackages, max: 200 });
+        const cudaCapabilities = c.stringList("nix.cudaCapabilities", nixRaw.cudaCapabilities, CUDA_CAPABILITY, "a CUDA compute capability like 8.0 or 9.0", { dflt: DEFAULTS.cudaCapabilities, max: 16, nonEmpty: true });
+        return { entry, overlays, pythonPackages, cudaCapabilities };
+    });
 
     // image
-    const imageRaw = c.object("image", val("image"), ["name", "tag", "maxLayers", "layerStrategy", "maxLayerBytes"]);
-    const imageName = c.string("image.name", imageRaw.name, { re: IMAGE_NAME, what: "an image repository name (lowercase, e.g. ml/myproject)", max: 128, required: true });
-    const imageTag = c.string("image.tag", imageRaw.tag, { re: IMAGE_TAG, what: "an image tag ([A-Za-z0-9_.-], at most 128)", max: 128 });
-    const maxLayers = c.integer("image.maxLayers", imageRaw.maxLayers, 2, 125, DEFAULTS.maxLayers) ?? DEFAULTS.maxLayers;
-    const layerStrategy = c.oneOf("image.layerStrategy", imageRaw.layerStrategy, ["popularity", "equal", "stable"] as const, DEFAULTS.layerStrategy);
-    const maxLayerBytes = c.integer("image.maxLayerBytes", imageRaw.maxLayerBytes, 1024 * 1024, 1024 ** 4, DEFAULTS.maxLayerBytes) ?? DEFAULTS.maxLayerBytes;
+    const image = section("image", () => {
+        const imageRaw = c.object("image", val("image"), ["name", "tag", "maxLayers", "layerStrategy", "maxLayerBytes"]);
+        return {
+            name: c.string("image.name", imageRaw.name, { re: IMAGE_NAME, what: "an image repository name (lowercase, e.g. ml/myproject)", max: 128, required: true }),
+            tag: c.string("image.tag", imageRaw.tag, { re: IMAGE_TAG, what: "an image tag ([A-Za-z0-9_.-], at most 128)", max: 128 }),
+            maxLayers: c.integer("image.maxLayers", imageRaw.maxLayers, 2, 125, DEFAULTS.maxLayers) ?? DEFAULTS.maxLayers,
+            layerStrategy: c.oneOf("image.layerStrategy", imageRaw.layerStrategy, ["popularity", "equal", "stable"] as const, DEFAULTS.layerStrategy),
+            maxLayerBytes: c.integer("image.maxLayerBytes", imageRaw.maxLayerBytes, 1024 * 1024, 1024 ** 4, DEFAULTS.maxLayerBytes) ?? DEFAULTS.maxLayerBytes,
+        };
+    });
 
     // registry
-    const regRaw = c.object("registry", val("registry"), ["host", "username", "insecure", "publisher", "dockerHost"]);
-    const host = c.string("registry.host", regRaw.host, { re: HOST, what: "a registry host[:port] (no scheme, no path)", max: 253, required: true });
-    if (host !== undefined) {
-        const port = HOST.exec(host)?.[1];
-        if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
-            c.fail("registry.host", `port ${port} is out of range`);
-        }
-    }
-    const username = c.string("registry.username", regRaw.username, { re: /^[A-Za-z0-9._@+-]{1,128}$/, what: "a registry user name" });
     const hasPassword = raw.secretsPresent.registryPassword === true;
-    if (username !== undefined && !hasPassword) {
-        c.fail("registryPassword", "registry.username is set but the registryPassword secret is missing (pulumi config set --secret registryPassword …)");
-    }
-    if (username === undefined && hasPassword) {
-        c.fail("registry.username", "registryPassword is set but registry.username is missing");
-    }
-    const insecure = c.boolean("registry.insecure", regRaw.insecure, false);
-    if (insecure && host !== undefined && !isLoopbackHost(host)) {
-        c.fail("registry.insecure", `plain HTTP is only allowed for a loopback registry, not ${host}`);
-    }
-    const publisher = c.oneOf("registry.publisher", regRaw.publisher, ["docker", "skopeo"] as const, DEFAULTS.publisher);
-    const dockerHost = c.string("registry.dockerHost", regRaw.dockerHost, { re: /^(unix:\/\/\/[A-Za-z0-9_./-]+|tcp:\/\/127\.0\.0\.1:\d{1,5})$/, what: "unix:///path.sock or tcp://127.0.0.1:PORT" });
-    if (dockerHost !== undefined && publisher !== "docker") {
-        c.fail("registry.dockerHost", "only used by the docker publisher");
-    }
+    const registry = section("registry", () => {
+        const regRaw = c.object("registry", val("registry"), ["host", "username", "insecure", "publisher", "dockerHost"]);
+        const host = c.string("registry.host", regRaw.host, { re: HOST, what: "a registry host[:port] (no scheme, no path)", max: 253, required: true });
+        if (host !== undefined) {
+            const port = HOST.exec(host)?.[1];
+            if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+                c.fail("registry.host", `port ${port} is out of range`);
+            }
+        }
+        const username = c.string("registry.username", regRaw.username, { re: /^[A-Za-z0-9._@+-]{1,128}$/, what: "a registry user name" });
+        if (username !== undefined && !hasPassword) {
+            c.fail("registryPassword", "registry.username is set but the registryPassword secret is missing (pulumi config set --secret registryPassword …)");
+        }
+        if (isUnset(regRaw.username) && hasPassword) {
+            c.fail("registry.username", "registryPassword is set but registry.username is missing");
+        }
+        const insecure = c.boolean("registry.insecure", regRaw.insecure, false);
+        if (insecure && host !== undefined && !isLoopbackHost(host)) {
+            c.fail("registry.insecure", `plain HTTP is only allowed for a loopback registry, not ${c.show(host)}`);
+        }
+        const publisher = c.oneOf("registry.publisher", regRaw.publisher, ["docker", "skopeo"] as const, DEFAULTS.publisher);
+        const dockerHost = c.string("registry.dockerHost", regRaw.dockerHost, { re: /^(unix:\/\/\/[A-Za-z0-9_./-]+|tcp:\/\/127\.0\.0\.1:\d{1,5})$/, what: "unix:///path.sock or tcp://127.0.0.1:PORT" });
+        if (dockerHost !== undefined && publisher !== "docker") {
+            c.fail("registry.dockerHost", "only used by the docker publisher");
+        }
+        return { host, username, hasPassword, insecure, publisher, dockerHost };
+    });
 
     // gpu
-    const gpuRaw = c.object("gpu", val("gpu"), ["product", "count", "migProfile", "migCount", "minMemoryMiB", "taintKey", "runtimeClassName"]);
-    const product = c.string("gpu.product", gpuRaw.product, { re: GPU_PRODUCT, what: "a GPU Feature Discovery product label (e.g. NVIDIA-H100-80GB-HBM3)", max: 63 });
-    const migProfile = c.string("gpu.migProfile", gpuRaw.migProfile, { re: MIG_PROFILE, what: "a MIG profile like 1g.10gb or 3g.40gb" });
-    const countGiven = gpuRaw.count !== undefined && gpuRaw.count !== null && gpuRaw.count !== "";
-    const count = c.integer("gpu.count", gpuRaw.count, 0, 16, migProfile === undefined ? DEFAULTS.gpuCount : 0) ?? 0;
-    const migCount = c.integer("gpu.migCount", gpuRaw.migCount, 1, 56, migProfile === undefined ? 0 : 1) ?? 0;
-    if (migProfile !== undefined && countGiven && count > 0) {
-        c.fail("gpu.migProfile", `a container requests one device type: MIG profile ${migProfile} and ${count} whole GPU(s) are both requested`);
-    }
-    if (migProfile === undefined && gpuRaw.migCount !== undefined) {
-        c.fail("gpu.migCount", "set gpu.migProfile as well");
-    }
-    if ((count > 0 || migProfile !== undefined) && product === undefined && gpuRaw.product === undefined) {
-        c.fail("gpu.product", "is required when GPUs are requested (the Deployment selects nodes by it)");
-    }
-    const minMemoryMiB = c.integer("gpu.minMemoryMiB", gpuRaw.minMemoryMiB, 1, 1024 * 1024);
-    const taintKey = c.string("gpu.taintKey", gpuRaw.taintKey, { re: LABEL_KEY, what: "a taint key" }) ?? DEFAULTS.taintKey;
-    const runtimeClassRaw = gpuRaw.runtimeClassName;
-    const runtimeClassName = runtimeClassRaw === "" ? undefined
-        : c.string("gpu.runtimeClassName", runtimeClassRaw, { re: DNS_SUBDOMAIN, what: "a RuntimeClass name" }) ?? (runtimeClassRaw === undefined ? DEFAULTS.runtimeClassName : undefined);
+    const gpu = section("gpu", () => {
+        const gpuRaw = c.object("gpu", val("gpu"), ["product", "count", "migProfile", "migCount", "minMemoryMiB", "taintKey", "runtimeClassName"]);
+        const product = c.string("gpu.product", gpuRaw.product, { re: GPU_PRODUCT, what: "a GPU Feature Discovery product label (e.g. NVIDIA-H100-80GB-HBM3)", max: 63 });
+        const migProfile = c.string("gpu.migProfile", gpuRaw.migProfile, { re: MIG_PROFILE, what: "a MIG profile like 1g.10gb or 3g.40gb" });
+        const migGiven = !isUnset(gpuRaw.migProfile);
+        const count = c.integer("gpu.count", gpuRaw.count, 0, 16, migGiven ? 0 : DEFAULTS.gpuCount) ?? 0;
+        const migCount = c.integer("gpu.migCount", gpuRaw.migCount, 1, 56, migGiven ? 1 : 0) ?? 0;
+        if (migProfile !== undefined && !isUnset(gpuRaw.count) && count > 0) {
+            c.fail("gpu.migProfile", `a container requests one device type: MIG profile ${migProfile} and ${count} whole GPU(s) are both requested`);
+        }
+        if (!migGiven && !isUnset(gpuRaw.migCount)) {
+            c.fail("gpu.migCount", "set gpu.migProfile as well");
+        }
+        // Required when GPUs are requested; null or "" is as good as absent, so it cannot bypass this.
+        if ((count > 0 || migGiven) && isUnset(gpuRaw.product)) {
+            c.fail("gpu.product", `is required when GPUs are requested (the Deployment selects nodes by it)${gpuRaw.product === undefined ? "" : `, got ${c.show(gpuRaw.product)}`}`);
+        }
+        const minMemoryMiB = c.integer("gpu.minMemoryMiB", gpuRaw.minMemoryMiB, 1, 1024 * 1024);
+        const taintKey = c.string("gpu.taintKey", gpuRaw.taintKey, { re: LABEL_KEY, what: "a taint key" }) ?? DEFAULTS.taintKey;
+        // Absent: the default RuntimeClass; null or "": none.
+        const runtimeClassName = gpuRaw.runtimeClassName === undefined ? DEFAULTS.runtimeClassName
+            : c.string("gpu.runtimeClassName", gpuRaw.runtimeClassName, { re: DNS_SUBDOMAIN, what: "a RuntimeClass name" });
+        return { product, count, migProfile, migCount, minMemoryMiB, taintKey, runtimeClassName };
+    });
 
     // cluster
-    const clRaw = c.object("cluster", val("cluster"), ["name", "namespace", "context", "renderYamlTo"]);
-    const clusterName = c.string("cluster.name", clRaw.name, { re: DNS_LABEL, what: "a DNS label naming the cluster", max: 63, required: true });
-    const namespace = c.string("cluster.namespace", clRaw.namespace, { re: DNS_LABEL, what: "a namespace name (DNS label)", max: 63, required: true });
-    const context = c.string("cluster.context", clRaw.context, { re: /^[A-Za-z0-9@._:/-]+$/, what: "a kubeconfig context name" });
-    const renderYamlTo = c.string("cluster.renderYamlTo", clRaw.renderYamlTo, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative directory", max: 200 });
-    if (renderYamlTo !== undefined && confinedPath(opts.projectRoot, renderYamlTo) === undefined) {
-        c.fail("cluster.renderYamlTo", "must be a directory inside the project");
-    }
     const hasKubeconfig = raw.secretsPresent.kubeconfig === true;
-    if (!hasKubeconfig && context === undefined && renderYamlTo === undefined) {
-        c.fail("kubeconfig", "no kube credentials: set the kubeconfig secret, cluster.context, or cluster.renderYamlTo");
-    }
+    const cluster = section("cluster", () => {
+        const clRaw = c.object("cluster", val("cluster"), ["name", "namespace", "context", "renderYamlTo"]);
+        const name = c.string("cluster.name", clRaw.name, { re: DNS_LABEL, what: "a DNS label naming the cluster", max: 63, required: true });
+        const namespace = c.string("cluster.namespace", clRaw.namespace, { re: DNS_LABEL, what: "a namespace name (DNS label)", max: 63, required: true });
+        const context = c.string("cluster.context", clRaw.context, { re: /^[A-Za-z0-9@._:/-]+$/, what: "a kubeconfig context name" });
+        const renderYamlTo = c.string("cluster.renderYamlTo", clRaw.renderYamlTo, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative directory", max: 200 });
+        if (renderYamlTo !== undefined) {
+            const problem = renderDirProblem(opts, renderYamlTo);
+            if (problem !== undefined) {
+                c.fail("cluster.renderYamlTo", `${c.show(renderYamlTo)} ${problem}`);
+            }
+        }
+        if (!hasKubeconfig && context === undefined && renderYamlTo === undefined && !(raw.emptySecrets ?? []).includes("kubeconfig")) {
+            c.fail("kubeconfig", "no kube credentials: set the kubeconfig secret, cluster.context, or cluster.renderYamlTo");
+        }
+        return { name, namespace, context, hasKubeconfig, renderYamlTo };
+    });
 
     // deployment
-    const depRaw = c.object("deployment", val("deployment"), ["name", "replicas", "cpu", "memory", "shmSize", "strategy", "rolloutTimeoutSeconds"]);
-    const depName = c.string("deployment.name", depRaw.name, { re: DNS_LABEL, what: "a Deployment name (DNS label)", max: 63, required: true });
-    const replicas = c.integer("deployment.replicas", depRaw.replicas, 0, 100, DEFAULTS.replicas) ?? DEFAULTS.replicas;
-    const cpu = c.quantity("deployment.cpu", depRaw.cpu, DEFAULTS.cpu);
-    const memory = c.quantity("deployment.memory", depRaw.memory, DEFAULTS.memory);
-    const shmSize = c.quantity("deployment.shmSize", depRaw.shmSize, DEFAULTS.shmSize);
-    const memBytes = quantityValue(memory);
-    const shmBytes = quantityValue(shmSize);
-    if (memBytes !== undefined && shmBytes !== undefined && shmBytes >= memBytes) {
-        c.fail("deployment.shmSize", `${shmSize} of memory-backed /dev/shm counts against the memory limit ${memory}; make it smaller`);
-    }
-    const strategy = c.oneOf("deployment.strategy", depRaw.strategy, ["Recreate", "RollingUpdate"] as const, DEFAULTS.strategy);
-    const rolloutTimeoutSeconds = c.integer("deployment.rolloutTimeoutSeconds", depRaw.rolloutTimeoutSeconds, 30, 7200, DEFAULTS.rolloutTimeoutSeconds) ?? DEFAULTS.rolloutTimeoutSeconds;
+    const deployment = section("deployment", () => {
+        const depRaw = c.object("deployment", val("deployment"), ["name", "replicas", "cpu", "memory", "shmSize", "strategy", "rolloutTimeoutSeconds"]);
+        const name = c.string("deployment.name", depRaw.name, { re: DNS_LABEL, what: "a Deployment name (DNS label)", max: 63, required: true });
+        const replicas = c.integer("deployment.replicas", depRaw.replicas, 0, 100, DEFAULTS.replicas) ?? DEFAULTS.replicas;
+        const cpu = c.quantity("deployment.cpu", depRaw.cpu, DEFAULTS.cpu);
+        const memory = c.quantity("deployment.memory", depRaw.memory, DEFAULTS.memory);
+        const shmSize = c.quantity("deployment.shmSize", depRaw.shmSize, DEFAULTS.shmSize);
+        const memBytes = quantityValue(memory);
+        const shmBytes = quantityValue(shmSize);
+        if (memBytes !== undefined && shmBytes !== undefined && shmBytes >= memBytes) {
+            c.fail("deployment.shmSize", `${shmSize} of memory-backed /dev/shm counts against the memory limit ${memory}; make it smaller`);
+        }
+        const strategy = c.oneOf("deployment.strategy", depRaw.strategy, ["Recreate", "RollingUpdate"] as const, DEFAULTS.strategy);
+        const rolloutTimeoutSeconds = c.integer("deployment.rolloutTimeoutSeconds", depRaw.rolloutTimeoutSeconds, 30, 7200, DEFAULTS.rolloutTimeoutSeconds) ?? DEFAULTS.rolloutTimeoutSeconds;
+        return { name, replicas, cpu, memory, shmSize, strategy, rolloutTimeoutSeconds };
+    });
 
+    const { name: imageName } = image;
+    const { host } = registry;
+    const { name: clusterName, namespace } = cluster;
+    const { name: depName } = deployment;
     if (c.errors.length > 0 || imageName === undefined || host === undefined || clusterName === undefined || namespace === undefined || depName === undefined) {
         return { ok: false, errors: c.errors };
     }
@@ -501,17 +831,61 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         ok: true,
         config: {
             nix: { entry, overlays, pythonPackages, cudaCapabilities },
-            image: { name: imageName, tag: imageTag, maxLayers, layerStrategy, maxLayerBytes },
-            registry: { host, username, hasPassword, insecure, publisher, dockerHost },
-            gpu: { product, count, migProfile, migCount, minMemoryMiB, taintKey, runtimeClassName },
-            cluster: { name: clusterName, namespace, context, hasKubeconfig, renderYamlTo },
-            deployment: { name: depName, replicas, cpu, memory, shmSize, strategy, rolloutTimeoutSeconds },
+            image: { ...image, name: imageName },
+            registry: { ...registry, host },
+            gpu,
+            cluster: { ...cluster, name: clusterName, namespace },
+            deployment: { ...deployment, name: depName },
         },
     };
 }
 
-/** One message listing every problem, for logs and the engine's error display. */
+/**
+ * Why `dir` cannot take rendered manifests, if it cannot: it must be a dedicated subdirectory of the
+ * project — not the project itself, not hidden (`.git`, `.pulumi-local`), not a source directory,
+ * not a file, and (symlinks resolved) inside the project.
+ */
+export function renderDirProblem(opts: ParseOptions, dir: string): string | undefined {
+    const abs = confinedPath(opts.projectRoot, dir);
+    if (abs === undefined) {
+        return "must be a directory inside the project (relative, no '..')";
+    }
+    const rel = path.relative(path.resolve(opts.projectRoot), abs);
+    const segments = rel.split(path.sep);
+    if (rel === "") {
+        return "is the project directory itself: use a dedicated subdirectory, e.g. rendered";
+    }
+    if (segments.some((s) => s.startsWith("."))) {
+        return "is or lies in a hidden directory (.git, .pulumi-local, …): use a dedicated subdirectory, e.g. rendered";
+    }
+    if (PROJECT_DIRS.includes(segments[0])) {
+        return `lies in the project's ${segments[0]}/ directory: use a dedicated subdirectory, e.g. rendered`;
+    }
+    const where = confinedRealPath(opts, rel);
+    if (!where.ok) {
+        return where.reason;
+    }
+    if (where.exists && !isDirectory(opts, abs)) {
+        return "is a file, not a directory";
+    }
+    return undefined;
+}
+
+function isDirectory(opts: ParseOptions, abs: string): boolean {
+    // A directory's real path resolves with a trailing separator; a file's does not.
+    try {
+        opts.realPath(`${abs}${path.sep}`);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+/** One message listing every problem (at most MAX_PROBLEMS_SHOWN lines), for the engine's error display. */
 export function formatProblems(errors: ConfigProblem[]): string {
-    return `invalid stack configuration (${errors.length} problem${errors.length === 1 ? "" : "s"}):\n` +
-        errors.map((e) => `  - ${e.propertyPath}: ${e.reason}`).join("\n");
+    const shown = errors.slice(0, MAX_PROBLEMS_SHOWN).map((e) => `  - ${e.propertyPath}: ${e.reason}`);
+    if (errors.length > MAX_PROBLEMS_SHOWN) {
+        shown.push(`  … and ${errors.length - MAX_PROBLEMS_SHOWN} more problems`);
+    }
+    return `${PROJECT}: invalid stack configuration (${errors.length} problem${errors.length === 1 ? "" : "s"})\n${shown.join("\n")}`;
 }

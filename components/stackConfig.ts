@@ -1,7 +1,8 @@
 // Reads the stack's config from the engine once and validates it before any resource exists.
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
-import { CONFIG_KEYS, ConfigKey, PROJECT, RawStackConfig, StackConfig, formatProblems, parseStackConfig } from "./config";
+import { CONFIG_KEYS, ConfigKey, PROJECT, ParseFs, RawStackConfig, SecretKey, StackConfig, formatProblems, parseStackConfig } from "./config";
+import { programError } from "./errors";
 
 export interface LoadedConfig {
     config: StackConfig;
@@ -9,12 +10,19 @@ export interface LoadedConfig {
     kubeconfig?: pulumi.Output<string>;
 }
 
+/** The real file system, for `parseStackConfig`. */
+export const nodeFs: ParseFs = {
+    fileExists: (p) => fs.existsSync(p),
+    realPath: (p) => fs.realpathSync(p),
+    readFile: (p) => fs.readFileSync(p, "utf8"),
+};
+
 /** The SDK's own record of which config keys are secret (not in its typings). */
 function isConfigSecret(key: string): boolean {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped SDK internal
     const rt = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (k: string) => boolean };
     if (typeof rt.isConfigSecret !== "function") {
-        throw new Error("@pulumi/pulumi no longer exposes runtime/config isConfigSecret; update components/stackConfig.ts");
+        throw programError("@pulumi/pulumi no longer exposes runtime/config isConfigSecret; update components/stackConfig.ts");
     }
     return rt.isConfigSecret(key);
 }
@@ -22,13 +30,20 @@ function isConfigSecret(key: string): boolean {
 /** The raw config as the engine holds it; secret values are not read here, only their presence. */
 export function readRawConfig(): RawStackConfig {
     const all = pulumi.runtime.allConfig();
+    const get = (k: string): unknown => (Object.prototype.hasOwnProperty.call(all, `${PROJECT}:${k}`) ? all[`${PROJECT}:${k}`] : undefined);
     // Optional secrets are declared with default "" in Pulumi.yaml (declared keys without a default
-    // are required by the engine), so an empty value means "not set".
-    const present = (k: string) => all[`${PROJECT}:${k}`] !== undefined && all[`${PROJECT}:${k}`] !== "";
+    // are required by the engine), so an empty value that is not a secret means "not set"; an empty
+    // value that is a secret was set on purpose (`--secret` with nothing in it).
+    const present = (k: string) => get(k) !== undefined && get(k) !== "";
+    const secrets = ["registryPassword", "kubeconfig"] as const;
     const values: Record<string, unknown> = {};
+    const secretValues: string[] = [];
     for (const key of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
         if (!CONFIG_KEYS[key].secret) {
-            values[key] = all[`${PROJECT}:${key}`];
+            values[key] = get(key);
+            if (get(key) !== undefined && isConfigSecret(`${PROJECT}:${key}`)) {
+                secretValues.push(key);
+            }
         }
     }
     return {
@@ -37,16 +52,21 @@ export function readRawConfig(): RawStackConfig {
             registryPassword: present("registryPassword"),
             kubeconfig: present("kubeconfig"),
         },
-        plaintextSecrets: (["registryPassword", "kubeconfig"] as const).filter((k) => present(k) && !isConfigSecret(`${PROJECT}:${k}`)),
+        plaintextSecrets: secrets.filter((k) => present(k) && !isConfigSecret(`${PROJECT}:${k}`)),
+        emptySecrets: secrets.filter((k): k is SecretKey => get(k) === "" && isConfigSecret(`${PROJECT}:${k}`)),
+        secretValues,
         keysSet: Object.keys(all).filter((k) => k.startsWith(`${PROJECT}:`)),
     };
 }
 
-/** Validates everything at once; throws one error naming every bad property. */
-export function loadStackConfig(projectRoot: string): LoadedConfig {
-    const result = parseStackConfig(readRawConfig(), { projectRoot, fileExists: (p) => fs.existsSync(p) });
+/**
+ * Validates everything at once. A bad config throws one `pulumi.RunError` (printed by the SDK as
+ * its message alone: no stack trace) listing every problem with its property path.
+ */
+export function loadStackConfig(projectRoot: string, fsImpl: ParseFs = nodeFs): LoadedConfig {
+    const result = parseStackConfig(readRawConfig(), { projectRoot, ...fsImpl });
     if (!result.ok) {
-        throw new pulumi.InputPropertiesError({ message: formatProblems(result.errors), errors: result.errors });
+        throw new pulumi.RunError(formatProblems(result.errors));
     }
     const cfg = new pulumi.Config(PROJECT);
     return {

@@ -1,9 +1,9 @@
 import * as assert from "assert";
-import * as fs from "fs";
 import { ParseResult, RawStackConfig, parseStackConfig } from "../../components/config";
+import { nodeFs } from "../../components/stackConfig";
 import { ROOT, runProgram, stackConfig } from "./harness";
 
-const opts = { projectRoot: ROOT, fileExists: (p: string) => fs.existsSync(p) };
+const opts = { projectRoot: ROOT, ...nodeFs };
 
 /** A valid config, as objects. */
 function base(): Record<string, Record<string, unknown>> {
@@ -96,14 +96,16 @@ const badOverlays: Array<[string, unknown, string]> = [
     ["overlay args not an object", [{ name: "greeting", args: "text=hi" }], "nix.overlays[0].args"],
     ["overlay argument name with a dash", [{ name: "greeting", args: { "with-x264": true } }], "nix.overlays[0].args.with-x264"],
     ["overlay argument as an object", [{ name: "greeting", args: { text: { nested: 1 } } }], "nix.overlays[0].args.text"],
-    ["overlay argument list with shell syntax", [{ name: "greeting", args: { features: ["withX264; rm -rf /"] } }], "nix.overlays[0].args.features[0]"],
+    ["overlay argument list with shell syntax", [{ name: "ffmpeg", args: { features: ["withX264; rm -rf /"] } }], "nix.overlays[0].args.features[0]"],
     ["overlay argument with a control character", [{ name: "greeting", args: { text: "a\u0000b" } }], "nix.overlays[0].args.text"],
     ["overlay argument absurdly long", [{ name: "greeting", args: { text: "x".repeat(10000) } }], "nix.overlays[0].args.text"],
     ["too many overlays", Array.from({ length: 17 }, () => ({ name: "greeting" })), "nix.overlays"],
     ["overlay unknown to the entry", [{ name: "ffmpeg" }], "nix.overlays[0].name"],
 ];
 for (const [label, overlays, property] of badOverlays) {
-    bad.push([label, (c) => { c.nix.overlays = overlays; }, property]);
+    // ffmpeg is an overlay of the CUDA entry, not of the fixture.
+    const entry = JSON.stringify(overlays).includes("\"ffmpeg\"") && label !== "overlay unknown to the entry" ? "nix/build_container.nix" : undefined;
+    bad.push([label, (c) => { c.nix.overlays = overlays; if (entry !== undefined) { c.nix.entry = entry; } }, property]);
 }
 
 describe("parseStackConfig", () => {
