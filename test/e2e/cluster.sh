@@ -3,9 +3,11 @@
 #   etcd, kube-apiserver (generated certs), kube-controller-manager, kube-scheduler, kwok with fake
 #   nodes that look like GPU nodes (2 × H100 with 8 GPUs, 1 × A100 with 4 GPUs, 1 CPU-only node;
 #   GPU nodes carry GPU Feature Discovery labels and the nvidia.com/gpu=present:NoSchedule taint),
-#   the `nvidia` RuntimeClass, docker-registry with htpasswd auth, and dockerd with its own data root
+#   the `nvidia` RuntimeClass, three docker-registry instances (HTTP with htpasswd auth, HTTP without
+#   auth, HTTPS with a certificate from the rehearsal CA and htpasswd auth), and dockerd (trusting the CA) with its own data root
 #   and socket (it pulls and runs the pushed image).
-# Usage: cluster.sh up | down | status | stop NAME | start registry|kube-apiserver|kube-scheduler
+# Usage: cluster.sh up | down | status | stop NAME | start registry|registry-open|registry-tls|kube-apiserver|kube-scheduler
+#        | reset registry|registry-open|registry-tls
 # Every process is started in the background and stopped by the pid recorded in $NGD_CLUSTER_DIR/pids.
 # `up` writes $NGD_CLUSTER_DIR/env (NGD_KUBECONFIG, NGD_REGISTRY, NGD_REGISTRY_USER, NGD_REGISTRY_PASSWORD_FILE).
 set -euo pipefail
@@ -42,7 +44,7 @@ stop_one() {
 
 stop_all() {
   [ -d "$D/pids" ] || return 0
-  for name in dockerd kwok kube-scheduler kube-controller-manager kube-apiserver etcd registry; do stop_one "$name"; done
+  for name in dockerd kwok kube-scheduler kube-controller-manager kube-apiserver etcd registry registry-open registry-tls; do stop_one "$name"; done
 }
 
 wait_for() { # description, seconds, command...
@@ -71,6 +73,12 @@ certs() {
   printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' > cli.ext
   openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile cli.ext -out admin.crt 2>/dev/null
   openssl genrsa -out sa.key 2048 2>/dev/null && openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  openssl genrsa -out registry.key 2048 2>/dev/null
+  openssl req -new -key registry.key -subj "/CN=ngd-registry" -out registry.csr 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' > reg.ext
+  openssl x509 -req -in registry.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile reg.ext -out registry.crt 2>/dev/null
+  # What a machine that trusts the rehearsal CA has: the system bundle plus the CA (SSL_CERT_FILE).
+  { if [ -f /etc/ssl/certs/ca-certificates.crt ]; then cat /etc/ssl/certs/ca-certificates.crt; fi; cat ca.crt; } > ca-bundle.crt
   chmod 600 ./*.key
   cd - >/dev/null
 }
@@ -116,15 +124,43 @@ cpu_node() {
 EOF
 }
 
-registry() { # [keep]: keep the stored images (a restart), otherwise start empty
-  local R="$D/registry"; mkdir -p "$R"
-  [ "${1:-}" = keep ] || rm -rf "$R/storage" "$D/logs/registry.log"
-  if [ ! -f "$R/password" ]; then
-    (umask 077; openssl rand -hex 24 > "$R/password")
+# Three registries, each its own process, storage and access log (which counts uploads):
+#   registry       plain HTTP with htpasswd (bcrypt) auth on $REGISTRY_PORT
+#   registry-open  plain HTTP without auth on $REGISTRY_PORT+1
+#   registry-tls   HTTPS with a certificate from the rehearsal CA, htpasswd auth, on $REGISTRY_PORT+2
+# They share one random password. Clients trust the CA the way Go programs do: SSL_CERT_FILE=ca-bundle.crt.
+registry_port() {
+  case "$1" in
+    registry) echo "$REGISTRY_PORT" ;;
+    registry-open) echo "$((REGISTRY_PORT + 1))" ;;
+    registry-tls) echo "$((REGISTRY_PORT + 2))" ;;
+    *) echo "unknown registry $1" >&2; return 2 ;;
+  esac
+}
+
+registry() { # name, [keep]: keep the stored images (a restart), otherwise start empty
+  local name="$1" port; port=$(registry_port "$1")
+  local R="$D/$name"; mkdir -p "$R" "$D/registry" "$D/pids" "$D/logs"
+  [ "${2:-}" = keep ] || rm -rf "$R/storage" "$D/logs/$name.log"
+  if [ ! -f "$D/registry/password" ]; then
+    (umask 077; openssl rand -hex 24 > "$D/registry/password")
   fi
-  htpasswd -niB "$REGISTRY_USER" < "$R/password" > "$R/htpasswd" 2>/dev/null
-  chmod 600 "$R/htpasswd"
-  cat > "$R/config.yml" <<EOF
+  local auth="" tls="" scheme=http cacert=()
+  if [ "$name" != registry-open ]; then
+    htpasswd -niB "$REGISTRY_USER" < "$D/registry/password" > "$R/htpasswd" 2>/dev/null
+    chmod 600 "$R/htpasswd"
+    auth="auth:
+  htpasswd:
+    realm: ngd
+    path: $R/htpasswd"
+  fi
+  if [ "$name" = registry-tls ]; then
+    scheme=https cacert=(--cacert "$D/pki/ca.crt")
+    tls="  tls:
+    certificate: $D/pki/registry.crt
+    key: $D/pki/registry.key"
+  fi
+  cat > "$R/config.yml" <<CONF
 version: 0.1
 log:
   level: info
@@ -136,18 +172,17 @@ storage:
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:$REGISTRY_PORT
-auth:
-  htpasswd:
-    realm: ngd
-    path: $R/htpasswd
-EOF
+  addr: 127.0.0.1:$port
+$tls
+$auth
+CONF
   # append: a restart keeps the access log that counts uploads
-  mkdir -p "$D/pids" "$D/logs"
-  docker-registry serve "$R/config.yml" >> "$D/logs/registry.log" 2>&1 &
-  echo $! > "$D/pids/registry.pid"
-  wait_for "registry" 30 curl -s -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/v2/"
+  docker-registry serve "$R/config.yml" >> "$D/logs/$name.log" 2>&1 &
+  echo $! > "$D/pids/$name.pid"
+  wait_for "$name" 30 curl -s "${cacert[@]}" -o /dev/null "$scheme://127.0.0.1:$port/v2/"
 }
+
+registries() { for r in registry registry-open registry-tls; do registry "$r"; done; }
 
 start_apiserver() {
   local P="$D/pki"
@@ -164,7 +199,7 @@ start_apiserver() {
 # from the registry and runs it, to prove the image is real.
 start_dockerd() {
   mkdir -p "$D/docker"
-  start dockerd dockerd --host "unix://$D/docker/docker.sock" --data-root "$D/docker/data" --exec-root "$D/docker/exec" \
+  SSL_CERT_FILE="$D/pki/ca-bundle.crt" start dockerd dockerd --host "unix://$D/docker/docker.sock" --data-root "$D/docker/data" --exec-root "$D/docker/exec" \
     --pidfile "$D/docker/docker.pid" --bridge=none --iptables=false --ip6tables=false
   wait_for dockerd 60 docker --host "unix://$D/docker/docker.sock" version
 }
@@ -180,7 +215,7 @@ up() {
   done
   stop_all
   local port
-  for port in "$ETCD_PORT" "$((ETCD_PORT + 10))" "$API_PORT" "$KCM_PORT" "$SCHED_PORT" "$REGISTRY_PORT"; do
+  for port in "$ETCD_PORT" "$((ETCD_PORT + 10))" "$API_PORT" "$KCM_PORT" "$SCHED_PORT" "$REGISTRY_PORT" "$((REGISTRY_PORT + 1))" "$((REGISTRY_PORT + 2))"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       log "127.0.0.1:$port is already in use (another rehearsal cluster? \`NGD_CLUSTER_DIR=… $0 down\`, or set NGD_*_PORT)"; exit 1
     fi
@@ -210,7 +245,7 @@ up() {
   api POST /api/v1/nodes "$(cpu_node cpu-0)" >/dev/null
   wait_for "nodes ready and untainted" 120 nodes_ready
   wait_for "default service account" 60 api GET /api/v1/namespaces/default/serviceaccounts/default
-  registry
+  registries
   start_dockerd
   cat > "$D/env" <<EOF
 NGD_KUBECONFIG=$D/admin.kubeconfig
@@ -219,6 +254,13 @@ NGD_REGISTRY_USER=$REGISTRY_USER
 NGD_REGISTRY_PASSWORD_FILE=$D/registry/password
 NGD_REGISTRY_STORAGE=$D/registry/storage
 NGD_REGISTRY_LOG=$D/logs/registry.log
+NGD_REGISTRY_OPEN=127.0.0.1:$((REGISTRY_PORT + 1))
+NGD_REGISTRY_OPEN_STORAGE=$D/registry-open/storage
+NGD_REGISTRY_OPEN_LOG=$D/logs/registry-open.log
+NGD_REGISTRY_TLS=127.0.0.1:$((REGISTRY_PORT + 2))
+NGD_REGISTRY_TLS_STORAGE=$D/registry-tls/storage
+NGD_REGISTRY_TLS_LOG=$D/logs/registry-tls.log
+NGD_CA_BUNDLE=$D/pki/ca-bundle.crt
 NGD_API=https://127.0.0.1:$API_PORT
 NGD_PKI=$D/pki
 NGD_DOCKER_HOST=unix://$D/docker/docker.sock
@@ -240,12 +282,18 @@ case "${1:-}" in
   up) up ;;
   down) stop_all; log "down" ;;
   stop) stop_one "${2:?component}"; log "stopped $2" ;;
+  reset) # an empty registry again (stored images and access log dropped), same address and password
+    case "${2:?registry}" in
+      registry|registry-open|registry-tls) stop_one "$2"; registry "$2" ;;
+      *) echo "can reset: registry registry-open registry-tls" >&2; exit 2 ;;
+    esac
+    log "reset $2" ;;
   start)
     case "${2:?component}" in
-      registry) registry keep ;;
+      registry|registry-open|registry-tls) registry "$2" keep ;;
       kube-apiserver) start_apiserver ;;
       kube-scheduler) start_scheduler ;;
-      *) echo "can restart: registry kube-apiserver kube-scheduler" >&2; exit 2 ;;
+      *) echo "can restart: registry registry-open registry-tls kube-apiserver kube-scheduler" >&2; exit 2 ;;
     esac
     log "started $2" ;;
   status) for f in "$D"/pids/*.pid; do [ -f "$f" ] && echo "$(basename "$f" .pid) $(cat "$f") $(kill -0 "$(cat "$f")" 2>/dev/null && echo running || echo dead)"; done ;;

@@ -1,17 +1,25 @@
-// The real thing: Pulumi engine + plugins, Debian nix, a registry with htpasswd auth, and a
-// rehearsal cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok GPU nodes) on loopback.
+// The real thing: the Pulumi engine and the upstream plugins, Debian nix, three registries (HTTP with
+// auth, HTTP without, HTTPS with a private CA) and a rehearsal cluster (etcd, kube-apiserver,
+// controller-manager, scheduler, kwok GPU nodes) on loopback. The whole scenario runs once per
+// publisher (skopeo, then docker), each against freshly emptied registries, so their costs compare.
 import { Stack } from "@pulumi/pulumi/automation";
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, cluster, clusterPids, copyProject, imageBytes, kubeGet, localStack, toolShims,
-    nonLoopbackListeners, readClusterEnv, registryNumbers, runImage, waitUntil,
+    ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, builtFromUpstream, cluster, clusterPids, copyProject, imageBytes, kubeGet,
+    localStack, nonLoopbackListeners, processesOf, readClusterEnv, registryNumbers, registryTargets, runImage, toolShims, useRegistry,
+    waitUntil, watchPlugins,
 } from "./harness";
 
+const PUBLISHERS = ["skopeo", "docker"] as const;
+type PublisherName = typeof PUBLISHERS[number];
+
 interface StepFigures {
+    publisher: PublisherName;
     step: string;
+    registry: string;
     seconds: number;
     nixBuilds: number;
     bytesPushed: number;
@@ -20,15 +28,16 @@ interface StepFigures {
 }
 
 describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", function () {
-    this.timeout(20 * 60 * 1000);
+    this.timeout(30 * 60 * 1000);
     let env: ClusterEnv;
     let project: string;
     let work: string;
     let stack: Stack;
-    let builds: { count: () => number };
+    let shims: Shims;
+    let password: string;
     const figures: StepFigures[] = [];
+    const plugins = new Map<string, PluginRun>();
     const ns = "ml-local";
-    let lastRef = "";
 
     const deployment = (): Promise<K8sObject | undefined> => kubeGet(env, `/apis/apps/v1/namespaces/${ns}/deployments/fixture`);
     const pods = async (): Promise<K8sObject[]> => ((await kubeGet(env, `/api/v1/namespaces/${ns}/pods`))?.items ?? [])
@@ -38,10 +47,10 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         return Object.fromEntries(nodes.items.map((n: K8sObject) => [n.metadata.name, n.metadata.labels["nvidia.com/gpu.product"] ?? "cpu"]));
     };
 
-    /** Runs `fn`, recording wall time, nix-builds, registry growth and the Deployment's generation. */
-    async function measured(step: string, fn: () => Promise<void>): Promise<StepFigures> {
-        const b0 = builds.count();
-        const r0 = registryNumbers(env);
+    /** Runs `fn`, recording wall time, nix-builds, growth of `target` (counted at the registry) and the Deployment's generation. */
+    async function measured(publisher: PublisherName, step: string, target: RegistryTarget, fn: () => Promise<void>): Promise<StepFigures> {
+        const b0 = shims.count();
+        const r0 = registryNumbers(env, target);
         const t0 = Date.now();
         let failure: unknown;
         try {
@@ -49,15 +58,15 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         } catch (e) {
             failure = e;
         }
-        const r1 = registryNumbers(env);
+        const r1 = registryNumbers(env, target);
         const dep = await deployment();
         const f: StepFigures = {
-            step, seconds: (Date.now() - t0) / 1000, nixBuilds: builds.count() - b0,
+            publisher, step, registry: target.name, seconds: (Date.now() - t0) / 1000, nixBuilds: shims.count() - b0,
             bytesPushed: r1.storageBytes - r0.storageBytes, blobUploads: r1.blobUploads - r0.blobUploads,
             generation: dep === undefined ? "-" : String(dep.metadata.generation),
         };
         figures.push(f);
-        console.log(`      [${step}] ${f.seconds.toFixed(1)} s, nix-builds ${f.nixBuilds}, pushed ${f.bytesPushed} B in ${f.blobUploads} blob uploads, Deployment generation ${f.generation}`);
+        console.log(`      [${publisher} ${step}] ${f.seconds.toFixed(1)} s, nix-builds ${f.nixBuilds}, ${target.name} +${f.bytesPushed} B in ${f.blobUploads} blob uploads, Deployment generation ${f.generation}`);
         if (failure !== undefined) {
             throw failure;
         }
@@ -70,137 +79,223 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         work = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-e2e-"));
         project = copyProject();
         fs.mkdirSync(path.join(work, "state"));
-        const counter = toolShims(work);
-        builds = counter;
-        stack = await localStack(project, path.join(work, "state"), [counter.binDir]);
-        await stack.setConfig("registryPassword", { value: fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim(), secret: true });
+        shims = toolShims(work);
+        stack = await localStack(project, path.join(work, "state"), [shims.binDir], env);
+        password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
         await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
-        await stack.setConfig("registry.host", { value: env.NGD_REGISTRY }, true);
+        await stack.setConfig("registry.dockerHost", { value: env.NGD_DOCKER_HOST }, true);
     });
 
     after(async () => {
         if (figures.length > 0) {
-            console.log("\n      step                         wall s  nix-builds  bytes pushed  blob uploads  generation");
+            console.log(`\n      ${"publisher".padEnd(9)} ${"step".padEnd(30)} ${"registry".padEnd(13)} wall s  nix-builds  bytes pushed  blob uploads  generation`);
             for (const f of figures) {
-                console.log(`      ${f.step.padEnd(28)} ${f.seconds.toFixed(1).padStart(6)}  ${String(f.nixBuilds).padStart(10)}  ${String(f.bytesPushed).padStart(12)}  ${String(f.blobUploads).padStart(12)}  ${f.generation.padStart(10)}`);
+                console.log(`      ${f.publisher.padEnd(9)} ${f.step.padEnd(30)} ${f.registry.padEnd(13)} ${f.seconds.toFixed(1).padStart(6)}  ${String(f.nixBuilds).padStart(10)}  ${String(f.bytesPushed).padStart(12)}  ${String(f.blobUploads).padStart(12)}  ${f.generation.padStart(10)}`);
+            }
+        }
+        if (plugins.size > 0) {
+            console.log("\n      plugins that ran:");
+            for (const p of plugins.values()) {
+                console.log(`      ${p.name.padEnd(28)} ${p.exe}  ${p.fromUpstream === undefined ? "(installed plugin)" : p.fromUpstream ? "built from ../shared/upstream" : "NOT the upstream build"}`);
             }
         }
         const bad = nonLoopbackListeners(clusterPids());
         cluster("down");
         const alive = clusterPids().filter((p) => fs.existsSync(`/proc/${p}`));
+        const leftover = work === undefined ? [] : processesOf(path.join(work, "pulumi-home"));
         if (project !== undefined) {
             fs.rmSync(project, { recursive: true, force: true });
         }
         assert.deepStrictEqual(bad, [], "every server listens on loopback only");
         assert.deepStrictEqual(alive, [], "every started process is stopped");
+        assert.deepStrictEqual(leftover, [], "no Pulumi engine or plugin process left behind");
     });
 
-    it("1. up on a fresh stack builds, pushes, and runs pods only on the configured GPU product", async () => {
-        let outputs: Record<string, { value: unknown }> = {};
-        const f = await measured("1 up (fresh)", async () => {
-            const res = await stack.up({ color: "never" });
-            outputs = res.outputs;
-        });
-        assert.strictEqual(f.nixBuilds, 1);
-        assert.ok(f.bytesPushed > 0);
-        lastRef = String(outputs.imageRef.value);
-        assert.match(lastRef, new RegExp(`^${env.NGD_REGISTRY.replace(/\./g, "\\.")}/ml/fixture@sha256:[a-f0-9]{64}$`));
-        const dep = await deployment();
-        assert.strictEqual(dep.spec.template.spec.containers[0].image, lastRef);
-        const products = await nodeProducts();
-        await waitUntil("2 running pods", 60, async () => (await pods()).filter((p) => p.status.phase === "Running").length === 2);
-        for (const p of await pods()) {
-            assert.strictEqual(products[p.spec.nodeName], "NVIDIA-H100-80GB-HBM3", `${p.metadata.name} on ${p.spec.nodeName}`);
-        }
-        const available = dep.status.conditions.find((c: K8sObject) => c.type === "Available");
-        assert.strictEqual(available?.status, "True");
-        // kwok runs no containers: prove the pushed image is real by pulling and running it in dockerd.
-        const logs = runImage(env, lastRef);
-        console.log(`      docker run ${lastRef.slice(-20)}: ${JSON.stringify(logs.trim())}`);
-        assert.match(logs, /hello from the local stack[\s\S]*cuda capabilities: 9\.0/);
-    });
-
-    it("2. nothing changed: preview shows no changes; up runs no build, pushes nothing, keeps the generation", async () => {
-        const preview = await stack.preview({ color: "never" });
-        const changes = Object.entries(preview.changeSummary).filter(([op]) => op !== "same");
-        assert.deepStrictEqual(changes, [], preview.stdout);
-        const gen0 = (await deployment()).metadata.generation;
-        const f = await measured("2 up (unchanged)", async () => {
-            const res = await stack.up({ color: "never" });
-            assert.deepStrictEqual(Object.keys(res.summary.resourceChanges ?? {}), ["same"]);
-        });
-        assert.strictEqual(f.nixBuilds, 0, "no nix-build");
-        assert.strictEqual(f.bytesPushed, 0, "no bytes pushed");
-        assert.strictEqual(f.blobUploads, 0, "no blob uploads");
-        assert.strictEqual(f.generation, String(gen0), "Deployment generation unchanged");
-    });
-
-    it("3. an overlay change: preview names it before building; up deploys the new digest, pushing only changed layers", async () => {
-        const overlay = path.join(project, "test/fixture/overlay/greeting.nix");
-        fs.writeFileSync(overlay, fs.readFileSync(overlay, "utf8").replace("greeting = text;", "greeting = text + \" (re-flagged)\";"));
-        const b0 = builds.count();
-        const preview = await stack.preview({ diff: true, color: "never" });
-        assert.strictEqual(builds.count(), b0, "preview builds nothing");
-        const out = preview.stdout;
-        assert.match(out, /\+-\s*command:local:Command: \(replace\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*local-image-build\]/, out);
-        assert.match(out, /NGD_OVERLAY_greeting/, "the diff names the overlay");
-        assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv"/, "the diff shows the new derivation");
-        assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, "the Deployment will change (an update, not a replace)");
-        assert.match(out, /image\s*:\s*"[^"]+@sha256:[a-f0-9]{64}" => \[unknown\]/, "its image will change");
-        assert.ok((preview.changeSummary.replace ?? 0) >= 1 && (preview.changeSummary.update ?? 0) >= 1, JSON.stringify(preview.changeSummary));
-        const before = lastRef;
-        let ref = "";
-        const f = await measured("3 up (overlay changed)", async () => {
-            const res = await stack.up({ color: "never" });
-            ref = String(res.outputs.imageRef.value);
-        });
-        assert.notStrictEqual(ref, before);
-        assert.strictEqual((await deployment()).spec.template.spec.containers[0].image, ref);
-        const size = imageBytes(env, ref);
-        console.log(`      image ${size} B; pushed ${f.bytesPushed} B (${(100 * f.bytesPushed / size).toFixed(1)}%)`);
-        assert.strictEqual(f.nixBuilds, 1);
-        assert.ok(f.bytesPushed > 0 && f.bytesPushed < size, `pushed ${f.bytesPushed} of ${size}`);
-        lastRef = ref;
-    });
-
-    it("4. a new GPU product moves the pods; an unsatisfiable request fails within its timeout with the scheduler's reason", async () => {
-        await stack.setConfig("gpu.product", { value: "NVIDIA-A100-SXM4-80GB" }, true);
-        await measured("4a up (A100)", async () => {
-            await stack.up({ color: "never" });
-        });
-        const products = await nodeProducts();
-        await waitUntil("pods on the A100 node", 60, async () => {
-            const ps = await pods();
-            return ps.length === 2 && ps.every((p) => products[p.spec.nodeName] === "NVIDIA-A100-SXM4-80GB" && p.status.phase === "Running");
-        });
-
-        await stack.setConfig("gpu.count", { value: "16" }, true);
-        await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "30" }, true);
-        const t0 = Date.now();
+    it("0. a bad stack config fails the preview with one clean message: every problem named, no stack trace, no colour", async () => {
+        await stack.setConfig("gpu.count", { value: "17" }, true);
+        await stack.setConfig("deployment.replicas", { value: "-1" }, true);
         let message = "";
-        await measured("4b up (16 GPUs: fails)", async () => {
-            await assert.rejects(stack.up({ color: "never" }), (e: Error) => {
+        try {
+            await assert.rejects(stack.preview({ color: "never" }), (e: Error) => {
                 message = e.message;
                 return true;
             });
-        });
-        const seconds = (Date.now() - t0) / 1000;
-        assert.ok(seconds < 30 + 120, `failed after ${seconds} s`);
-        assert.match(message, /Unschedulable: 0\/4 nodes are available:.*Insufficient nvidia\.com\/gpu/, message.slice(-3000));
-
-        await stack.setConfig("gpu.count", { value: "1" }, true);
-        await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "120" }, true);
-        await measured("4c up (recovered)", async () => {
-            await stack.up({ color: "never" });
-        });
-        await waitUntil("2 running pods again", 60, async () => (await pods()).filter((p) => p.status.phase === "Running").length === 2);
+        } finally {
+            await stack.removeConfig("gpu.count", true);
+            await stack.removeConfig("deployment.replicas", true);
+        }
+        const shown = message.split("\n").filter((l) => l.includes("nix-gpu-deploy"));
+        console.log(`      ${shown.slice(0, 4).join("\n      ")}`);
+        assert.match(message, /nix-gpu-deploy: invalid stack configuration \(\d+ problems?\)/);
+        assert.match(message, /gpu\.count/);
+        assert.match(message, /deployment\.replicas/);
+        assert.deepStrictEqual(message.split("\n").filter((l) => l.startsWith("    at ")), [], "no stack trace");
+        assert.ok(!message.includes("\u001b["), "no ANSI escapes under --color never");
+        assert.ok(!/InputPropertiesError|unhandled exception/.test(message), message.slice(-2000));
     });
 
-    it("5. destroy leaves no Deployment or namespace behind", async () => {
-        await measured("5 destroy", async () => {
-            await stack.destroy({ color: "never" });
+    for (const publisher of PUBLISHERS) {
+        describe(`publisher ${publisher}`, () => {
+            let lastRef = "";
+            let targets: Record<RegistryTarget["name"], RegistryTarget>;
+
+            before(async () => {
+                targets = registryTargets(env);
+                // Empty registries, so each publisher's figures start from nothing; the original overlay.
+                for (const r of ["registry", "registry-open", "registry-tls"]) {
+                    cluster("reset", r);
+                }
+                fs.copyFileSync(path.join(ROOT, "test/fixture/overlay/greeting.nix"), path.join(project, "test/fixture/overlay/greeting.nix"));
+                await stack.setConfig("registry.publisher", { value: publisher }, true);
+                await useRegistry(stack, targets.registry, password);
+            });
+
+            it("1. up on a fresh stack builds, pushes, and runs pods only on the configured GPU product — with the upstream plugins", async () => {
+                let outputs: Record<string, { value: unknown }> = {};
+                let stdout = "";
+                const watcher = watchPlugins();
+                const f = await measured(publisher, "1 up (fresh)", targets.registry, async () => {
+                    const res = await stack.up({ color: "never" });
+                    outputs = res.outputs;
+                    stdout = res.stdout;
+                });
+                const ran = watcher.stop();
+                ran.forEach((p) => plugins.set(p.exe, p));
+                const expected = ["pulumi-language-nodejs", "pulumi-resource-command", "pulumi-resource-kubernetes", ...(publisher === "docker" ? ["pulumi-resource-docker"] : [])];
+                for (const name of expected) {
+                    const runs = ran.filter((p) => p.name === name);
+                    assert.ok(runs.length > 0, `${name} ran: ${JSON.stringify(ran)}`);
+                    if (builtFromUpstream(name)) {
+                        assert.ok(runs.every((p) => p.fromUpstream === true), `${name} is the binary built from ../shared/upstream: ${JSON.stringify(runs)}`);
+                    }
+                }
+                if (publisher === "docker" && builtFromUpstream("pulumi-resource-docker")) {
+                    // The engine names the provider's version: the upstream source is 5.1.0, the npm SDK 5.2.0.
+                    assert.match(stdout, /resource plugin docker is expected to have version >=5\.2\.0, but has 5\.1\.0/);
+                }
+                assert.strictEqual(f.nixBuilds, 1);
+                assert.ok(f.bytesPushed > 0);
+                lastRef = String(outputs.imageRef.value);
+                assert.match(lastRef, new RegExp(`^${env.NGD_REGISTRY.replace(/\./g, "\\.")}/ml/fixture@sha256:[a-f0-9]{64}$`));
+                const dep = await deployment();
+                assert.strictEqual(dep.spec.template.spec.containers[0].image, lastRef);
+                const products = await nodeProducts();
+                await waitUntil("2 running pods", 60, async () => (await pods()).filter((p) => p.status.phase === "Running").length === 2);
+                for (const p of await pods()) {
+                    assert.strictEqual(products[p.spec.nodeName], "NVIDIA-H100-80GB-HBM3", `${p.metadata.name} on ${p.spec.nodeName}`);
+                }
+                const available = dep.status.conditions.find((c: K8sObject) => c.type === "Available");
+                assert.strictEqual(available?.status, "True");
+                // kwok runs no containers: prove the pushed image is real by pulling and running it in dockerd.
+                const logs = runImage(env, lastRef);
+                console.log(`      docker run ${lastRef.slice(-20)}: ${JSON.stringify(logs.trim())}`);
+                assert.match(logs, /hello from the local stack[\s\S]*cuda capabilities: 9\.0/);
+            });
+
+            it("2. nothing changed: preview shows no changes; up runs no build, pushes nothing, keeps the generation", async () => {
+                const preview = await stack.preview({ color: "never" });
+                const changes = Object.entries(preview.changeSummary).filter(([op]) => op !== "same");
+                assert.deepStrictEqual(changes, [], preview.stdout);
+                const gen0 = (await deployment()).metadata.generation;
+                const f = await measured(publisher, "2 up (unchanged)", targets.registry, async () => {
+                    const res = await stack.up({ color: "never" });
+                    assert.deepStrictEqual(Object.keys(res.summary.resourceChanges ?? {}), ["same"]);
+                });
+                assert.strictEqual(f.nixBuilds, 0, "no nix-build");
+                assert.strictEqual(f.bytesPushed, 0, "no bytes pushed");
+                assert.strictEqual(f.blobUploads, 0, "no blob uploads");
+                assert.strictEqual(f.generation, String(gen0), "Deployment generation unchanged");
+            });
+
+            it("3. an overlay change: preview names it before building; up deploys the new digest, pushing only changed layers", async () => {
+                const overlay = path.join(project, "test/fixture/overlay/greeting.nix");
+                fs.writeFileSync(overlay, fs.readFileSync(overlay, "utf8").replace("greeting = text;", "greeting = text + \" (re-flagged)\";"));
+                const b0 = shims.count();
+                const preview = await stack.preview({ diff: true, color: "never" });
+                assert.strictEqual(shims.count(), b0, "preview builds nothing");
+                const out = preview.stdout;
+                assert.match(out, /\+-\s*command:local:Command: \(replace\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*local-image-build\]/, out);
+                assert.match(out, /NGD_OVERLAY_greeting/, "the diff names the overlay");
+                assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv"/, "the diff shows the new derivation");
+                assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, "the Deployment will change (an update, not a replace)");
+                assert.match(out, /image\s*:\s*"[^"]+@sha256:[a-f0-9]{64}" => \[unknown\]/, "its image will change");
+                assert.ok((preview.changeSummary.replace ?? 0) >= 1 && (preview.changeSummary.update ?? 0) >= 1, JSON.stringify(preview.changeSummary));
+                const before = lastRef;
+                let ref = "";
+                const f = await measured(publisher, "3 up (overlay changed)", targets.registry, async () => {
+                    const res = await stack.up({ color: "never" });
+                    ref = String(res.outputs.imageRef.value);
+                });
+                assert.notStrictEqual(ref, before);
+                assert.strictEqual((await deployment()).spec.template.spec.containers[0].image, ref);
+                const size = imageBytes(env, ref);
+                console.log(`      image ${size} B; pushed ${f.bytesPushed} B (${(100 * f.bytesPushed / size).toFixed(1)}%)`);
+                assert.strictEqual(f.nixBuilds, 1);
+                assert.ok(f.bytesPushed > 0 && f.bytesPushed < size, `pushed ${f.bytesPushed} of ${size}`);
+                lastRef = ref;
+            });
+
+            for (const name of ["registry-open", "registry-tls"] as const) {
+                const what = name === "registry-open" ? "a plain-HTTP registry without auth" : "an HTTPS registry whose certificate comes from a private CA";
+                it(`4. pushes to ${what} and deploys from it`, async () => {
+                    const target = targets[name];
+                    await useRegistry(stack, target, password);
+                    let ref = "";
+                    const f = await measured(publisher, `4 up (${name === "registry-open" ? "no auth" : "TLS, private CA"})`, target, async () => {
+                        const res = await stack.up({ color: "never" });
+                        ref = String(res.outputs.imageRef.value);
+                    });
+                    assert.match(ref, new RegExp(`^${target.host.replace(/\./g, "\\.")}/ml/fixture@sha256:[a-f0-9]{64}$`));
+                    assert.ok(f.bytesPushed > 0 && f.blobUploads > 0, "the image reached that registry");
+                    assert.strictEqual((await deployment()).spec.template.spec.containers[0].image, ref);
+                    assert.strictEqual(f.nixBuilds, 0, "the image is not rebuilt for another registry");
+                });
+            }
+
+            if (publisher === "skopeo") {
+                it("5. a new GPU product moves the pods; an unsatisfiable request fails within its timeout with the scheduler's reason", async () => {
+                    await useRegistry(stack, targets.registry, password);
+                    await stack.setConfig("gpu.product", { value: "NVIDIA-A100-SXM4-80GB" }, true);
+                    await measured(publisher, "5a up (A100)", targets.registry, async () => {
+                        await stack.up({ color: "never" });
+                    });
+                    const products = await nodeProducts();
+                    await waitUntil("pods on the A100 node", 60, async () => {
+                        const ps = await pods();
+                        return ps.length === 2 && ps.every((p) => products[p.spec.nodeName] === "NVIDIA-A100-SXM4-80GB" && p.status.phase === "Running");
+                    });
+
+                    await stack.setConfig("gpu.count", { value: "16" }, true);
+                    await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "30" }, true);
+                    const t0 = Date.now();
+                    let message = "";
+                    await measured(publisher, "5b up (16 GPUs: fails)", targets.registry, async () => {
+                        await assert.rejects(stack.up({ color: "never" }), (e: Error) => {
+                            message = e.message;
+                            return true;
+                        });
+                    });
+                    const seconds = (Date.now() - t0) / 1000;
+                    assert.ok(seconds < 30 + 120, `failed after ${seconds} s`);
+                    assert.match(message, /Unschedulable: 0\/4 nodes are available:.*Insufficient nvidia\.com\/gpu/, message.slice(-3000));
+
+                    await stack.setConfig("gpu.count", { value: "1" }, true);
+                    await stack.setConfig("gpu.product", { value: "NVIDIA-H100-80GB-HBM3" }, true);
+                    await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "120" }, true);
+                    await measured(publisher, "5c up (recovered)", targets.registry, async () => {
+                        await stack.up({ color: "never" });
+                    });
+                    await waitUntil("2 running pods again", 60, async () => (await pods()).filter((p) => p.status.phase === "Running").length === 2);
+                });
+            }
+
+            it("6. destroy leaves no Deployment or namespace behind", async () => {
+                await measured(publisher, "6 destroy", targets.registry, async () => {
+                    await stack.destroy({ color: "never" });
+                });
+                assert.strictEqual(await deployment(), undefined);
+                await waitUntil("the namespace to be gone", 60, async () => (await kubeGet(env, `/api/v1/namespaces/${ns}`)) === undefined);
+            });
         });
-        assert.strictEqual(await deployment(), undefined);
-        assert.strictEqual(await kubeGet(env, `/api/v1/namespaces/${ns}`), undefined);
-    });
+    }
 });

@@ -7,11 +7,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, toolShims,
-    readClusterEnv, registryNumbers, waitUntil,
+    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, processesOf, pulumiEnv as basePulumiEnv,
+    readClusterEnv, registryNumbers, registryTargets, toolShims, useRegistry, waitUntil,
 } from "./harness";
 
 interface FaultRow {
+    publisher: string;
     fault: string;
     outcome: string;
     converged: string;
@@ -32,6 +33,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
     const rows: FaultRow[] = [];
     const transcripts: string[] = [];
     const ns = "ml-local";
+    let orphansStopped = 0;
 
     const deployment = (): Promise<K8sObject | undefined> => kubeGet(env, `/apis/apps/v1/namespaces/${ns}/deployments/fixture`);
     const snapshot = async () => {
@@ -62,14 +64,25 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
     // A unique greeting per run, so the Nix store never already holds the build being tested.
     const nonce = `${process.pid}-${Date.now()}`;
     const setGreeting = (text: string) => stack.setConfig("nix.overlays[0].args.text", { value: `${text} (${nonce})` }, true);
-    const pulumiEnv = () => ({
-        ...process.env,
-        PULUMI_BACKEND_URL: `file://${path.join(work, "state")}`,
-        PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
-        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-        PULUMI_SKIP_UPDATE_CHECK: "true",
-        PULUMI_HOME: path.join(work, "pulumi-home"),
-    });
+    const pulumiEnv = () => ({ ...process.env, ...basePulumiEnv(path.join(work, "state"), env) });
+    const pulumiHome = () => path.join(work, "pulumi-home");
+    /**
+     * Stops, by pid, the plugin processes a killed engine left behind (the engine starts plugins in
+     * their own process groups, so a SIGKILL of its group does not reach them); returns how many.
+     */
+    const stopOrphans = async (): Promise<number> => {
+        await new Promise((r) => setTimeout(r, 2000));
+        const orphans = processesOf(pulumiHome());
+        for (const pid of orphans) {
+            try {
+                process.kill(pid, "SIGKILL");
+            } catch {
+                // exited meanwhile
+            }
+        }
+        await waitUntil("orphaned plugin processes to exit", 30, () => processesOf(pulumiHome()).length === 0);
+        return orphans.length;
+    };
     /** `pulumi up` as a separate process group, so signals reach it as from a terminal. */
     const spawnUp = (): { child: ChildProcess; output: () => string; done: Promise<number | null> } => {
         let out = "";
@@ -89,6 +102,9 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         process.kill(-(run.child.pid as number), signal);
         const code = await run.done;
         transcripts.push(run.output());
+        if (signal === "SIGKILL") {
+            orphansStopped += await stopOrphans();
+        }
         return code;
     };
     /** `up` after an interrupted one; a killed `up` leaves the file backend's lock, which `pulumi cancel` clears. */
@@ -113,24 +129,27 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         project = copyProject();
         fs.mkdirSync(path.join(work, "state"));
         builds = toolShims(work);
-        stack = await localStack(project, path.join(work, "state"), [builds.binDir]);
+        stack = await localStack(project, path.join(work, "state"), [builds.binDir], env);
         password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
-        await stack.setConfig("registryPassword", { value: password, secret: true });
+        await useRegistry(stack, registryTargets(env).registry, password);
         await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
-        await stack.setConfig("registry.host", { value: env.NGD_REGISTRY }, true);
+        await stack.setConfig("registry.dockerHost", { value: env.NGD_DOCKER_HOST }, true);
         await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "60" }, true);
         await up();
     });
 
     after(async () => {
         if (rows.length > 0) {
-            console.log(`\n      ${"fault".padEnd(46)} ${"outcome".padEnd(58)} converged  data lost`);
+            console.log(`\n      ${"publisher".padEnd(9)} ${"fault".padEnd(40)} ${"outcome".padEnd(66)} converged  data lost`);
             for (const r of rows) {
-                console.log(`      ${r.fault.padEnd(46)} ${r.outcome.padEnd(58)} ${r.converged.padEnd(10)} ${r.dataLost}`);
+                console.log(`      ${r.publisher.padEnd(9)} ${r.fault.padEnd(40)} ${r.outcome.padEnd(66)} ${r.converged.padEnd(10)} ${r.dataLost}`);
             }
+            console.log(`      orphaned plugin processes stopped after SIGKILLs: ${orphansStopped}`);
         }
         cluster("down");
         fs.rmSync(project, { recursive: true, force: true });
+        const leftover = processesOf(pulumiHome());
+        assert.deepStrictEqual(leftover, [], "no Pulumi engine or plugin process left behind");
     });
 
     it("nix-build fails halfway: the error shows the build log's last lines; nothing pushed; Deployment untouched", async () => {
@@ -146,40 +165,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         const ok = await converged();
         assert.ok(ok);
         assert.deepStrictEqual(await snapshot(), before);
-        rows.push({ fault: "nix-build exits non-zero halfway", outcome: "up failed with the build log's last lines", converged: ok ? "yes" : "no", dataLost: "none" });
-    });
-
-    it("registry down during the push: a clear error naming it; Deployment untouched; converges once it is back", async () => {
-        const before = await snapshot();
-        component("stop", "registry");
-        await setGreeting("fault: registry down");
-        const message = await failingUp();
-        assert.match(message, new RegExp(`${env.NGD_REGISTRY.replace(/\./g, "\\.")}[\\s\\S]*(connection refused|connect:)`));
-        assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
-        component("start", "registry");
-        await up();
-        const ok = await converged();
-        const after = await snapshot();
-        assert.ok(ok);
-        assert.notStrictEqual(after.image, before.image, "the new image is deployed");
-        rows.push({ fault: "registry down during the push", outcome: `up failed naming ${env.NGD_REGISTRY}: connection refused`, converged: ok ? "yes" : "no", dataLost: "none" });
-    });
-
-    it("registry refusing the credentials: the error names the registry, not the password; converges with the right one", async () => {
-        const before = await snapshot();
-        const wrong = "wrong-password-0123456789";
-        await stack.setConfig("registryPassword", { value: wrong, secret: true });
-        await setGreeting("fault: bad credentials");
-        const message = await failingUp();
-        assert.match(message, /unauthorized|authentication required|401/i);
-        assert.ok(message.includes(env.NGD_REGISTRY));
-        assert.ok(!message.includes(wrong), "the password is not in the error");
-        assert.deepStrictEqual(await snapshot(), before);
-        await stack.setConfig("registryPassword", { value: password, secret: true });
-        await up();
-        const ok = await converged();
-        assert.ok(ok);
-        rows.push({ fault: "registry refuses the credentials", outcome: "up failed: unauthorized, naming the registry", converged: ok ? "yes" : "no", dataLost: "none" });
+        rows.push({ publisher: "skopeo", fault: "nix-build exits non-zero halfway", outcome: "up failed with the build log's last lines", converged: ok ? "yes" : "no", dataLost: "none" });
     });
 
     it("Kubernetes API server restarted mid-rollout: up waits through it and completes", async () => {
@@ -196,7 +182,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         transcripts.push(r.stdout);
         const ok = await converged();
         assert.ok(ok);
-        rows.push({ fault: "API server restarted mid-rollout", outcome: "up waited through the restart and succeeded", converged: ok ? "yes" : "no", dataLost: "none" });
+        rows.push({ publisher: "skopeo", fault: "API server restarted mid-rollout", outcome: "up waited through the restart and succeeded", converged: ok ? "yes" : "no", dataLost: "none" });
     });
 
     it("up interrupted with SIGINT during the build: the next up converges", async () => {
@@ -208,7 +194,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         await up();
         const ok = await converged();
         assert.ok(ok);
-        rows.push({ fault: "SIGINT during the build", outcome: `up stopped (exit ${code}); nothing to clean up`, converged: ok ? "yes" : "no", dataLost: "none" });
+        rows.push({ publisher: "skopeo", fault: "SIGINT during the build", outcome: `up stopped (exit ${code}); nothing to clean up`, converged: ok ? "yes" : "no", dataLost: "none" });
     });
 
     it("up killed with SIGKILL during the build: the next up converges after `pulumi cancel` (DIY backend lock)", async () => {
@@ -218,33 +204,13 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         const recovery = await upAfterInterrupt();
         const ok = await converged();
         assert.ok(ok);
-        rows.push({ fault: "SIGKILL during the build", outcome: `next up needed: ${recovery}`, converged: ok ? "yes" : "no", dataLost: "none" });
+        rows.push({ publisher: "skopeo", fault: "SIGKILL during the build", outcome: `next up needed: ${recovery}`, converged: ok ? "yes" : "no", dataLost: "none" });
         await stack.removeConfig("nix.overlays[1]", true);
         await up();
     });
 
-    for (const signal of ["SIGINT", "SIGKILL"] as const) {
-        it(`up interrupted with ${signal} during the push: Deployment untouched; the next up converges`, async () => {
-            await setGreeting(`fault: ${signal} during push`);
-            const p0 = builds.pushes();
-            builds.slowPush(15);
-            const before = await snapshot();
-            try {
-                await interrupt(spawnUp(), "the push to start", () => builds.pushes() > p0, signal);
-            } finally {
-                builds.slowPush(undefined);
-            }
-            assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
-            const recovery = await upAfterInterrupt();
-            const ok = await converged();
-            assert.ok(ok);
-            assert.notStrictEqual((await snapshot()).image, before.image, "the new image is deployed");
-            rows.push({ fault: `${signal} during the push`, outcome: `next up needed: ${recovery}`, converged: ok ? "yes" : "no", dataLost: "none" });
-        });
-    }
-
     it("two concurrent ups on one stack: the second is refused by the backend lock; state intact", async () => {
-        const other = await localStack(project, path.join(work, "state"), [builds.binDir]);
+        const other = await localStack(project, path.join(work, "state"), [builds.binDir], env);
         await setGreeting("fault: concurrent");
         const results = await Promise.allSettled([stack.up({ color: "never" }), other.up({ color: "never" })]);
         const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -252,39 +218,106 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         assert.match(String(failed[0].reason?.message), /locked|conflict|another update/i);
         const ok = await converged();
         assert.ok(ok);
-        rows.push({ fault: "two ups on the same stack at once", outcome: "second refused: the stack is locked", converged: ok ? "yes" : "no", dataLost: "none" });
+        rows.push({ publisher: "skopeo", fault: "two ups on the same stack at once", outcome: "second refused: the stack is locked", converged: ok ? "yes" : "no", dataLost: "none" });
     });
 
-    it("no plaintext registry password in state, logs, command output or rendered manifests", async () => {
-        // Render the same program to a directory, as a second stack with the same config.
-        const cli = (...args: string[]) => execFileSync(path.join(TOOLS, "bin", "pulumi"), args, { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
-        cli("stack", "init", "local-render", "--copy-config-from", "local", "--non-interactive");
-        cli("config", "set", "--path", "cluster.renderYamlTo", "rendered", "--stack", "local-render");
-        cli("config", "rm", "--path", "cluster.context", "--stack", "local-render");
-        cli("config", "rm", "kubeconfig", "--stack", "local-render");
-        cli("stack", "select", "local");
-        const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
-        const rs = await LocalWorkspace.selectStack({ stackName: "local-render", workDir: project }, { envVars: pulumiEnv() as Record<string, string> });
-        const r = await rs.up({ color: "never" });
-        transcripts.push(r.stdout, r.stderr);
-        const rendered = path.join(project, "rendered");
-        assert.ok(fs.existsSync(rendered) && fs.readdirSync(rendered).length > 0, "manifests rendered");
-        const grep = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-            const p = path.join(dir, e.name);
-            if (e.isDirectory()) {
-                return grep(p);
+    // The push rows, once per publisher: skopeo (daemonless) and docker (`docker load` into the
+    // daemon, then the docker provider's push). For docker, "during the push" is its `docker load`.
+    for (const publisher of ["skopeo", "docker"] as const) {
+        describe(`push faults with the ${publisher} publisher`, () => {
+            before(async () => {
+                await stack.setConfig("registry.publisher", { value: publisher }, true);
+                await setGreeting(`publisher ${publisher}`);
+                await up();
+            });
+
+            it(`${publisher}: registry down during the push: a clear error naming it; Deployment untouched; converges once it is back`, async () => {
+                const before = await snapshot();
+                component("stop", "registry");
+                await setGreeting(`fault: registry down (${publisher})`);
+                const message = await failingUp();
+                assert.match(message, new RegExp(`${env.NGD_REGISTRY.replace(/\./g, "\\.")}[\\s\\S]*(connection refused|connect:)`));
+                assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
+                component("start", "registry");
+                await up();
+                const ok = await converged();
+                const after = await snapshot();
+                assert.ok(ok);
+                assert.notStrictEqual(after.image, before.image, "the new image is deployed");
+                rows.push({ publisher, fault: "registry down during the push", outcome: `up failed naming ${env.NGD_REGISTRY}: connection refused`, converged: ok ? "yes" : "no", dataLost: "none" });
+            });
+
+            it(`${publisher}: registry refusing the credentials: the error names the registry, not the password; converges with the right one`, async () => {
+                const before = await snapshot();
+                const wrong = "wrong-password-0123456789";
+                await stack.setConfig("registryPassword", { value: wrong, secret: true });
+                await setGreeting(`fault: bad credentials (${publisher})`);
+                const message = await failingUp();
+                assert.match(message, /unauthorized|authentication required|401/i);
+                assert.ok(message.includes(env.NGD_REGISTRY));
+                assert.ok(!message.includes(wrong), "the password is not in the error");
+                assert.deepStrictEqual(await snapshot(), before);
+                await stack.setConfig("registryPassword", { value: password, secret: true });
+                await up();
+                const ok = await converged();
+                assert.ok(ok);
+                rows.push({ publisher, fault: "registry refuses the credentials", outcome: "up failed: unauthorized, naming the registry", converged: ok ? "yes" : "no", dataLost: "none" });
+            });
+
+            for (const signal of ["SIGINT", "SIGKILL"] as const) {
+                it(`${publisher}: up interrupted with ${signal} during the push: Deployment untouched; the next up converges`, async () => {
+                    await setGreeting(`fault: ${signal} during ${publisher} push`);
+                    const p0 = builds.pushes();
+                    builds.slowPush(15);
+                    const before = await snapshot();
+                    try {
+                        await interrupt(spawnUp(), "the push to start", () => builds.pushes() > p0, signal);
+                    } finally {
+                        builds.slowPush(undefined);
+                    }
+                    assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
+                    const recovery = await upAfterInterrupt();
+                    const ok = await converged();
+                    assert.ok(ok);
+                    assert.notStrictEqual((await snapshot()).image, before.image, "the new image is deployed");
+                    rows.push({ publisher, fault: `${signal} during the push`, outcome: `next up needed: ${recovery}`, converged: ok ? "yes" : "no", dataLost: "none" });
+                });
             }
-            return e.isFile() && fs.readFileSync(p).includes(password) ? [p] : [];
         });
-        const hits = [
-            ...grep(path.join(work, "state")),
-            ...grep(path.join(work, "pulumi-home")),
-            ...grep(rendered),
-            ...transcripts.filter((t) => t.includes(password)).map(() => "a pulumi transcript"),
-        ];
-        console.log(`      plaintext password hits: ${hits.length} (state, Pulumi logs, ${transcripts.length} transcripts, rendered manifests)`);
-        assert.deepStrictEqual(hits, []);
-        rows.push({ fault: "secrets: grep for the registry password", outcome: "0 hits in state, logs, outputs, rendered manifests", converged: "-", dataLost: "none" });
-        await rs.destroy({ color: "never" });
+    }
+
+    describe("secrets", () => {
+        it("no plaintext registry password in state, logs, command output or rendered manifests", async () => {
+            // Render the same program to a directory, as a second stack with the same config.
+            const cli = (...args: string[]) => execFileSync(path.join(TOOLS, "bin", "pulumi"), args, { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+            cli("stack", "init", "local-render", "--copy-config-from", "local", "--non-interactive");
+            cli("config", "set", "--path", "cluster.renderYamlTo", "rendered", "--stack", "local-render");
+            cli("config", "rm", "--path", "cluster.context", "--stack", "local-render");
+            cli("config", "rm", "kubeconfig", "--stack", "local-render");
+            cli("stack", "select", "local");
+            const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
+            const rs = await LocalWorkspace.selectStack({ stackName: "local-render", workDir: project }, { envVars: pulumiEnv() as Record<string, string> });
+            const r = await rs.up({ color: "never" });
+            transcripts.push(r.stdout, r.stderr);
+            const rendered = path.join(project, "rendered");
+            assert.ok(fs.existsSync(rendered) && fs.readdirSync(rendered).length > 0, "manifests rendered");
+            const grep = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+                const p = path.join(dir, e.name);
+                if (e.isDirectory()) {
+                    return grep(p);
+                }
+                return e.isFile() && fs.readFileSync(p).includes(password) ? [p] : [];
+            });
+            const hits = [
+                ...grep(path.join(work, "state")),
+                ...grep(path.join(work, "pulumi-home")),
+                ...grep(rendered),
+                ...transcripts.filter((t) => t.includes(password)).map(() => "a pulumi transcript"),
+            ];
+            console.log(`      plaintext password hits: ${hits.length} (state, Pulumi logs, ${transcripts.length} transcripts, rendered manifests)`);
+            assert.deepStrictEqual(hits, []);
+            rows.push({ publisher: "both", fault: "secrets: grep for the registry password", outcome: "0 hits in state, logs, outputs, rendered manifests", converged: "-", dataLost: "none" });
+            await rs.destroy({ color: "never" });
+        });
     });
 });

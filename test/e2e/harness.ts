@@ -22,14 +22,40 @@ export interface ClusterEnv {
     NGD_API: string;
     NGD_PKI: string;
     NGD_DOCKER_HOST: string;
+    NGD_REGISTRY_OPEN: string;
+    NGD_REGISTRY_OPEN_STORAGE: string;
+    NGD_REGISTRY_OPEN_LOG: string;
+    NGD_REGISTRY_TLS: string;
+    NGD_REGISTRY_TLS_STORAGE: string;
+    NGD_REGISTRY_TLS_LOG: string;
+    NGD_CA_BUNDLE: string;
+}
+
+/** One of the rehearsal registries, as a stack sees it and as the tests measure it. */
+export interface RegistryTarget {
+    /** `registry` (HTTP + auth), `registry-open` (HTTP, no auth), `registry-tls` (HTTPS, private CA, auth). */
+    name: "registry" | "registry-open" | "registry-tls";
+    host: string;
+    storage: string;
+    log: string;
+    auth: boolean;
+    insecure: boolean;
+}
+
+export function registryTargets(env: ClusterEnv): Record<RegistryTarget["name"], RegistryTarget> {
+    return {
+        "registry": { name: "registry", host: env.NGD_REGISTRY, storage: env.NGD_REGISTRY_STORAGE, log: env.NGD_REGISTRY_LOG, auth: true, insecure: true },
+        "registry-open": { name: "registry-open", host: env.NGD_REGISTRY_OPEN, storage: env.NGD_REGISTRY_OPEN_STORAGE, log: env.NGD_REGISTRY_OPEN_LOG, auth: false, insecure: true },
+        "registry-tls": { name: "registry-tls", host: env.NGD_REGISTRY_TLS, storage: env.NGD_REGISTRY_TLS_STORAGE, log: env.NGD_REGISTRY_TLS_LOG, auth: true, insecure: false },
+    };
 }
 
 export function clusterDir(): string {
     return process.env.NGD_CLUSTER_DIR ?? path.join(os.tmpdir(), "ngd-cluster-e2e");
 }
 
-export function cluster(cmd: "up" | "down"): void {
-    execFileSync(path.join(ROOT, "test/e2e/cluster.sh"), [cmd], {
+export function cluster(...args: string[]): void {
+    execFileSync(path.join(ROOT, "test/e2e/cluster.sh"), args, {
         stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, NGD_CLUSTER_DIR: clusterDir() },
     });
 }
@@ -55,13 +81,13 @@ export interface Shims {
     binDir: string;
     /** nix-build runs so far. */
     count: () => number;
-    /** skopeo runs so far. */
+    /** Publisher runs so far: skopeo runs and `docker load`s (the docker publisher's first step). */
     pushes: () => number;
-    /** While on, every skopeo run waits this many seconds before it starts (a window to interrupt a push in). */
+    /** While on, every skopeo run and `docker load` waits this many seconds before it starts (a window to interrupt a push in). */
     slowPush: (seconds: number | undefined) => void;
 }
 
-/** `nix-build` and `skopeo` in front of the real ones, counting their runs; skopeo can be slowed down. */
+/** `nix-build`, `skopeo` and `docker` in front of the real ones, counting builds and publisher runs; publishing can be slowed down. */
 export function toolShims(dir: string): Shims {
     const which = (cmd: string) => execFileSync("/bin/sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).trim();
     const binDir = path.join(dir, "shim");
@@ -71,6 +97,7 @@ export function toolShims(dir: string): Shims {
     fs.mkdirSync(binDir, { recursive: true });
     fs.writeFileSync(path.join(binDir, "nix-build"), `#!/bin/sh\necho run >> ${counter}\nexec ${which("nix-build")} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(binDir, "skopeo"), `#!/bin/sh\necho run >> ${pushCounter}\n[ -f ${slow} ] && sleep "$(cat ${slow})"\nexec ${which("skopeo")} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(binDir, "docker"), `#!/bin/sh\nif [ "$1" = load ]; then echo run >> ${pushCounter}; [ -f ${slow} ] && sleep "$(cat ${slow})"; fi\nexec ${which("docker")} "$@"\n`, { mode: 0o755 });
     const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter((l) => l !== "").length : 0);
     return {
         binDir,
@@ -80,17 +107,113 @@ export function toolShims(dir: string): Shims {
     };
 }
 
-export async function localStack(projectDir: string, stateDir: string, extraPath: string[]): Promise<Stack> {
-    process.env.PATH = [...extraPath, path.join(TOOLS, "bin"), process.env.PATH].join(path.delimiter);
-    const envVars = {
+/**
+ * The environment of every Pulumi run of a suite: file backend, passphrase secrets, no plugin
+ * downloads (the plugins come from PATH: the toolchain's, or the installed ones), and the rehearsal
+ * CA trusted the way Go programs trust a private CA (SSL_CERT_FILE), as a user's machine would.
+ */
+export function pulumiEnv(stateDir: string, env: ClusterEnv): Record<string, string> {
+    return {
         PULUMI_BACKEND_URL: `file://${stateDir}`,
         PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_HOME: path.join(stateDir, "..", "pulumi-home"),
-        PATH: process.env.PATH,
+        SSL_CERT_FILE: env.NGD_CA_BUNDLE,
+        PATH: process.env.PATH ?? "",
     };
-    return LocalWorkspace.createOrSelectStack({ stackName: "local", workDir: projectDir }, { envVars });
+}
+
+export async function localStack(projectDir: string, stateDir: string, extraPath: string[], env: ClusterEnv): Promise<Stack> {
+    process.env.PATH = [...extraPath, path.join(TOOLS, "bin"), process.env.PATH].join(path.delimiter);
+    return LocalWorkspace.createOrSelectStack({ stackName: "local", workDir: projectDir }, { envVars: pulumiEnv(stateDir, env) });
+}
+
+/** Points the stack at one of the rehearsal registries (credentials only where it has auth). */
+export async function useRegistry(stack: Stack, target: RegistryTarget, password: string): Promise<void> {
+    await stack.setConfig("registry.host", { value: target.host }, true);
+    await stack.setConfig("registry.insecure", { value: String(target.insecure) }, true);
+    if (target.auth) {
+        await stack.setConfig("registry.username", { value: "ngd" }, true);
+        await stack.setConfig("registryPassword", { value: password, secret: true });
+    } else {
+        await stack.removeConfig("registry.username", true);
+        await stack.removeConfig("registryPassword");
+    }
+}
+
+/** Which plugin binary ran, and whether it is the one the toolchain built from the upstream source. */
+export interface PluginRun {
+    name: string;
+    exe: string;
+    /** The toolchain's record of the binary it built from ../shared/upstream; undefined where it built none. */
+    fromUpstream?: boolean;
+}
+
+/**
+ * Watches /proc while a Pulumi run is going, recording every plugin process (language hosts and
+ * resource providers) by the executable it runs.
+ */
+export function watchPlugins(): { stop: () => PluginRun[] } {
+    const seen = new Map<string, string>();
+    const scan = () => {
+        for (const pid of fs.readdirSync("/proc")) {
+            if (!/^\d+$/.test(pid)) {
+                continue;
+            }
+            try {
+                const exe = fs.readlinkSync(`/proc/${pid}/exe`);
+                const name = path.basename(exe);
+                if (/^pulumi-(language|resource)-/.test(name)) {
+                    seen.set(exe, name);
+                }
+            } catch {
+                // gone meanwhile, or not ours
+            }
+        }
+    };
+    const timer = setInterval(scan, 100);
+    return {
+        stop: () => {
+            clearInterval(timer);
+            scan();
+            return [...seen.entries()].map(([exe, name]) => {
+                const record = path.join(TOOLS, "plugins", `${name}.sha256`);
+                if (!fs.existsSync(record) || !fs.existsSync(exe)) {
+                    return { name, exe };
+                }
+                const sum = execFileSync("sha256sum", [exe], { encoding: "utf8" }).split(" ")[0];
+                return { name, exe, fromUpstream: sum === fs.readFileSync(record, "utf8").trim() };
+            }).sort((a, b) => a.name.localeCompare(b.name));
+        },
+    };
+}
+
+/** Whether the toolchain built `name` from ../shared/upstream (else the installed plugin is used). */
+export function builtFromUpstream(name: string): boolean {
+    return fs.existsSync(path.join(TOOLS, "plugins", `${name}.sha256`));
+}
+
+/**
+ * Processes started by Pulumi runs with this PULUMI_HOME that are still alive (plugins outlive a
+ * killed engine: the engine starts them in their own process groups).
+ */
+export function processesOf(pulumiHome: string): number[] {
+    const marker = Buffer.from(`PULUMI_HOME=${pulumiHome}\0`);
+    const pids: number[] = [];
+    for (const pid of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(pid) || Number(pid) === process.pid) {
+            continue;
+        }
+        try {
+            if (fs.readFileSync(`/proc/${pid}/environ`).includes(marker)) {
+                pids.push(Number(pid));
+            }
+        } catch {
+            // gone meanwhile
+        }
+    }
+    return pids;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kubernetes objects are arbitrary JSON
@@ -122,11 +245,11 @@ export interface RegistryNumbers {
     blobUploads: number;
 }
 
-/** Registry storage size and the number of blob uploads completed (from its access log). */
-export function registryNumbers(env: ClusterEnv): RegistryNumbers {
-    const log = fs.existsSync(env.NGD_REGISTRY_LOG) ? fs.readFileSync(env.NGD_REGISTRY_LOG, "utf8") : "";
+/** Registry storage size and the number of blob uploads completed (from its access log); default: the main registry. */
+export function registryNumbers(env: ClusterEnv, target: RegistryTarget = registryTargets(env).registry): RegistryNumbers {
+    const log = fs.existsSync(target.log) ? fs.readFileSync(target.log, "utf8") : "";
     const uploads = log.split("\n").filter((l) => /"PUT \/v2\/[^"]*\/blobs\/uploads\/[^"]*digest=sha256/.test(l) && / 201 /.test(l)).length;
-    return { storageBytes: blobBytes(env.NGD_REGISTRY_STORAGE), blobUploads: uploads };
+    return { storageBytes: blobBytes(target.storage), blobUploads: uploads };
 }
 
 /** Compressed size of an image in the registry (manifest layers + config). */

@@ -29,7 +29,7 @@ if ! pulumi stack select local --non-interactive >/dev/null 2>&1; then
   trap - EXIT
   grep -q '^encryptionsalt:' "$cfg" || echo "$salt" >> "$cfg"
 fi
-pulumi config set --config-file "$cfg" --secret registryPassword "$(cat "$NGD_REGISTRY_PASSWORD_FILE")"
+pulumi config set --config-file "$cfg" --secret registryPassword < "$NGD_REGISTRY_PASSWORD_FILE"  # stdin: never in argv
 pulumi config set --config-file "$cfg" --secret kubeconfig < "$NGD_KUBECONFIG"
 pulumi config set --config-file "$cfg" --path registry.host "$NGD_REGISTRY"
 pulumi up --stack local --config-file "$cfg" --yes "$@"

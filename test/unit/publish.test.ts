@@ -17,7 +17,8 @@ describe("docker publisher: the provider's registryAuth", () => {
         assert.strictEqual(auth.authDisabled, undefined);
         assert.strictEqual(auth.username, "ci");
         assert.ok(pulumi.Output.isInstance(auth.password));
-        assert.strictEqual(await (auth.password as pulumi.Output<string>).isSecret, true);
+        // `isSecret` is the SDK's own flag on an Output (not in its typings).
+        assert.strictEqual(await (auth.password as unknown as { isSecret: Promise<boolean> }).isSecret, true);
         assert.strictEqual(await plain(auth.password), "s3cret");
     });
 });
