@@ -12,49 +12,45 @@
 , layerStrategy ? "stable"
   # maxLayerBytes: JSON integer; the layer planner warns about larger layers.
 , maxLayerBytes ? "10737418240"
-  # cudaCapabilities: JSON list of CUDA compute capabilities, e.g. ["8.0","9.0"].
-, cudaCapabilities ? ''["8.0"]''
+  # cudaCapabilities: JSON list for nixpkgs' config.cudaCapabilities; "[]" keeps nixpkgs' default
+  #   (see dependencies.nix: a narrowed list only changes packages built from source, and makes them
+  #   build from source).
+, cudaCapabilities ? "[]"
   # overlays: JSON list of {"name": …, "args": {…}} applied in order (see dependencies.nix).
 , overlays ? ''[{"name":"replaceTorch","args":{}}]''
   # pythonPackages: JSON list of Python package names the project depends on.
 , pythonPackages ? ''["numpy","torch","pytorch-lightning","doctr"]''
+  # sources: the nixpkgs trees { nixpkgsStable; nixpkgsUnstable; } (default: the pins of
+  #   ./sources.nix); a test injects the miniature set with `--arg sources …`.
+, sources ? import ./sources.nix { }
 }:
 let
   projectDependencies = import ./dependencies.nix {
     overlays = builtins.fromJSON overlays;
     cudaCapabilities = builtins.fromJSON cudaCapabilities;
     pythonPackages = builtins.fromJSON pythonPackages;
+    inherit sources;
   };
   inherit (projectDependencies) pkgs;
   project = import ./project.nix { inherit projectDependencies; };
   pythonEnv = projectDependencies.python.withPackages (ps: [ project ]);
-  entrypoint = pkgs.writeShellScript "entrypoint" ''
-    export PATH=${pkgs.lib.makeBinPath [ pythonEnv pkgs.coreutils ]}:$PATH
-    ${builtins.readFile ./entrypoint.sh}
-  '';
 in
 import ./docker/buildCudaLayeredImage.nix {
-  inherit (pkgs.dockerTools) streamLayeredImage;
-  inherit (pkgs) lib;
+  inherit pkgs;
   inherit (projectDependencies) cudatoolkit;
   name = imageName;
   tag = if imageTag == "" then null else imageTag;
   maxLayers = builtins.fromJSON maxLayers;
   maxLayerBytes = builtins.fromJSON maxLayerBytes;
   inherit layerStrategy;
-  tools = {
-    node = "${pkgs.nodejs}/bin/node";
-    shellPath = pkgs.lib.makeBinPath [ pkgs.coreutils pkgs.gnutar pkgs.gnused ];
-    shell = pkgs.runtimeShell;
-  };
   contents = [
     pkgs.coreutils
     pkgs.bashInteractive
-    pkgs.gnutar
     pythonEnv
+    # what the ffmpeg overlay changes (a stack's codec switches) is what the workload runs
+    pkgs.ffmpeg
   ];
-  config = {
-    Entrypoint = [ "${entrypoint}" ];
-    Env = [ "PYTHONUNBUFFERED=1" ];
-  };
+  path = [ pythonEnv pkgs.ffmpeg pkgs.coreutils ];
+  entrypoint = builtins.readFile ./entrypoint.sh;
+  env = [ "PYTHONUNBUFFERED=1" ];
 }

@@ -1,16 +1,20 @@
-# The project's dependency set: pinned nixpkgs (stable + unstable), the chosen overlays, CUDA
-# configuration and the Python packages the project needs. Every other file takes this set as an
-# argument, so a stack can swap overlays or packages without editing them.
+# The project's dependency set: pinned nixpkgs, the chosen overlays, CUDA configuration and the
+# Python packages the project needs. Every other file takes this set as an argument, so a stack can
+# swap overlays or packages without editing them, and a test can inject other package trees.
 {
   # overlays: list of { name; args; } in application order; name is a key of `knownOverlays` below,
   #   args the attrset passed to that overlay file.
   overlays ? [ { name = "replaceTorch"; args = { }; } ]
-  # cudaCapabilities: CUDA compute capabilities to build kernels for, e.g. [ "8.0" "9.0" ].
-, cudaCapabilities ? [ "8.0" ]
-  # pythonPackages: names in the Python package set (plus `pytorch-lightning` from unstable and
-  #   `doctr` from ./packages) that the project depends on.
+  # cudaCapabilities: nixpkgs' config.cudaCapabilities; [ ] keeps nixpkgs' default list. It only
+  #   affects CUDA code built from source (at the pinned revision: nccl, opencv with CUDA, …): the
+  #   torch-bin wheels ship kernels for their own list. A narrowed list means different derivations
+  #   than any binary cache holds, so those packages build from source.
+, cudaCapabilities ? [ ]
+  # pythonPackages: attribute names in the Python package set (which also holds `pytorch-lightning`
+  #   from unstable and `doctr` from ./packages) that the project depends on.
 , pythonPackages ? [ "numpy" "torch" "pytorch-lightning" "doctr" ]
-  # sources: the pinned nixpkgs trees (see ./sources.nix).
+  # sources: the nixpkgs trees { nixpkgsStable; nixpkgsUnstable; } (paths of nixpkgs source trees;
+  #   default: the pins of ./sources.nix). Tests inject test/fixture/nixpkgs here.
 , sources ? import ./sources.nix { }
 }:
 let
@@ -23,39 +27,31 @@ let
     then import knownOverlays.${overlay.name} (overlay.args or { })
     else throw "dependencies.nix: unknown overlay '${overlay.name}'";
 
+  # cudaSupport makes packages built from source (opencv, nccl, …) CUDA builds; the *-bin torch
+  # wheels ignore it (they are CUDA builds either way). allowUnfree: CUDA and the torch-bin wheels.
   nixpkgsConfig = {
     allowUnfree = true;
     cudaSupport = true;
-    inherit cudaCapabilities;
+  } // (if cudaCapabilities == [ ] then { } else { inherit cudaCapabilities; });
+
+  # pytorch-lightning's recipe from the unstable tree, called inside the stable Python set: its
+  # dependencies (torch included) are the stable set's, so the closure holds one torch and the
+  # unstable tree is only read for this one file, never evaluated as a package set.
+  unstableRecipes = pyFinal: pyPrev: {
+    pytorch-lightning = pyFinal.callPackage
+      (sources.nixpkgsUnstable + "/pkgs/development/python-modules/pytorch-lightning/default.nix") { };
+    doctr = pyFinal.callPackage ./packages/doctr.nix { };
+  };
+  projectPackages = final: prev: {
+    pythonPackagesExtensions = prev.pythonPackagesExtensions ++ [ unstableRecipes ];
   };
 
   pkgs = import sources.nixpkgsStable {
     config = nixpkgsConfig;
-    overlays = map overlayFor overlays;
+    overlays = [ projectPackages ] ++ map overlayFor overlays;
   };
-  python = pkgs.mlPython or pkgs.python311;
-
-  # pytorch-lightning comes from unstable, with torch swapped back to the stable set's build so the
-  # closure holds one torch.
-  unstablePkgs = import sources.nixpkgsUnstable {
-    config = nixpkgsConfig;
-    overlays = [
-      (import ./overlay/replace-torch.nix {
-        doReplace = true;
-        replacementTorch = python.pkgs.torch;
-        replacementTorchvision = python.pkgs.torchvision;
-        replacementTorchaudio = python.pkgs.torchaudio;
-        replacementPython = python;
-      })
-    ];
-  };
-
-  extraPackages = {
-    pytorch-lightning = unstablePkgs.mlPython.pkgs.pytorch-lightning;
-    doctr = pkgs.callPackage ./packages/doctr.nix { inherit python; };
-  };
-  pick = name: extraPackages.${name} or python.pkgs.${name}
-    or (throw "dependencies.nix: no Python package '${name}'");
+  python = pkgs.python311;
+  pick = name: python.pkgs.${name} or (throw "dependencies.nix: no Python package '${name}'");
 in
 {
   inherit pkgs python;

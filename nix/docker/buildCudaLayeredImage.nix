@@ -1,77 +1,143 @@
-# A layered image that finds the host's NVIDIA driver. With layerStrategy "popularity" it is
-# nixpkgs dockerTools.streamLayeredImage; otherwise our layer planner decides the layers. Either way
-# the result is an executable that writes the image as an uncompressed docker-archive to stdout.
+# The one image recipe: every image of the project (the CUDA image of nix/build_container.nix and
+# the rehearsal image of test/fixture/default.nix) is assembled here; callers differ only in their
+# inputs (package set, contents, entrypoint). It makes
+# - the entrypoint (`writeShellScript`: bash by store path, PATH, writable HOME and caches);
+# - the root skeleton: /bin etc. linked from `contents`, /etc/passwd and /etc/group (fakeNss with the
+#   pod's uid, so getpwuid/getpass.getuser() resolve), the CA bundle (cacert) and /tmp (1777);
+# - the env: caller's entries win over HOME/cache dirs, SSL_CERT_FILE, the CUDA/NVIDIA variables and
+#   an LD_LIBRARY_PATH that finds the host driver;
+# - the layers: with layerStrategy "popularity" nixpkgs' dockerTools.streamLayeredImage (its own
+#   closure includes the config's references); otherwise ./plan-layers.nix over the closure of the
+#   root skeleton *and the config* (so the entrypoint and every store path in Env are in a layer),
+#   packed by ./pack-layers.nix, which fails when a path of that closure is in no layer.
+# The result is an executable that writes the image as an uncompressed docker-archive to stdout.
 {
-  # streamLayeredImage: nixpkgs dockerTools.streamLayeredImage (used for layerStrategy "popularity").
-  streamLayeredImage
-  # lib: nixpkgs lib.
-, lib
-  # layerStrategy: "popularity" (nixpkgs' own layering) or "equal" / "stable" (our planner,
-  #   ./plan-layers.nix, packed by ./pack-layers.nix).
+  # pkgs: the package set providing lib, writeShellScript, writeText, symlinkJoin, fakeNss, cacert,
+  #   dockerTools.streamLayeredImage, nodejs, coreutils, gnutar, gnused, runtimeShell and stdenv
+  #   (hostPlatform: the image architecture).
+  pkgs
+  # name: image name written into the archive (lowercased there).
+, name
+  # tag: image tag; null means the Nix output hash.
+, tag ? null
+  # contents: packages linked into the image root (their bin/ becomes /bin, …).
+, contents ? [ ]
+  # entrypoint: shell text the entrypoint script runs after setting up PATH and the writable dirs,
+  #   typically `exec … "$@"`.
+, entrypoint
+  # path: packages whose bin/ directories the entrypoint puts in front of PATH.
+, path ? [ ]
+  # env: extra "NAME=value" entries of the image Env; they win over the recipe's own.
+, env ? [ ]
+  # cudatoolkit: the CUDA toolkit whose version goes into CUDA_VERSION and NVIDIA_REQUIRE_CUDA.
+, cudatoolkit
+  # uid: the user the pod runs as (securityContext.runAsUser); it gets a passwd and group entry.
+, uid ? 65532
+  # userName: that user's name in /etc/passwd.
+, userName ? "app"
+  # writableDir: a directory the pod mounts writable (an emptyDir); HOME and caches live there.
+, writableDir ? "/tmp"
+  # layerStrategy: "popularity" (nixpkgs' own layering) or "equal" / "stable" (our planner).
 , layerStrategy ? "stable"
+  # maxLayers: layer budget (2..125), the root skeleton layer included.
+, maxLayers ? 100
   # maxLayerBytes: the planner warns about layers larger than this.
 , maxLayerBytes ? 10737418240
-  # tools: { node; shellPath; shell; } for the planner and packer (nodejs, coreutils, gnutar, gnused).
-, tools ? null
-  # cudatoolkit: the toolkit whose version goes into CUDA_VERSION (cut to major.minor.patch).
-, cudatoolkit
-  # name: image name written into the archive.
-, name
-  # tag: image tag; null lets nixpkgs use the Nix output hash.
-, tag ? null
-  # contents: store paths linked into the image root.
-, contents ? [ ]
-  # config: OCI image config; its Env is merged with the CUDA env (entries of the caller win).
-, config ? { }
-  # maxLayers: layer budget of streamLayeredImage (at most 125).
-, maxLayers ? 100
   # driverCapabilities: NVIDIA_DRIVER_CAPABILITIES baked into the image.
 , driverCapabilities ? "compute,utility"
-  # visibleDevices: NVIDIA_VISIBLE_DEVICES to bake in; null (default) leaves it to the device plugin,
-  #   so a pod that requests no GPU sees none.
+  # visibleDevices: NVIDIA_VISIBLE_DEVICES to bake in; null (default) leaves it to the device plugin.
+  #   With NVIDIA_REQUIRE_CUDA set the toolkit treats the image as a modern CUDA image, so a pod that
+  #   requests no GPU (and gets no NVIDIA_VISIBLE_DEVICES) sees none.
 , visibleDevices ? null
   # created: image creation date; fixed so that rebuilds are byte-identical.
 , created ? "2024-03-08T00:00:01Z"
-  # extraCommands: shell run in the image root before it is packed.
-, extraCommands ? ""
 }:
 let
-  cutVersion = version: lib.concatStringsSep "." (lib.take 3 (lib.splitVersion version));
+  inherit (pkgs) lib;
+  baseName = baseNameOf name;
+  uidString = toString uid;
+
+  versionParts = lib.splitVersion cudatoolkit.version;
+  cutVersion = n: lib.concatStringsSep "." (lib.take n versionParts);
   envName = entry: builtins.head (lib.splitString "=" entry);
 
-  # The NVIDIA container toolkit mounts the driver into /usr/lib64 or /usr/lib/x86_64-linux-gnu
-  # (it depends on the image); Nix-built CUDA programs look in /run/opengl-driver/lib. Cover all.
-  cudaEnv = [
-    "CUDA_VERSION=${cutVersion cudatoolkit.version}"
+  nss = pkgs.fakeNss.override {
+    extraPasswdLines = [ "${userName}:x:${uidString}:${uidString}:${userName}:${writableDir}:/bin/sh" ];
+    extraGroupLines = [ "${userName}:x:${uidString}:" ];
+  };
+  caBundle = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";
+  rootContents = contents ++ [ nss pkgs.cacert ];
+  skeletonCommands = "mkdir -m 1777 tmp";
+
+  cacheDir = "${writableDir}/.cache";
+  recipeEnv = [
+    "PATH=/bin"
+    "HOME=${writableDir}"
+    "XDG_CACHE_HOME=${cacheDir}"
+    "HF_HOME=${cacheDir}/huggingface"
+    "TORCH_HOME=${cacheDir}/torch"
+    "DOCTR_CACHE_DIR=${cacheDir}/doctr"
+    "MPLCONFIGDIR=${cacheDir}/matplotlib"
+    "TRITON_CACHE_DIR=${cacheDir}/triton"
+    "SSL_CERT_FILE=${caBundle}"
+    "REQUESTS_CA_BUNDLE=${caBundle}"
+    "CUDA_VERSION=${cutVersion 3}"
+    # Without it the NVIDIA container toolkit treats an image with CUDA_VERSION as a legacy CUDA
+    # image, and gives such a container every GPU when NVIDIA_VISIBLE_DEVICES is unset.
+    "NVIDIA_REQUIRE_CUDA=cuda>=${cutVersion 2}"
     "NVIDIA_DRIVER_CAPABILITIES=${driverCapabilities}"
-    "LD_LIBRARY_PATH=/run/opengl-driver/lib:/usr/lib64:/usr/lib/x86_64-linux-gnu"
+    # Nix-built CUDA code looks in /run/opengl-driver/lib; the NVIDIA container toolkit mounts the
+    # driver into /usr/lib64 or /usr/lib/x86_64-linux-gnu (depending on the image); GKE mounts it
+    # at /usr/local/nvidia/lib64.
+    "LD_LIBRARY_PATH=/run/opengl-driver/lib:/usr/local/nvidia/lib64:/usr/lib64:/usr/lib/x86_64-linux-gnu"
   ] ++ lib.optional (visibleDevices != null) "NVIDIA_VISIBLE_DEVICES=${visibleDevices}";
+  callerNames = map envName env;
+  mergedEnv = builtins.filter (entry: !(builtins.elem (envName entry) callerNames)) recipeEnv ++ env;
 
-  callerEnv = config.Env or [ ];
-  callerNames = map envName callerEnv;
-  mergedEnv = builtins.filter (entry: !(builtins.elem (envName entry) callerNames)) cudaEnv ++ callerEnv;
-  imageConfig = config // { Env = mergedEnv; };
+  entrypointScript = pkgs.writeShellScript "${baseName}-entrypoint" ''
+    set -eu
+    export PATH=${lib.makeBinPath path}''${PATH:+:$PATH}
+    mkdir -p "$HOME" "$XDG_CACHE_HOME"
+    ${entrypoint}
+  '';
 
+  imageConfig = {
+    Entrypoint = [ "${entrypointScript}" ];
+    Env = mergedEnv;
+    User = "${uidString}:${uidString}";
+  };
+
+  architecture = import ./goarch.nix pkgs.stdenv.hostPlatform.parsed.cpu.name;
+
+  # Our planner: the closure of the root skeleton and of the config (a file whose references are
+  # exactly the store paths the config mentions, like nixpkgs' baseJson).
+  skeleton = pkgs.symlinkJoin { name = "${baseName}-root"; paths = rootContents; };
+  configRefs = pkgs.writeText "${baseName}-config.json" (builtins.toJSON imageConfig);
+  roots = [ skeleton configRefs ];
+  shellPath = lib.makeBinPath [ pkgs.gnutar pkgs.gnused pkgs.coreutils ];
   planned = import ./pack-layers.nix {
     plan = import ./plan-layers.nix {
-      roots = contents;
+      inherit roots maxLayerBytes shellPath;
       strategy = layerStrategy;
-      inherit maxLayers maxLayerBytes;
-      inherit (tools) node shellPath;
+      # one layer is the root skeleton
+      maxLayers = maxLayers - 1;
+      node = "${pkgs.nodejs}/bin/node";
     };
-    roots = contents;
-    inherit name created;
+    inherit roots name created shellPath architecture;
     tag = if tag == null then "" else tag;
     config = imageConfig;
-    inherit (tools) shellPath shell;
+    rootDir = skeleton;
+    extraCommands = skeletonCommands;
+    shell = pkgs.runtimeShell;
   };
 in
 assert lib.assertMsg (maxLayers >= 2 && maxLayers <= 125) "buildCudaLayeredImage: maxLayers must be within 2..125";
-assert lib.assertMsg (layerStrategy == "popularity" || tools != null) "buildCudaLayeredImage: layerStrategy ${layerStrategy} needs tools";
-assert lib.assertMsg (layerStrategy == "popularity" || extraCommands == "") "buildCudaLayeredImage: extraCommands only apply to the popularity strategy";
+assert lib.assertMsg (builtins.elem layerStrategy [ "popularity" "equal" "stable" ]) "buildCudaLayeredImage: unknown layerStrategy '${layerStrategy}'";
 if layerStrategy == "popularity" then
-  streamLayeredImage {
-    inherit name tag contents maxLayers created extraCommands;
+  pkgs.dockerTools.streamLayeredImage {
+    inherit name tag maxLayers created;
+    contents = rootContents;
     config = imageConfig;
+    extraCommands = skeletonCommands;
   }
 else planned

@@ -47,26 +47,31 @@ describe("the nix tree", () => {
             assert.ok(!/^with /m.test(fs.readFileSync(f, "utf8")), `${f}: top-level with`);
         }
     });
-    it("merges the caller's Env into the CUDA env instead of replacing it", () => {
-        const out = execFileSync("nix-instantiate", ["--eval", "--strict", "--json", "-E", `
+    it("merges the caller's Env into the recipe's env instead of replacing it (miniature set on nixpkgs' lib)", () => {
+        const out = execFileSync("nix-instantiate", ["--option", "substituters", "", "--eval", "--strict", "--json", "-E", `
           let
-            image = import ${ROOT}/nix/docker/buildCudaLayeredImage.nix {
-              streamLayeredImage = args: args;
+            pkgs = import ${ROOT}/test/fixture/nixpkgs/stable { };
+            captured = import ${ROOT}/nix/docker/buildCudaLayeredImage.nix {
+              pkgs = pkgs // { dockerTools.streamLayeredImage = args: args; };
               layerStrategy = "popularity";
-              lib = import ${ROOT}/test/fixture/mini-lib.nix;
               cudatoolkit = { version = "12.4.131.2"; };
               name = "x";
-              config = { Env = [ "PYTHONUNBUFFERED=1" "NVIDIA_DRIVER_CAPABILITIES=all" ]; Entrypoint = [ "/e" ]; };
+              entrypoint = "exec true";
+              env = [ "PYTHONUNBUFFERED=1" "NVIDIA_DRIVER_CAPABILITIES=all" ];
             };
-          in image.config`], { encoding: "utf8" });
-        const cfg = JSON.parse(out);
-        assert.deepStrictEqual(cfg.Entrypoint, ["/e"]);
+          in builtins.unsafeDiscardStringContext (builtins.toJSON captured.config)`], { encoding: "utf8" });
+        const cfg = JSON.parse(JSON.parse(out));
+        assert.match(cfg.Entrypoint[0], /^\/nix\/store\/[a-z0-9]{32}-x-entrypoint$/);
         assert.ok(cfg.Env.includes("PYTHONUNBUFFERED=1"));
         assert.ok(cfg.Env.includes("CUDA_VERSION=12.4.131"));
+        assert.ok(cfg.Env.includes("NVIDIA_REQUIRE_CUDA=cuda>=12.4"), "defect 5: a CUDA_VERSION image needs NVIDIA_REQUIRE_CUDA");
         assert.ok(cfg.Env.includes("NVIDIA_DRIVER_CAPABILITIES=all"), "caller wins");
         assert.ok(!cfg.Env.includes("NVIDIA_DRIVER_CAPABILITIES=compute,utility"));
         assert.ok(!cfg.Env.some((e: string) => e.startsWith("NVIDIA_VISIBLE_DEVICES=")), "no GPU visibility baked in");
-        assert.ok(cfg.Env.some((e: string) => e.startsWith("LD_LIBRARY_PATH=/run/opengl-driver/lib:")));
+        const ld = cfg.Env.find((e: string) => e.startsWith("LD_LIBRARY_PATH="))?.split("=")[1].split(":") ?? [];
+        for (const d of ["/run/opengl-driver/lib", "/usr/local/nvidia/lib64", "/usr/lib64", "/usr/lib/x86_64-linux-gnu"]) {
+            assert.ok(ld.includes(d), `LD_LIBRARY_PATH covers ${d}`);
+        }
     });
 });
 

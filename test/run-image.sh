@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs an image the way the Deployment runs it, without a container engine: the layers of a
+# docker-archive are unpacked in order into a root, which is mounted read-only in a private mount
+# namespace with a fresh tmpfs on /tmp (the pod's emptyDir); the process gets the image config's Env
+# and nothing else, and runs as uid/gid 65532 with no supplementary groups (setuid from root to a
+# non-root uid clears every capability). Needs root (unshare, mount, chroot).
+# Usage: test/run-image.sh <stream-script-or-archive> [command args…]
+#   without a command it runs the config's Entrypoint (+ Cmd).
+set -euo pipefail
+image=$1; shift
+work=$(mktemp -d "${TMPDIR:-/tmp}/ngd-run-image.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/archive" "$work/root"
+if [ -x "$image" ] && [ -f "$image" ] && [ "$(head -c 2 "$image")" = "#!" ]; then "$image" > "$work/image.tar"; else cp "$image" "$work/image.tar"; fi
+tar -xf "$work/image.tar" -C "$work/archive"
+python3 - "$work" "$@" <<'PY'
+import json, os, subprocess, sys
+work, argv = sys.argv[1], sys.argv[2:]
+manifest = json.load(open(os.path.join(work, "archive", "manifest.json")))[0]
+config = json.load(open(os.path.join(work, "archive", manifest["Config"])))["config"]
+root = os.path.join(work, "root")
+for layer in manifest["Layers"]:
+    subprocess.run(["tar", "-xpf", os.path.join(work, "archive", layer), "-C", root], check=True)
+cmd = argv or (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+json.dump({"env": config.get("Env", []), "argv": cmd}, open(os.path.join(work, "run.json"), "w"))
+PY
+# shellcheck disable=SC2016
+unshare --mount --propagation private -- sh -c '
+  set -e
+  root=$1/root
+  mount --bind "$root" "$root"
+  mount -o remount,bind,ro "$root"
+  mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
+  exec python3 -c "
+import json, os, sys
+run = json.load(open(sys.argv[1]))
+env = dict(e.split(\"=\", 1) for e in run[\"env\"])
+os.chroot(sys.argv[2]); os.chdir(\"/\")
+os.setgroups([]); os.setgid(65532); os.setuid(65532)
+os.execve(run[\"argv\"][0], run[\"argv\"], env)
+" "$1/run.json" "$root"
+' run-image "$work"
