@@ -61,6 +61,10 @@ const app = new GpuDeployment(`${stack}-gpu`, {
         : undefined,
     storePath: image.storePath,
     projectRoot,
+}, {
+    // No cluster resource (provider, namespace, pull secret) is registered before the Nix evaluation
+    // has succeeded: a failed evaluation fails the preview with nothing registered in the cluster.
+    dependsOn: dependencySet.drvPath.apply(() => [dependencySet]),
 });
 
 export const drvPath = dependencySet.drvPath;

@@ -10,9 +10,21 @@ import { PROJECT } from "./config";
 export const MAX_QUOTED_LINES = 20;
 const MAX_LINE_CHARS = 300;
 
+/**
+ * A RunError whose message stays as written. The SDK prefixes the message of an error that fails a
+ * resource input with `error serializing property "…": ` — in place, once per input that carries it
+ * (runtime/rpc.js) — so a failed Nix evaluation would reach the user as a chain of property names
+ * of resources it was never about. The message is an accessor whose setter ignores those writes.
+ */
+export function runError(message: string): pulumi.RunError {
+    const e = new pulumi.RunError(message);
+    Object.defineProperty(e, "message", { get: () => message, set: () => undefined, enumerable: false, configurable: false });
+    return e;
+}
+
 /** A deliberate failure: `nix-gpu-deploy: <message>`, shown without a stack trace. */
 export function programError(message: string): pulumi.RunError {
-    return new pulumi.RunError(`${PROJECT}: ${message}`);
+    return runError(`${PROJECT}: ${message}`);
 }
 
 // eslint-disable-next-line no-control-regex -- stripping terminal escapes is the point
@@ -27,7 +39,7 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/g;
  */
 export function quoteToolOutput(text: string): string[] {
     const lines = text.replace(ANSI, "").replace(/\r/g, "").split("\n").map((l) => l.replace(CONTROL, "").replace(/\s+$/, ""));
-    const start = lines.findIndex((l) => /^\s*error:/.test(l));
+    const start = lines.findIndex((l) => /(^|\s)error:/.test(l));
     const picked = (start >= 0 ? lines.slice(start) : lines).filter((l) => l !== "");
     const shown = start >= 0 ? picked.slice(0, MAX_QUOTED_LINES) : picked.slice(-MAX_QUOTED_LINES);
     const out = shown.map((l) => `  | ${l.length > MAX_LINE_CHARS ? `${l.slice(0, MAX_LINE_CHARS)} …` : l}`);

@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 import { OverlayArgValue, confinedPath } from "./config";
+import { nixEvaluationError, programError } from "./errors";
 import { NixArgs, nixBuildArgv, nixEvalScript, parseEvalOutput, shCommand } from "./exec";
 import { Fingerprint, fingerprintNixFile, hashJson } from "./fingerprint";
 
@@ -30,7 +31,7 @@ export interface OverlayFingerprint {
 export function overlayFingerprint(a: NixOverlayArgs): { fingerprint: Fingerprint; summary: OverlayFingerprint } {
     const abs = confinedPath(a.projectRoot, a.file);
     if (abs === undefined || !fs.existsSync(abs)) {
-        throw new Error(`overlay ${a.overlayName}: ${a.file} is not a file inside the project`);
+        throw programError(`overlay ${a.overlayName}: ${a.file} is not a file inside the project (nix.overlays)`);
     }
     const fingerprint = fingerprintNixFile(abs, a.projectRoot);
     return { fingerprint, summary: { overlay: a.overlayName, sha256: fingerprint.sha256, argsSha256: hashJson(a.args) } };
@@ -108,7 +109,7 @@ export class NixDependencySet extends pulumi.ComponentResource {
         super("nix-gpu-deploy:nix:NixDependencySet", name, {}, opts);
         const entryAbs = confinedPath(args.projectRoot, args.entry);
         if (entryAbs === undefined || !fs.existsSync(entryAbs)) {
-            throw new pulumi.ResourceError(`nix entry ${args.entry} is not a file inside the project`, this);
+            throw programError(`nix entry ${args.entry} is not a file inside the project (nix.entry)`);
         }
         this.entryAbs = entryAbs;
         this.nixArgs = dependencyArgs(args);
@@ -118,13 +119,18 @@ export class NixDependencySet extends pulumi.ComponentResource {
         this.evaluated = args.nixAvailable;
 
         if (args.nixAvailable) {
-            const evaluation = command.local.runOutput({
+            // The invoke as a promise, so that a failed evaluation becomes one RunError naming the
+            // entry and overlays and quoting Nix (no stack trace), which every output of this set
+            // and whatever waits for them (index.ts gates the cluster resources on it) fails with.
+            const evaluation = pulumi.output(command.local.run({
                 command: nixEvalScript(entryAbs, this.nixArgs),
                 dir: args.projectRoot,
                 environment: { NGD_FINGERPRINT: fp },
                 // Evaluation runs on every preview: keep its output (and Nix's warnings) off the display.
                 logging: "none",
-            }, { parent: this });
+            }, { parent: this }).catch((e: unknown) => {
+                throw nixEvaluationError(args.entry, args.overlays.map((o) => o.overlayName), e);
+            }));
             const parsed = evaluation.stdout.apply(parseEvalOutput);
             this.drvPath = parsed.drvPath;
             this.outPath = parsed.outPath;

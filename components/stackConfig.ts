@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import { CONFIG_KEYS, ConfigKey, PROJECT, ParseFs, RawStackConfig, SecretKey, StackConfig, formatProblems, parseStackConfig } from "./config";
-import { programError } from "./errors";
+import { programError, runError } from "./errors";
 
 export interface LoadedConfig {
     config: StackConfig;
@@ -66,7 +66,7 @@ export function readRawConfig(): RawStackConfig {
 export function loadStackConfig(projectRoot: string, fsImpl: ParseFs = nodeFs): LoadedConfig {
     const result = parseStackConfig(readRawConfig(), { projectRoot, ...fsImpl });
     if (!result.ok) {
-        throw new pulumi.RunError(formatProblems(result.errors));
+        throw runError(formatProblems(result.errors));
     }
     const cfg = new pulumi.Config(PROJECT);
     return {

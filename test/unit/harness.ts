@@ -101,7 +101,14 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
                     const fp = String(args.inputs.environment?.NGD_FINGERPRINT ?? cmd);
                     return { stdout: `/nix/store/${fakeStoreHash(`drv${fp}`)}-myproject.tar.gz.drv\n/nix/store/${fakeStoreHash(`out${fp}`)}-myproject.tar.gz\n`, stderr: "" };
                 }
-                return { stdout: sh(cmd, args.inputs.environment, args.inputs.dir), stderr: "" };
+                try {
+                    return { stdout: sh(cmd, args.inputs.environment, args.inputs.dir), stderr: "" };
+                } catch (e) {
+                    // As the engine reports a failed invoke: a gRPC error whose details carry the command's stderr.
+                    const failed = e as { status?: number; stderr?: string };
+                    const details = `exit status ${failed.status}: ${failed.stderr ?? ""}`;
+                    throw Object.assign(new Error(details), { details });
+                }
             }
             throw new Error(`unexpected invoke ${args.token}`);
         },
@@ -118,7 +125,9 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
         // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program must be re-run per test
         const mod = require(INDEX) as Record<string, pulumi.Output<unknown>>;
         for (const [k, v] of Object.entries(mod)) {
-            outputs[k] = await new Promise((resolve) => v.apply((x) => resolve(x)));
+            // The SDK's own promise of the value (not `apply`, whose callback never runs when the
+            // output failed): a failed output fails the run instead of hanging it.
+            outputs[k] = await (v as unknown as { promise(): Promise<unknown> }).promise();
         }
         // let queued registrations finish
         await new Promise((r) => setTimeout(r, 50));
