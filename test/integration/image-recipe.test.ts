@@ -1,0 +1,195 @@
+// Builds the real nix/build_container.nix (→ dependencies.nix → overlays → project.nix →
+// packages/doctr.nix → docker/buildCudaLayeredImage.nix) against the miniature package set
+// (test/fixture/nixpkgs, on nixpkgs' real lib) and checks the image it makes.
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ROOT } from "../unit/harness";
+
+const NIX = ["--option", "substituters", ""];
+const MINI = ["--arg", "sources", `import ${ROOT}/test/fixture/nixpkgs/sources.nix`];
+const H100_OVERLAYS = JSON.stringify([{ name: "replaceTorch", args: {} }, { name: "ffmpeg", args: { cuda: true, features: ["withX264", "withX265", "withOpus"] } }]);
+const STORE_PATH = /\/nix\/store\/[a-z0-9]{32}-[^/\s:"]+/g;
+
+const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+const build = (file: string, args: string[]) => sh("nix-build", ["--no-out-link", ...NIX, file, ...args]).trim().split("\n").pop() as string;
+const realEntry = (args: string[] = []) => build(path.join(ROOT, "nix/build_container.nix"), [...MINI, ...args]);
+const evalJson = (expr: string) => JSON.parse(sh("nix-instantiate", [...NIX, "--eval", "--strict", "--json", "-E", expr]));
+const closure = (p: string) => sh("nix-store", ["--query", "--requisites", p]).trim().split("\n");
+
+interface Image { dir: string; manifest: { Config: string; RepoTags: string[]; Layers: string[] }; config: { architecture: string; config: { Entrypoint: string[]; Env: string[] }; rootfs: { diff_ids: string[] } } }
+function unpack(stream: string): Image {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-recipe-"));
+    execFileSync("/bin/sh", ["-c", `"$0" | tar -xf - -C "$1"`, stream, dir]);
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"))[0];
+    return { dir, manifest, config: JSON.parse(fs.readFileSync(path.join(dir, manifest.Config), "utf8")) };
+}
+/** Every entry of every layer, with its tar -tv mode column. */
+function entries(img: Image): Map<string, string> {
+    const all = new Map<string, string>();
+    for (const l of img.manifest.Layers) {
+        for (const line of sh("tar", ["-tvf", path.join(img.dir, l)]).split("\n").filter(Boolean)) {
+            const name = line.split(/\s+/).slice(5).join(" ").replace(/ -> .*$/, "").replace(/^\.\//, "").replace(/\/$/, "");
+            all.set(name, line.split(/\s+/)[0]);
+        }
+    }
+    return all;
+}
+/** A file of the image root; a symlink into the store is followed there (its target is in a layer too). */
+const layerFile = (img: Image, file: string) => {
+    for (const l of [...img.manifest.Layers].reverse()) {
+        const line = sh("tar", ["-tvf", path.join(img.dir, l)]).split("\n").find((x) => x.replace(/ -> .*$/, "").endsWith(` ${file}`));
+        if (line !== undefined) {
+            const target = / -> (\/nix\/store\/.*)$/.exec(line)?.[1];
+            return target !== undefined ? fs.readFileSync(target, "utf8") : sh("tar", ["-xOf", path.join(img.dir, l), file]);
+        }
+    }
+    throw new Error(`${file} is in no layer`);
+};
+const archiveDrv = (stream: string) => (sh("nix-store", ["--query", "--references", sh("nix-store", ["--query", "--deriver", stream]).trim()]).split("\n").find((l) => /-image\.tar\.drv$/.test(l)) as string);
+
+describe("the image recipe, built from the real nix/ entry on the miniature set", function () {
+    this.timeout(600000);
+    before(() => { execFileSync("bash", [path.join(ROOT, "test/seed-nix-store.sh")], { stdio: "ignore" }); });
+
+    const variants: Array<[string, string[]]> = [
+        ["stable", ["--argstr", "layerStrategy", "stable"]],
+        ["equal", ["--argstr", "layerStrategy", "equal"]],
+        ["popularity", ["--argstr", "layerStrategy", "popularity"]],
+        ["h100 overlay args (stable)", ["--argstr", "overlays", H100_OVERLAYS]],
+    ];
+    for (const [label, args] of variants) {
+        describe(label, () => {
+            let stream: string;
+            let img: Image;
+            before(() => { stream = realEntry(args); img = unpack(stream); });
+            after(() => fs.rmSync(img.dir, { recursive: true, force: true }));
+
+            it("defect 1: every store path the config references (and its closure) lies in a layer", () => {
+                const all = entries(img);
+                const refs = new Set(JSON.stringify(img.config.config).match(STORE_PATH) ?? []);
+                assert.ok(refs.size >= 2, "Entrypoint and SSL_CERT_FILE reference the store");
+                for (const ref of refs) {
+                    for (const p of closure(ref)) {
+                        assert.ok(all.has(p.slice(1)), `${p} (closure of config reference ${ref}) is in no layer`);
+                    }
+                }
+            });
+
+            it("defect 2: has the root skeleton with the right modes", () => {
+                const all = entries(img);
+                assert.match(all.get("tmp") ?? "", /^drwxrwxrwt/, "/tmp is 1777");
+                assert.match(all.get("bin") ?? "", /^d/, "/bin is a directory");
+                assert.ok(all.has("bin/sh") && all.has("bin/python"), "/bin/sh and /bin/python");
+                assert.match(layerFile(img, "etc/passwd"), /^app:x:65532:65532:app:\/tmp:\/bin\/sh$/m);
+                assert.match(layerFile(img, "etc/group"), /^app:x:65532:$/m);
+                const env = img.config.config.Env;
+                const cert = env.find((e) => e.startsWith("SSL_CERT_FILE="))?.slice(14) ?? "";
+                assert.ok(all.has(cert.slice(1)), `SSL_CERT_FILE ${cert} is a file in the image`);
+                assert.ok(env.includes("HOME=/tmp") && env.includes("XDG_CACHE_HOME=/tmp/.cache"), "HOME and caches on the writable mount");
+            });
+
+            it("defect 8: lowercase RepoTags, the build platform's architecture", () => {
+                assert.match(img.manifest.RepoTags[0], /^myproject:[a-z0-9.]+$/);
+                const arch: Record<string, string> = { x86_64: "amd64", aarch64: "arm64" };
+                assert.strictEqual(img.config.architecture, arch[os.arch() === "x64" ? "x86_64" : "aarch64"]);
+            });
+
+            it("defect 7: the same build on a store after nix-store --optimise gives the same layer digests", () => {
+                sh("nix-store", ["--optimise"]);
+                if (label !== "popularity") {
+                    sh("nix-store", ["--realise", "--check", ...NIX, archiveDrv(stream)]);
+                }
+                const again = unpack(realEntry(args));
+                try {
+                    assert.deepStrictEqual(again.config.rootfs.diff_ids, img.config.rootfs.diff_ids);
+                } finally {
+                    fs.rmSync(again.dir, { recursive: true, force: true });
+                }
+            });
+        });
+    }
+
+    it("defect 7: layers store hard-linked files as files (bytes independent of nix-store --optimise)", () => {
+        const expr = `let
+            run = (import ${ROOT}/test/fixture/lib.nix { }).run;
+            twins = run "twins" { } ''mkdir -p $out; echo same > $out/a; echo same > $out/b; echo ${Date.now()} > $out/stamp'';
+          in import ${ROOT}/nix/docker/pack-layers.nix {
+            plan = run "plan" { inherit twins; } ''mkdir $out; echo "$twins" > $out/layers.txt'';
+            roots = [ twins ]; name = "twins"; shellPath = "/usr/local/bin:/usr/bin:/bin";
+          }`;
+        const stream = build("-E", [expr]);
+        sh("nix-store", ["--optimise"]);
+        sh("nix-store", ["--realise", "--check", ...NIX, archiveDrv(stream)]);
+    });
+
+    it("defect 1: packing fails when a path of the image's closure is in no layer", () => {
+        const expr = `let
+            run = (import ${ROOT}/test/fixture/lib.nix { }).run;
+            dep = run "dep" { } "echo dep > $out";
+            top = run "top" { inherit dep; } "echo $dep > $out";
+          in import ${ROOT}/nix/docker/pack-layers.nix {
+            plan = run "partial-plan" { inherit top; } ''mkdir $out; echo "$top" > $out/layers.txt'';
+            roots = [ top ]; name = "partial"; shellPath = "/usr/local/bin:/usr/bin:/bin";
+          }`;
+        assert.throws(() => build("-E", [expr]), /in no layer/);
+    });
+
+    it("runs like the Deployment runs it: uid 65532, read-only root, no capabilities, /tmp mounted", () => {
+        const stream = realEntry();
+        const out = sh("bash", [path.join(ROOT, "test/run-image.sh"), stream]);
+        assert.match(out, /myproject: starting/);
+        assert.match(out, /ran myproject\.hello from \/nix\/store\/[a-z0-9]{32}-python3-3\.11\.9-env\/lib\/python3\.11\/site-packages\/myproject\/hello\.py/);
+        const probe = sh("bash", [path.join(ROOT, "test/run-image.sh"), stream, "/bin/sh", "-c",
+            'id -un; id -u; touch "$HOME/x" && echo home-writable; test -f "$SSL_CERT_FILE" && echo cert-file; echo "$NVIDIA_REQUIRE_CUDA"; touch /etc/x 2>/dev/null || echo root-read-only']);
+        assert.deepStrictEqual(probe.trim().split("\n"), ["app", "65532", "home-writable", "cert-file", "cuda>=12.4", "root-read-only"]);
+    });
+
+    it("defect 4: the h100 ffmpeg overlay evaluates, and its ffmpeg is what the image runs (no withUnfree)", () => {
+        const stream = realEntry(["--argstr", "overlays", H100_OVERLAYS]);
+        const conf = sh("bash", [path.join(ROOT, "test/run-image.sh"), stream, "/bin/sh", "-c", "ffmpeg -buildconf"]).trim().split("\n");
+        for (const s of ["withX264", "withX265", "withOpus", "withCuda", "withNvenc", "withNvdec"]) {
+            assert.ok(conf.includes(s), `${s} on: ${conf.join(" ")}`);
+        }
+        assert.ok(!conf.includes("withUnfree"), "withUnfree only when a switch needs it");
+        const ff = (features: string[]) => `(import ${ROOT}/nix/dependencies.nix { sources = import ${ROOT}/test/fixture/nixpkgs/sources.nix; overlays = [ { name = "ffmpeg"; args = { features = ${JSON.stringify(features)}; }; } ]; }).pkgs.ffmpeg.enabledSwitches`;
+        assert.ok(evalJson(ff(["withFdkAac"])).includes("withUnfree"), "withFdkAac (GPL) needs --enable-nonfree");
+        assert.throws(() => evalJson(ff(["withTurbo"])), /unknown feature switch\(es\): withTurbo/);
+    });
+
+    it("defect 3: docTR builds from its pinned source with its declared dependencies, version 0.8.1, OpenCV without CUDA", () => {
+        const env = closure(realEntry()).find((p) => p.endsWith("-python3-3.11.9-env")) as string;
+        const site = path.join(env, "lib/python3.11/site-packages");
+        assert.ok(fs.existsSync(path.join(site, "doctr/models/__init__.py")), "docTR's own source");
+        assert.ok(fs.existsSync(path.join(site, "python-doctr-0.8.1.dist-info/METADATA")) || fs.readdirSync(site).some((n) => n === "doctr-0.8.1.dist-info"), "version 0.8.1 (BUILD_VERSION), not 0.8.1a0");
+        for (const m of ["torchvision", "cv2", "scipy", "h5py", "pypdfium2", "huggingface_hub", "weasyprint", "PIL"]) {
+            assert.ok(fs.existsSync(path.join(site, m)), `${m} in the environment`);
+        }
+        const all = closure(env);
+        assert.ok(all.some((p) => /-python3\.11-opencv-4/.test(p)) && !all.some((p) => /opencv-cuda/.test(p)), "opencv4 without CUDA");
+    });
+
+    it("defect 6: pytorch-lightning is unstable's recipe inside the stable set, with one torch (torch-bin)", () => {
+        const all = closure(realEntry());
+        assert.ok(all.some((p) => p.endsWith("-python3.11-pytorch-lightning-2.5.1")), "2.5.1 is the unstable tree's version (stable has 2.4.0)");
+        assert.ok(!all.some((p) => p.endsWith("-python3.11-pytorch-lightning-2.4.0")));
+        const torches = all.filter((p) => /-python3\.11-torch(-bin)?-\d/.test(p));
+        assert.deepStrictEqual(torches.map((p) => p.slice(44)), ["python3.11-torch-bin-2.5.1"]);
+    });
+
+    it("defect 8: the torch-bin choice composes with a later python.override { packageOverrides }", () => {
+        const torchName = evalJson(`let d = import ${ROOT}/nix/dependencies.nix { sources = import ${ROOT}/test/fixture/nixpkgs/sources.nix; };
+            py = d.pkgs.python311.override { packageOverrides = self: super: { extra = super.numpy; }; };
+          in [ py.pkgs.torch.pname (py.pkgs ? extra) d.python.pkgs.pytorch-lightning.version ]`);
+        assert.deepStrictEqual(torchName, ["torch-bin", true, "2.5.1"]);
+    });
+
+    it("defect 9: no cudaCapabilities keeps nixpkgs' default list (no forced source builds)", () => {
+        const caps = evalJson(`(import ${ROOT}/nix/dependencies.nix { sources = import ${ROOT}/test/fixture/nixpkgs/sources.nix; }).pkgs.config.cudaCapabilities`);
+        assert.ok(caps.length > 2 && caps.includes("8.0") && caps.includes("9.0"), `nixpkgs default, got ${caps}`);
+        const src = fs.readFileSync(path.join(ROOT, "nix/build_container.nix"), "utf8");
+        assert.match(src, /cudaCapabilities \? "\[\]"/, "the entry's default is nixpkgs' list");
+    });
+});
