@@ -236,7 +236,7 @@ export function quantityValue(q: string): number | undefined {
         Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6,
     };
     const suffix = m[2] ?? "";
-    return /^[eE]/.test(suffix) ? Number(`${m[1]}${suffix}`) : Number(m[1]) * factors[suffix];
+    return /^[eE][+-]?[0-9]/.test(suffix) ? Number(`${m[1]}${suffix}`) : Number(m[1]) * factors[suffix];
 }
 
 export function isLoopbackHost(host: string): boolean {
@@ -406,7 +406,7 @@ class Checker {
 
     string(p: string, v: unknown, opts: { re?: RegExp; what?: string; max?: number; required?: boolean } = {}): string | undefined {
         if (isUnset(v)) {
-            return opts.required ? this.fail(p, `is required${v === undefined ? "" : `, got ${this.show(v)}`}`) : undefined;
+            return opts.required ? this.fail(p, "is required") : undefined;
         }
         if (typeof v !== "string") {
             return this.fail(p, `must be a string, got ${this.show(v)}`);
@@ -467,7 +467,7 @@ class Checker {
     }
 
     stringList(p: string, v: unknown, re: RegExp, what: string, opts: { dflt: string[]; max: number; nonEmpty?: boolean; itemMax?: number; allowed?: readonly string[] }): string[] {
-        if (v === undefined || v === null) {
+        if (isUnset(v)) {
             return opts.dflt;
         }
         if (!Array.isArray(v)) {
@@ -587,7 +587,7 @@ function overlayArg(c: Checker, ap: string, val: unknown, spec: OverlayArgSpec):
 }
 
 function parseOverlays(c: Checker, v: unknown, entry: string | undefined, opts: ParseOptions): OverlayConfig[] {
-    const defaulted = v === undefined || v === null;
+    const defaulted = isUnset(v);
     const list: unknown = defaulted ? DEFAULTS.overlays : v;
     if (!Array.isArray(list)) {
         c.fail("nix.overlays", `must be a list of { name, args }, got ${c.show(list)}`);
@@ -670,7 +670,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         const hint = head !== bare && hasOwn(CONFIG_KEYS, head) && !CONFIG_KEYS[head as ConfigKey].secret
             ? `; to set a field inside the ${head} object use \`pulumi config set --path ${bare.length > 80 ? head : bare} …\` (without --path the dot is part of the key name)`
             : ` (known: ${Object.keys(CONFIG_KEYS).join(", ")})`;
-        c.fail(keySegment(bare), `unknown config key${hint}`);
+        c.fail(/^[A-Za-z0-9_.[\]-]{1,80}$/.test(bare) ? bare : keySegment(bare), `unknown config key${hint}`);
     });
 
     for (const k of raw.plaintextSecrets ?? []) {
@@ -772,7 +772,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         }
         // Required when GPUs are requested; null or "" is as good as absent, so it cannot bypass this.
         if ((count > 0 || migGiven) && isUnset(gpuRaw.product)) {
-            c.fail("gpu.product", `is required when GPUs are requested (the Deployment selects nodes by it)${gpuRaw.product === undefined ? "" : `, got ${c.show(gpuRaw.product)}`}`);
+            c.fail("gpu.product", "is required when GPUs are requested (the Deployment selects nodes by it)");
         }
         const minMemoryMiB = c.integer("gpu.minMemoryMiB", gpuRaw.minMemoryMiB, 1, 1024 * 1024);
         const taintKey = c.string("gpu.taintKey", gpuRaw.taintKey, { re: LABEL_KEY, what: "a taint key" }) ?? DEFAULTS.taintKey;
@@ -855,30 +855,21 @@ export function renderDirProblem(opts: ParseOptions, dir: string): string | unde
     if (rel === "") {
         return "is the project directory itself: use a dedicated subdirectory, e.g. rendered";
     }
+    const where = confinedRealPath(opts, rel);
+    if (!where.ok) {
+        return where.reason;
+    }
     if (segments.some((s) => s.startsWith("."))) {
         return "is or lies in a hidden directory (.git, .pulumi-local, …): use a dedicated subdirectory, e.g. rendered";
     }
     if (PROJECT_DIRS.includes(segments[0])) {
         return `lies in the project's ${segments[0]}/ directory: use a dedicated subdirectory, e.g. rendered`;
     }
-    const where = confinedRealPath(opts, rel);
-    if (!where.ok) {
-        return where.reason;
-    }
-    if (where.exists && !isDirectory(opts, abs)) {
+    // `dir/.` exists only when dir is a directory (a file gives ENOTDIR).
+    if (where.exists && !opts.fileExists(`${abs}${path.sep}.`)) {
         return "is a file, not a directory";
     }
     return undefined;
-}
-
-function isDirectory(opts: ParseOptions, abs: string): boolean {
-    // A directory's real path resolves with a trailing separator; a file's does not.
-    try {
-        opts.realPath(`${abs}${path.sep}`);
-        return true;
-    } catch {
-        return false;
-    }
 }
 
 /** One message listing every problem (at most MAX_PROBLEMS_SHOWN lines), for the engine's error display. */

@@ -1,5 +1,9 @@
+import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
-import { ParseResult, RawStackConfig, parseStackConfig } from "../../components/config";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { MAX_PROBLEMS_PER_ITEM, MAX_PROBLEMS_SHOWN, ParseOptions, ParseResult, RawStackConfig, formatProblems, parseStackConfig, quantityValue } from "../../components/config";
 import { nodeFs } from "../../components/stackConfig";
 import { ROOT, runProgram, stackConfig } from "./harness";
 
@@ -102,11 +106,39 @@ const badOverlays: Array<[string, unknown, string]> = [
     ["too many overlays", Array.from({ length: 17 }, () => ({ name: "greeting" })), "nix.overlays"],
     ["overlay unknown to the entry", [{ name: "ffmpeg" }], "nix.overlays[0].name"],
 ];
+/** Holes an independent corpus of bad configs found (issue #11); each must name its property. */
+const corpus: Array<[string, Mutate, string]> = [
+    ["GPU product empty with GPUs requested", (c) => { c.gpu.product = ""; }, "gpu.product"],
+    ["GPU product null with GPUs requested", (c) => { c.gpu.product = null; }, "gpu.product"],
+    ["GPU product empty with a MIG device requested", (c) => { delete c.gpu.count; c.gpu.migProfile = "1g.10gb"; c.gpu.product = ""; }, "gpu.product"],
+    ["overlay argument the overlay does not declare", (c) => { c.nix.overlays = [{ name: "greeting", args: { txet: "hi" } }]; }, "nix.overlays[0].args.txet"],
+    ["overlay argument of the wrong type", (c) => { c.nix.overlays = [{ name: "weights", args: { size: "big" } }]; }, "nix.overlays[0].args.size"],
+    ["overlay integer argument out of range", (c) => { c.nix.overlays = [{ name: "slow", args: { seconds: 99999 } }]; }, "nix.overlays[0].args.seconds"],
+    ["ffmpeg switch nixpkgs' ffmpeg does not have", (c) => { c.nix.entry = "nix/build_container.nix"; c.nix.overlays = [{ name: "ffmpeg", args: { features: ["withX265", "withTurbo"] } }]; }, "nix.overlays[0].args.features[1]"],
+    ["ffmpeg cuda switch as text", (c) => { c.nix.entry = "nix/build_container.nix"; c.nix.overlays = [{ name: "ffmpeg", args: { cuda: "yes" } }]; }, "nix.overlays[0].args.cuda"],
+    ["default overlay missing next to a non-default entry", (c) => { delete c.nix.overlays; }, "nix.overlays"],
+    ["overlays null with a non-default entry", (c) => { c.nix.overlays = null; }, "nix.overlays"],
+    ["overlay argument named constructor", (c) => { c.nix.overlays = [{ name: "greeting", args: { constructor: "x" } }]; }, "nix.overlays[0].args.constructor"],
+    ["overlay argument named toString", (c) => { c.nix.overlays = [{ name: "greeting", args: { toString: "x" } }]; }, "nix.overlays[0].args.toString"],
+    ["overlay argument named hasOwnProperty", (c) => { c.nix.overlays = [{ name: "greeting", args: { hasOwnProperty: true } }]; }, "nix.overlays[0].args.hasOwnProperty"],
+    ["section key named constructor", (c) => { c.gpu = JSON.parse(`{"constructor": 1, "product": "NVIDIA-H100-80GB-HBM3"}`); }, "gpu.constructor"],
+    ["section key named __proto__", (c) => { c.gpu = JSON.parse(`{"__proto__": {"count": 99}, "product": "NVIDIA-H100-80GB-HBM3"}`); }, "gpu.__proto__"],
+    ["namespace with a Cyrillic look-alike", (c) => { c.cluster.namespace = "ml-\u0430100"; }, "cluster.namespace"],
+    ["layer strategy of a megabyte", (c) => { c.image.layerStrategy = "s".repeat(1 << 20); }, "image.layerStrategy"],
+    ["render directory is the project itself", (c) => { c.cluster.renderYamlTo = "."; }, "cluster.renderYamlTo"],
+    ["render directory is the git directory", (c) => { c.cluster.renderYamlTo = ".git"; }, "cluster.renderYamlTo"],
+    ["render directory inside the git directory", (c) => { c.cluster.renderYamlTo = ".git/hooks"; }, "cluster.renderYamlTo"],
+    ["render directory is a source directory", (c) => { c.cluster.renderYamlTo = "components"; }, "cluster.renderYamlTo"],
+    ["cpu as a negative number", (c) => { c.deployment.cpu = -2; }, "deployment.cpu"],
+    ["MIG count null but profile empty string", (c) => { c.gpu.migProfile = ""; c.gpu.migCount = 2; }, "gpu.migCount"],
+];
+
 for (const [label, overlays, property] of badOverlays) {
     // ffmpeg is an overlay of the CUDA entry, not of the fixture.
     const entry = JSON.stringify(overlays).includes("\"ffmpeg\"") && label !== "overlay unknown to the entry" ? "nix/build_container.nix" : undefined;
     bad.push([label, (c) => { c.nix.overlays = overlays; if (entry !== undefined) { c.nix.entry = entry; } }, property]);
 }
+bad.push(...corpus);
 
 describe("parseStackConfig", () => {
     it("accepts a valid config and fills defaults", () => {
@@ -144,8 +176,9 @@ describe("parseStackConfig", () => {
         });
     }
 
-    it(`has a table of ${bad.length} distinct bad configs (${badOverlays.length} of them bad overlay arguments)`, () => {
-        assert.ok(bad.length - badOverlays.length >= 40);
+    it(`has a table of ${bad.length} distinct bad configs (${badOverlays.length} of them bad overlay arguments, ${corpus.length} from the corpus)`, () => {
+        assert.ok(bad.length - badOverlays.length - corpus.length >= 40);
+        assert.ok(corpus.length >= 20);
         assert.ok(badOverlays.length >= 10);
         assert.strictEqual(new Set(bad.map((b) => b[0])).size, bad.length);
     });
@@ -196,3 +229,277 @@ describe("bad config stops the program before any resource exists", function () 
         });
     }
 });
+
+/** parseStackConfig on a valid base with one change; the problems as "path: reason" lines. */
+function problems(mutate: Mutate, extra: Partial<RawStackConfig> = {}, o: ParseOptions = opts): string[] {
+    const c = base();
+    mutate(c);
+    return errorsOf(parseStackConfig({ ...raw(c), ...extra }, o));
+}
+
+describe("issue #11: bad input reads like a tool, and nothing slips through", function () {
+    this.timeout(60000);
+
+    it("1. one block: header with the count, then one line per problem with its property path", () => {
+        const text = formatProblems([{ propertyPath: "nix-gpu-deploy:gpu.count", reason: "must be within 0..16, got 17" }]);
+        assert.strictEqual(text, "nix-gpu-deploy: invalid stack configuration (1 problem)\n  - nix-gpu-deploy:gpu.count: must be within 0..16, got 17");
+        const many = Array.from({ length: 120 }, (_, i) => ({ propertyPath: `nix-gpu-deploy:k${i}`, reason: "bad" }));
+        const lines = formatProblems(many).split("\n");
+        assert.strictEqual(lines[0], "nix-gpu-deploy: invalid stack configuration (120 problems)");
+        assert.strictEqual(lines.length, 1 + MAX_PROBLEMS_SHOWN + 1);
+        assert.strictEqual(lines[lines.length - 1], `  … and ${120 - MAX_PROBLEMS_SHOWN} more problems`);
+    });
+
+    it("2. null and \"\" mean the same for every optional key", () => {
+        const optional: Array<[string, string]> = [
+            ["nix", "entry"], ["nix", "pythonPackages"], ["nix", "cudaCapabilities"],
+            ["image", "tag"], ["image", "maxLayers"], ["image", "layerStrategy"], ["image", "maxLayerBytes"],
+            ["registry", "username"], ["registry", "insecure"], ["registry", "publisher"], ["registry", "dockerHost"],
+            ["gpu", "product"], ["gpu", "count"], ["gpu", "migProfile"], ["gpu", "migCount"], ["gpu", "minMemoryMiB"], ["gpu", "taintKey"], ["gpu", "runtimeClassName"],
+            ["cluster", "context"], ["cluster", "renderYamlTo"],
+            ["deployment", "replicas"], ["deployment", "cpu"], ["deployment", "memory"], ["deployment", "shmSize"], ["deployment", "strategy"], ["deployment", "rolloutTimeoutSeconds"],
+        ];
+        for (const [section, key] of optional) {
+            const withValue = (v: unknown) => { const c = base(); c[section][key] = v; return parseStackConfig(raw(c), opts); };
+            assert.deepStrictEqual(withValue(null), withValue(""), `${section}.${key}`);
+        }
+        // and a required-when rule holds for both
+        for (const empty of [null, ""]) {
+            assert.deepStrictEqual(problems((c) => { c.gpu.product = empty; }).filter((e) => e.includes("gpu.product")).length, 1);
+        }
+        assert.deepStrictEqual(problems((c) => { c.gpu = { count: 0, product: "" }; }), [], "no GPU, no product needed");
+    });
+
+    it("3. overlay arguments are checked against the overlay's declaration, naming the argument", () => {
+        assert.deepStrictEqual(problems((c) => { c.nix.overlays = [{ name: "greeting", args: { text: "hi", txet: "x" } }]; }),
+            ["nix-gpu-deploy:nix.overlays[0].args.txet: unknown argument of overlay greeting (known: text)"]);
+        assert.deepStrictEqual(problems((c) => { c.nix.entry = "nix/build_container.nix"; c.nix.overlays = [{ name: "ffmpeg", args: { features: ["withX264", "withTurbo"], cuda: false } }]; }),
+            ["nix-gpu-deploy:nix.overlays[0].args.features[1]: \"withTurbo\" is not one of the allowed values (withHeadlessDeps, withSmallDeps, withFullDeps, withAlsa, withAmf, withAom, withAribb24, withAribcaption, … and 153 more)"]);
+        const r = parseStackConfig(raw({ ...base(), nix: { entry: "nix/build_container.nix", overlays: [{ name: "ffmpeg", args: { features: ["withX264"], cuda: false } }] } }), opts);
+        assert.ok(r.ok, errorsOf(r).join("\n"));
+        assert.deepStrictEqual(r.config.nix.overlays, [{ name: "ffmpeg", args: { features: ["withX264"], cuda: false } }]);
+        assert.deepStrictEqual(problems((c) => { c.nix.entry = "nix/build_container.nix"; c.nix.overlays = [{ name: "replaceTorch", args: { doReplace: true } }]; }),
+            ["nix-gpu-deploy:nix.overlays[0].args.doReplace: unknown argument of overlay replaceTorch (it takes none)"]);
+    });
+
+    it("3. an overlay without an argument declaration, or with a broken one, is refused naming the file", () => {
+        const files: Record<string, string> = {
+            "p/e/default.nix": "{}", "p/e/overlay/plain.nix": "{ }: final: prev: { }", "p/e/overlay/broken-decl.nix": "{ }: final: prev: { }",
+            "p/e/overlay/broken-decl.args.json": "{ \"args\": [] }",
+        };
+        const fakeOpts = fakeFs(files, {});
+        const run = (name: string) => errorsOf(parseStackConfig(raw({ ...base(), nix: { entry: "e/default.nix", overlays: [{ name }] } }), fakeOpts));
+        assert.deepStrictEqual(run("plain"), ["nix-gpu-deploy:nix.overlays[0].name: overlay plain declares no arguments: e/overlay/plain.args.json is missing (every overlay declares its arguments there)"]);
+        assert.deepStrictEqual(run("brokenDecl"), ["nix-gpu-deploy:nix.overlays[0].name: overlay brokenDecl its argument declaration e/overlay/broken-decl.args.json is invalid: \"args\" must be an object"]);
+    });
+
+    it("4. the default overlays go through the same checks as given ones", () => {
+        for (const overlays of [undefined, null, ""]) {
+            assert.deepStrictEqual(problems((c) => { c.nix.overlays = overlays; if (overlays === undefined) { delete c.nix.overlays; } }),
+                ["nix-gpu-deploy:nix.overlays: the default overlay replaceTorch (nix.overlays is not set): no overlay file test/fixture/overlay/replace-torch.nix next to the Nix entry; set nix.overlays ([] for none)"]);
+        }
+        const r = parseStackConfig(raw({ ...base(), nix: { entry: "nix/build_container.nix" } }), opts);
+        assert.ok(r.ok, errorsOf(r).join("\n"));
+        assert.deepStrictEqual(r.config.nix.overlays, [{ name: "replaceTorch", args: {} }]);
+    });
+
+    it("5. inherited names are never known keys (own-property checks)", () => {
+        const names = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"];
+        const errs = errorsOf(parseStackConfig({ ...raw(base()), keysSet: names.map((n) => `nix-gpu-deploy:${n}`) }, opts));
+        assert.deepStrictEqual(errs.map((e) => e.split(":")[1]), names);
+        const args = errorsOf(parseStackConfig(raw({ ...base(), nix: { ...base().nix, overlays: [{ name: "greeting", args: JSON.parse("{\"__proto__\": \"x\", \"constructor\": \"y\"}") }] } }), opts));
+        assert.deepStrictEqual(args.map((e) => e.split(": ")[0]), ["nix-gpu-deploy:nix.overlays[0].args.__proto__", "nix-gpu-deploy:nix.overlays[0].args.constructor"]);
+    });
+
+    describe("6. symlinks are resolved before paths are confined", () => {
+        let dir: string;
+        let outside: string;
+        before(() => {
+            outside = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-outside-"));
+            fs.writeFileSync(path.join(outside, "evil.nix"), "{ ... }: final: prev: { }");
+            fs.writeFileSync(path.join(outside, "evil.args.json"), "{ \"args\": {} }");
+            dir = fs.mkdtempSync(path.join(ROOT, "test", ".tmp-symlink-"));
+            fs.cpSync(path.join(ROOT, "test", "fixture"), dir, { recursive: true });
+            fs.symlinkSync(path.join(outside, "evil.nix"), path.join(dir, "evil-entry.nix"));
+            fs.symlinkSync(path.join(outside, "evil.nix"), path.join(dir, "overlay", "evil.nix"));
+            fs.symlinkSync(path.join(ROOT, "test", "fixture", "overlay", "greeting.args.json"), path.join(dir, "overlay", "evil.args.json"));
+            fs.symlinkSync(outside, path.join(dir, "out-link"));
+        });
+        after(() => {
+            fs.rmSync(dir, { recursive: true, force: true });
+            fs.rmSync(outside, { recursive: true, force: true });
+        });
+        const rel = (p: string) => path.relative(ROOT, path.join(dir, p));
+
+        it("an entry that is a symlink out of the project", () => {
+            const errs = problems((c) => { c.nix.entry = rel("evil-entry.nix"); c.nix.overlays = []; });
+            assert.deepStrictEqual(errs, [`nix-gpu-deploy:nix.entry: "${rel("evil-entry.nix")}" is a symlink (or under one) that leads outside the project`]);
+        });
+        it("an overlay file that is a symlink out of the project", () => {
+            const errs = problems((c) => { c.nix.entry = rel("default.nix"); c.nix.overlays = [{ name: "evil" }]; });
+            assert.deepStrictEqual(errs, [`nix-gpu-deploy:nix.overlays[0].name: overlay evil: ${rel("overlay/evil.nix")} is a symlink (or under one) that leads outside the project`]);
+        });
+        it("an entry under a symlinked directory out of the project", () => {
+            const errs = problems((c) => { c.nix.entry = rel("out-link/evil.nix"); c.nix.overlays = []; });
+            assert.match(errs.join("\n"), /nix\.entry: .* leads outside the project/);
+        });
+        it("a render directory that is a symlink out of the project", () => {
+            const errs = problems((c) => { c.cluster.renderYamlTo = rel("out-link"); });
+            assert.deepStrictEqual(errs, [`nix-gpu-deploy:cluster.renderYamlTo: "${rel("out-link")}" is a symlink (or under one) that leads outside the project`]);
+        });
+        it("a symlink that stays inside the project is fine", () => {
+            fs.symlinkSync(path.join(dir, "default.nix"), path.join(dir, "inner-link.nix"));
+            assert.deepStrictEqual(problems((c) => { c.nix.entry = rel("inner-link.nix"); }), []);
+        });
+    });
+
+    it("7. echoed values are capped and escaped; long lists are summarised", () => {
+        const mb = "x".repeat(1 << 20);
+        for (const mutate of [
+            (c: Config) => { c.image.layerStrategy = mb; },
+            (c: Config) => { c.gpu.count = mb; },
+            (c: Config) => { c.registry.insecure = mb; },
+            (c: Config) => { c.gpu[mb] = 1; },
+            (c: Config) => { c.cluster.namespace = mb.slice(0, 60).toUpperCase(); },
+        ] as Mutate[]) {
+            const errs = problems(mutate);
+            assert.strictEqual(errs.length, 1, errs.join("\n").slice(0, 500));
+            assert.ok(errs[0].length < 400, `${errs[0].length} characters: ${errs[0].slice(0, 300)}`);
+        }
+        assert.match(problems((c) => { c.image.layerStrategy = mb; })[0], /got "x{64}" … and 1048512 more characters$/);
+        const list = problems((c) => { c.nix.pythonPackages = Array.from({ length: 100000 }, (_, i) => `bad name ${i}`); });
+        assert.ok(list.length <= MAX_PROBLEMS_PER_ITEM + 2, `${list.length} problems`);
+        assert.strictEqual(list[0], "nix-gpu-deploy:nix.pythonPackages: has 100000 entries; at most 200 allowed");
+        assert.strictEqual(list[list.length - 1], `nix-gpu-deploy:nix.pythonPackages: … and ${200 - MAX_PROBLEMS_PER_ITEM} more bad entries`);
+        const keys = errorsOf(parseStackConfig({ ...raw(base()), keysSet: Array.from({ length: 100000 }, (_, i) => `nix-gpu-deploy:k${i}`) }, opts));
+        assert.strictEqual(keys.length, MAX_PROBLEMS_PER_ITEM + 1);
+        assert.strictEqual(keys[keys.length - 1], `nix-gpu-deploy:: … and ${100000 - MAX_PROBLEMS_PER_ITEM} more bad config keys`);
+        assert.deepStrictEqual(problems((c) => { c.cluster.namespace = "ml-\u0430100"; }),
+            ["nix-gpu-deploy:cluster.namespace: \"ml-\\u0430100\" is not a namespace name (DNS label)"]);
+        assert.deepStrictEqual(problems((c) => { c.gpu.product = "NVIDIA-H100\u200b"; }),
+            ["nix-gpu-deploy:gpu.product: \"NVIDIA-H100\\u200b\" is not a GPU Feature Discovery product label (e.g. NVIDIA-H100-80GB-HBM3)"]);
+        assert.deepStrictEqual(problems((c) => { c.gpu["co\u0443nt"] = 1; }), [
+            "nix-gpu-deploy:gpu.[\"co\\u0443nt\"]: unknown key (known: product, count, migProfile, migCount, minMemoryMiB, taintKey, runtimeClassName)"]);
+    });
+
+    it("8. 1e309 is reported as too large, not null", () => {
+        const c = base();
+        const text = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, JSON.stringify(v)]));
+        text.gpu = "{\"product\":\"NVIDIA-H100-80GB-HBM3\",\"count\":1e309}";
+        assert.deepStrictEqual(errorsOf(parseStackConfig(raw(text), opts)), ["nix-gpu-deploy:gpu.count: must be an integer within 0..16, got a number too large to represent"]);
+    });
+
+    it("8. an invalid username is reported as invalid only, not also as missing", () => {
+        assert.deepStrictEqual(problems((c) => { c.registry.username = "ngd$(id)"; }),
+            ["nix-gpu-deploy:registry.username: \"ngd$(id)\" is not a registry user name"]);
+    });
+
+    it("8. an empty kubeconfig secret is 'set but empty', not 'no kube credentials'", () => {
+        assert.deepStrictEqual(problems((c) => { delete c.cluster.context; }, { emptySecrets: ["kubeconfig"] }),
+            ["nix-gpu-deploy:kubeconfig: is set as a secret but empty: set it with `pulumi config set --secret kubeconfig`, or remove it with `pulumi config rm kubeconfig`"]);
+    });
+
+    it("8. a dotted key set without --path gets the --path hint", () => {
+        assert.deepStrictEqual(errorsOf(parseStackConfig({ ...raw(base()), keysSet: ["nix-gpu-deploy:gpu.count", "nix-gpu-deploy:nix.overlays[0].name"] }, opts)), [
+            "nix-gpu-deploy:gpu.count: unknown config key; to set a field inside the gpu object use `pulumi config set --path gpu.count …` (without --path the dot is part of the key name)",
+            "nix-gpu-deploy:nix.overlays[0].name: unknown config key; to set a field inside the nix object use `pulumi config set --path nix.overlays[0].name …` (without --path the dot is part of the key name)",
+        ]);
+    });
+
+    it("8. quantities: numbers where Kubernetes takes them, exponents, and a hint to quote", () => {
+        const r = parseStackConfig(raw({ ...base(), deployment: { name: "fixture", cpu: 8, memory: "1e9", shmSize: "256Mi" } }), opts);
+        assert.ok(r.ok, errorsOf(r).join("\n"));
+        assert.strictEqual(r.config.deployment.cpu, "8");
+        assert.strictEqual(r.config.deployment.memory, "1e9");
+        for (const cpu of [0.5, "1e3", "1E3", "500m", "1.5", "2k"]) {
+            assert.deepStrictEqual(problems((c) => { c.deployment.cpu = cpu; }), [], String(cpu));
+        }
+        assert.deepStrictEqual(problems((c) => { c.deployment.cpu = "4 cores"; }),
+            ["nix-gpu-deploy:deployment.cpu: \"4 cores\" is not a Kubernetes quantity (e.g. 8, \"500m\", \"16Gi\", \"1e3\")"]);
+        assert.deepStrictEqual(problems((c) => { c.deployment.cpu = -2; }), ["nix-gpu-deploy:deployment.cpu: must be greater than zero, got \"-2\""]);
+        assert.strictEqual(quantityValue("1e3"), 1000);
+        assert.strictEqual(quantityValue("1Ei"), 1024 ** 6);
+        assert.strictEqual(quantityValue("1e"), undefined);
+    });
+
+    it("9. renderYamlTo must be a dedicated subdirectory", () => {
+        for (const dir of [".", "./", ".git", ".git/hooks", ".pulumi-local", "nix", "components/out", "test", "node_modules/x", "package.json"]) {
+            const errs = problems((c) => { c.cluster.renderYamlTo = dir; });
+            assert.ok(errs.length === 1 && errs[0].startsWith("nix-gpu-deploy:cluster.renderYamlTo:"), `${dir}: ${errs.join("\n")}`);
+        }
+        for (const dir of ["rendered", "out/manifests", "./rendered"]) {
+            assert.deepStrictEqual(problems((c) => { c.cluster.renderYamlTo = dir; }), [], dir);
+        }
+    });
+
+    it("10. a non-secret key stored as a secret is named, and none of its value is echoed", () => {
+        const errs = problems((c) => { c.gpu.product = "NVIDIA BAD SECRET VALUE"; c.gpu.taintKey = "also secret!"; }, { secretValues: ["gpu"] });
+        assert.strictEqual(errs[0], "nix-gpu-deploy:gpu: is stored as a secret (set with --secret), but only registryPassword and kubeconfig are secrets: set gpu again without --secret");
+        assert.ok(errs.length === 3, errs.join("\n"));
+        assert.ok(!errs.join("\n").includes("SECRET VALUE") && !errs.join("\n").includes("also secret"), errs.join("\n"));
+        assert.ok(!errs.join("\n").includes("[secret]"));
+    });
+});
+
+describe("issue #11 through the program's own config loading (under mocks)", function () {
+    this.timeout(60000);
+    const cfg = () => ({ ...stackConfig("local"), "nix-gpu-deploy:registryPassword": "pw" });
+
+    it("an empty secret kubeconfig says so", async () => {
+        const config = { ...cfg(), "nix-gpu-deploy:kubeconfig": "" };
+        const run = await runProgram({ stack: "bad", config, secretKeys: ["nix-gpu-deploy:registryPassword", "nix-gpu-deploy:kubeconfig"], realNix: false });
+        assert.ok(pulumi.RunError.isInstance(run.error), String(run.error));
+        assert.match(run.error.message, /^ {2}- nix-gpu-deploy:kubeconfig: is set as a secret but empty/m);
+        assert.ok(!run.error.message.includes("no kube credentials"));
+    });
+
+    it("a section stored as a secret is named, its value not echoed", async () => {
+        const gpu = JSON.stringify({ product: "NVIDIA BAD SECRET VALUE", count: 1 });
+        const run = await runProgram({ stack: "bad", config: { ...cfg(), "nix-gpu-deploy:gpu": gpu, "nix-gpu-deploy:kubeconfig": "k" },
+            secretKeys: ["nix-gpu-deploy:registryPassword", "nix-gpu-deploy:kubeconfig", "nix-gpu-deploy:gpu"], realNix: false });
+        assert.ok(run.error);
+        assert.match(run.error.message, /nix-gpu-deploy:gpu: is stored as a secret \(set with --secret\)/);
+        assert.ok(!run.error.message.includes("BAD SECRET"), run.error.message);
+    });
+
+    it("a dotted key set without --path", async () => {
+        const run = await runProgram({ stack: "bad", config: { ...cfg(), "nix-gpu-deploy:kubeconfig": "k", "nix-gpu-deploy:gpu.count": "2" },
+            secretKeys: ["nix-gpu-deploy:registryPassword", "nix-gpu-deploy:kubeconfig"], realNix: false });
+        assert.ok(run.error);
+        assert.match(run.error.message, /nix-gpu-deploy:gpu\.count: unknown config key; to set a field inside the gpu object use `pulumi config set --path gpu\.count …`/);
+    });
+});
+
+type Config = Record<string, Record<string, unknown>>;
+
+/** A fake project file system for parseStackConfig: files by path under /fake, symlinks as path → target. */
+function fakeFs(files: Record<string, string>, links: Record<string, string>): ParseOptions {
+    const root = "/fake";
+    const resolve = (p: string): string => {
+        let cur = p;
+        for (let i = 0; i < 10; i++) {
+            const hit = Object.keys(links).find((l) => cur === `${root}/${l}` || cur.startsWith(`${root}/${l}/`));
+            if (hit === undefined) {
+                return cur;
+            }
+            cur = links[hit] + cur.slice(`${root}/${hit}`.length);
+        }
+        return cur;
+    };
+    const exists = (p: string) => {
+        const r = resolve(p);
+        return r === root || Object.keys(files).some((f) => `${root}/${f.replace(/^p\//, "")}` === r || `${root}/${f.replace(/^p\//, "")}`.startsWith(`${r}/`));
+    };
+    return {
+        projectRoot: root,
+        fileExists: exists,
+        realPath: (p) => { if (!exists(p)) { throw new Error("ENOENT"); } return resolve(p); },
+        readFile: (p) => {
+            const key = Object.keys(files).find((f) => `${root}/${f.replace(/^p\//, "")}` === resolve(p));
+            if (key === undefined) {
+                throw new Error("ENOENT");
+            }
+            return files[key];
+        },
+    };
+}
