@@ -738,7 +738,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             }
         }
         const username = c.string("registry.username", regRaw.username, { re: /^[A-Za-z0-9._@+-]{1,128}$/, what: "a registry user name" });
-        if (username !== undefined && !hasPassword) {
+        if (username !== undefined && !hasPassword && !(raw.emptySecrets ?? []).includes("registryPassword")) {
             c.fail("registryPassword", "registry.username is set but the registryPassword secret is missing (pulumi config set --secret registryPassword …)");
         }
         if (isUnset(regRaw.username) && hasPassword) {

@@ -399,6 +399,11 @@ describe("issue #11: bad input reads like a tool, and nothing slips through", fu
             ["nix-gpu-deploy:kubeconfig: is set as a secret but empty: set it with `pulumi config set --secret kubeconfig`, or remove it with `pulumi config rm kubeconfig`"]);
     });
 
+    it("8. an empty registryPassword secret is 'set but empty', not 'missing'", () => {
+        assert.deepStrictEqual(errorsOf(parseStackConfig({ ...raw(base(), {}), emptySecrets: ["registryPassword"] }, opts)),
+            ["nix-gpu-deploy:registryPassword: is set as a secret but empty: set it with `pulumi config set --secret registryPassword`, or remove it with `pulumi config rm registryPassword`"]);
+    });
+
     it("8. a dotted key set without --path gets the --path hint", () => {
         assert.deepStrictEqual(errorsOf(parseStackConfig({ ...raw(base()), keysSet: ["nix-gpu-deploy:gpu.count", "nix-gpu-deploy:nix.overlays[0].name"] }, opts)), [
             "nix-gpu-deploy:gpu.count: unknown config key; to set a field inside the gpu object use `pulumi config set --path gpu.count …` (without --path the dot is part of the key name)",
