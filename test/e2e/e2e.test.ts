@@ -113,25 +113,28 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
 
     it("0. a bad stack config fails the preview with one clean message: every problem named, no stack trace, no colour", async () => {
         await stack.setConfig("gpu.count", { value: "17" }, true);
-        await stack.setConfig("deployment.replicas", { value: "-1" }, true);
-        let message = "";
+        await stack.setConfig("deployment.strategy", { value: "BlueGreen" }, true);
+        await stack.setConfig("gpu.cuont", { value: "2" });
+        let out = "";
         try {
-            await assert.rejects(stack.preview({ color: "never" }), (e: Error) => {
-                message = e.message;
+            await assert.rejects(stack.preview({ color: "never" }), (e: Error & { stdout?: string; stderr?: string }) => {
+                out = `${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`;
                 return true;
             });
         } finally {
             await stack.removeConfig("gpu.count", true);
-            await stack.removeConfig("deployment.replicas", true);
+            await stack.removeConfig("deployment.strategy", true);
+            await stack.removeConfig("gpu.cuont");
         }
-        const shown = message.split("\n").filter((l) => l.includes("nix-gpu-deploy"));
-        console.log(`      ${shown.slice(0, 4).join("\n      ")}`);
-        assert.match(message, /nix-gpu-deploy: invalid stack configuration \(\d+ problems?\)/);
-        assert.match(message, /gpu\.count/);
-        assert.match(message, /deployment\.replicas/);
-        assert.deepStrictEqual(message.split("\n").filter((l) => l.startsWith("    at ")), [], "no stack trace");
-        assert.ok(!message.includes("\u001b["), "no ANSI escapes under --color never");
-        assert.ok(!/InputPropertiesError|unhandled exception/.test(message), message.slice(-2000));
+        const block = out.split("\n").filter((l) => /nix-gpu-deploy/.test(l));
+        console.log(`      ${[...new Set(block)].slice(0, 5).map((l) => l.trim()).join("\n      ")}`);
+        assert.strictEqual(new Set(out.match(/nix-gpu-deploy: invalid stack configuration \(3 problems\)/g) ?? []).size, 1, out.slice(-3000));
+        assert.match(out, /^\s*- nix-gpu-deploy:gpu\.count: must be within 0\.\.16, got 17$/m);
+        assert.match(out, /^\s*- nix-gpu-deploy:deployment\.strategy: must be one of Recreate, RollingUpdate, got "BlueGreen"$/m);
+        assert.match(out, /^\s*- nix-gpu-deploy:gpu\.cuont: unknown config key/m);
+        assert.deepStrictEqual(out.split("\n").filter((l) => /^\s+at /.test(l)), [], "no stack trace");
+        assert.ok(!out.includes("\u001b["), "no ANSI escapes under --color never");
+        assert.ok(!/InputPropertiesError|unhandled exception/.test(out), out.slice(-2000));
     });
 
     for (const publisher of PUBLISHERS) {

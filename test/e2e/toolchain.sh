@@ -207,8 +207,8 @@ upstream_src() {
 tarball_sum() { sha256sum "$1" | cut -c1-16; }
 # record_plugin NAME: the built binary's sha256, which the e2e compares with the binaries that ran.
 record_plugin() { mkdir -p "$TOOLS/plugins"; sha256sum "$BIN/$1" | cut -d' ' -f1 > "$TOOLS/plugins/$1.sha256"; }
-no_upstream() { # name, tarball
-  rm -f "$TOOLS/plugins/$1.sha256"
+no_upstream() { # name, tarball: drop an earlier build, so the installed plugin is what runs
+  rm -f "$TOOLS/plugins/$1.sha256" "$BIN/$1"
   log "$1: no upstream source ($2); the installed plugin is used"
 }
 
