@@ -151,7 +151,9 @@ export const DEFAULTS = {
     nixEntry: "nix/build_container.nix",
     overlays: [{ name: "replaceTorch", args: {} }] as OverlayConfig[],
     pythonPackages: ["numpy", "torch", "pytorch-lightning", "doctr"],
-    cudaCapabilities: ["8.0"],
+    // Empty: nixpkgs' own list. A narrowed list only changes CUDA code built from source, which then no
+    // binary cache has; the torch-bin wheels are built for every capability anyway.
+    cudaCapabilities: [],
     maxLayers: 100,
     layerStrategy: "stable" as LayerStrategy,
     maxLayerBytes: 10 * 1024 ** 3,
@@ -710,7 +712,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         entry = entry.replace(/^(\.\/)+/, "");
         const overlays = parseOverlays(c, nixRaw.overlays, entryOk ? entry : undefined, opts);
         const pythonPackages = c.stringList("nix.pythonPackages", nixRaw.pythonPackages, PYTHON_ATTR, "a Python package attribute name", { dflt: DEFAULTS.pythonPackages, max: 200 });
-        const cudaCapabilities = c.stringList("nix.cudaCapabilities", nixRaw.cudaCapabilities, CUDA_CAPABILITY, "a CUDA compute capability like 8.0 or 9.0", { dflt: DEFAULTS.cudaCapabilities, max: 16, nonEmpty: true });
+        const cudaCapabilities = c.stringList("nix.cudaCapabilities", nixRaw.cudaCapabilities, CUDA_CAPABILITY, "a CUDA compute capability like 8.0 or 9.0", { dflt: DEFAULTS.cudaCapabilities, max: 16 });
         return { entry, overlays, pythonPackages, cudaCapabilities };
     });
 

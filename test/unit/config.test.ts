@@ -87,7 +87,6 @@ const bad: Array<[string, Mutate, string, RawStackConfig["secretsPresent"]?]> = 
     ["entry that is not a .nix file", (c) => { c.nix.entry = "package.json"; }, "nix.entry"],
     ["entry with shell syntax", (c) => { c.nix.entry = "nix/$(touch /tmp/pwned).nix"; }, "nix.entry"],
     ["python package with a space", (c) => { c.nix.pythonPackages = ["numpy torch"]; }, "nix.pythonPackages[0]"],
-    ["no CUDA capability", (c) => { c.nix.cudaCapabilities = []; }, "nix.cudaCapabilities"],
     ["nix section not an object", (c) => { (c as Record<string, unknown>).nix = "nix/build_container.nix"; }, "nix"],
 ];
 
@@ -149,6 +148,20 @@ describe("parseStackConfig", () => {
         assert.strictEqual(r.config.gpu.taintKey, "nvidia.com/gpu");
         assert.strictEqual(r.config.deployment.replicas, 1);
         assert.strictEqual(r.config.deployment.strategy, "RollingUpdate");
+    });
+
+    it("leaves cudaCapabilities to nixpkgs unless narrowed (issue #8, defect 9); the shipped GPU stacks do not narrow it", () => {
+        for (const v of [undefined, [], null]) {
+            const c = base();
+            c.nix.cudaCapabilities = v;
+            const r = parseStackConfig(raw(c), opts);
+            assert.ok(r.ok, errorsOf(r).join("\n"));
+            assert.deepStrictEqual(r.config.nix.cudaCapabilities, []);
+        }
+        for (const stack of ["a100", "h100"]) {
+            const text = fs.readFileSync(path.join(__dirname, "../..", `Pulumi.${stack}.yaml`), "utf8");
+            assert.ok(!/cudaCapabilities/.test(text), `Pulumi.${stack}.yaml narrows cudaCapabilities: that forces uncached source builds`);
+        }
     });
 
     it("keeps a legitimate zero (CPU-only pod, scaled to zero)", () => {

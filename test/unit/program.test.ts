@@ -52,7 +52,7 @@ describe("the program under mocks, per shipped stack", function () {
             assert.ok(build.inputs.create.includes(nix.entry), `${stack}: entry`);
             assert.ok(build.inputs.create.includes(`--argstr imageName ${image.name}`));
             assert.ok(build.inputs.create.includes(`--argstr maxLayers ${image.maxLayers}`));
-            assert.ok(build.inputs.create.includes(`--argstr cudaCapabilities '${JSON.stringify(nix.cudaCapabilities)}'`));
+            assert.ok(build.inputs.create.includes(`--argstr cudaCapabilities '${JSON.stringify(nix.cudaCapabilities ?? [])}'`));
             assert.ok(!build.inputs.create.includes("--out-link "));
             assert.match(build.inputs.triggers[0].drv, /^\/nix\/store\/[a-z0-9]{32}-.*\.drv$/);
             assert.deepStrictEqual(build.inputs.triggers[1], { layering: { maxLayers: image.maxLayers, strategy: "stable" } });
