@@ -24,6 +24,7 @@ const dependencySet = new NixDependencySet(`${stack}-deps`, {
     overlays,
     pythonPackages: config.nix.pythonPackages,
     cudaCapabilities: config.nix.cudaCapabilities,
+    nixSettings: config.nix.settings,
     imageArgs: {
         imageName: config.image.name,
         imageTag: config.image.tag ?? "",

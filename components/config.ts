@@ -17,6 +17,22 @@ export interface OverlayConfig {
     args: Record<string, OverlayArgValue>;
 }
 
+/**
+ * Nix settings a stack passes to every Nix call. Each one left unset is not passed at all, so the
+ * machine's own nix.conf applies (cache.nixos.org, its builders); a set one overrides it for this
+ * stack only.
+ */
+export interface NixSettings {
+    /** Binary caches to substitute from (`substituters`); `[]` = none (an offline machine). */
+    substituters?: string[];
+    /** Keys whose signatures those caches' paths must carry (`trusted-public-keys`). */
+    trustedPublicKeys?: string[];
+    /** Remote builders in Nix's `builders` syntax (`;`-separated machine lines, or `@file`). */
+    builders?: string;
+    /** Local build jobs (`--max-jobs`); 0 = build only on remote builders. */
+    maxJobs?: number;
+}
+
 export interface StackConfig {
     nix: {
         /** Nix entry file, relative to the project root. */
@@ -24,6 +40,7 @@ export interface StackConfig {
         overlays: OverlayConfig[];
         pythonPackages: string[];
         cudaCapabilities: string[];
+        settings: NixSettings;
     };
     image: {
         name: string;
@@ -129,6 +146,12 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](
 const GPU_PRODUCT = /^NVIDIA-[A-Za-z0-9]([A-Za-z0-9._-]{0,54}[A-Za-z0-9])?$/;
 const MIG_PROFILE = /^[1-7]g\.[1-9][0-9]{0,2}gb(\+me)?$/;
 const CUDA_CAPABILITY = /^(?:[3-9]|1[0-2])\.[0-9]a?$/;
+/** A Nix store URL: scheme://… without whitespace or quotes (https, file, s3, ssh, ssh-ng, daemon, …). */
+const NIX_STORE_URL = /^[a-z][a-z0-9+.-]*:\/\/[^\s'"`\\]+$/;
+/** `name:base64` as `nix-store --generate-binary-cache-key` writes it. */
+const NIX_PUBLIC_KEY = /^[A-Za-z0-9._-]+:[A-Za-z0-9+/]+={0,2}$/;
+/** Printable ASCII on one line: machine lines are `;`-separated (a newline would end the option). */
+const NIX_BUILDERS = /^[\x20-\x7e]+$/;
 const LOWER_CAMEL = /^[a-z][A-Za-z0-9]{0,39}$/;
 const PYTHON_ATTR = /^[A-Za-z_][A-Za-z0-9_-]{0,79}$/;
 /** Kubernetes resource.Quantity: a decimal number with a binary-SI, decimal-SI or exponent suffix. */
@@ -695,8 +718,8 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     };
 
     // nix
-    const { entry, overlays, pythonPackages, cudaCapabilities } = section("nix", () => {
-        const nixRaw = c.object("nix", val("nix"), ["entry", "overlays", "pythonPackages", "cudaCapabilities"]);
+    const { entry, overlays, pythonPackages, cudaCapabilities, settings } = section("nix", () => {
+        const nixRaw = c.object("nix", val("nix"), ["entry", "overlays", "pythonPackages", "cudaCapabilities", "substituters", "trustedPublicKeys", "builders", "maxJobs"]);
         let entry = c.string("nix.entry", nixRaw.entry, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 }) ?? DEFAULTS.nixEntry;
         let entryOk = false;
         const where = confinedRealPath(opts, entry);
@@ -713,7 +736,23 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         const overlays = parseOverlays(c, nixRaw.overlays, entryOk ? entry : undefined, opts);
         const pythonPackages = c.stringList("nix.pythonPackages", nixRaw.pythonPackages, PYTHON_ATTR, "a Python package attribute name", { dflt: DEFAULTS.pythonPackages, max: 200 });
         const cudaCapabilities = c.stringList("nix.cudaCapabilities", nixRaw.cudaCapabilities, CUDA_CAPABILITY, "a CUDA compute capability like 8.0 or 9.0", { dflt: DEFAULTS.cudaCapabilities, max: 16 });
-        return { entry, overlays, pythonPackages, cudaCapabilities };
+        // Unset (absent, null, "") = not passed; `[]` for substituters is a value: no binary cache.
+        const settings: NixSettings = {};
+        if (!isUnset(nixRaw.substituters) || Array.isArray(nixRaw.substituters)) {
+            settings.substituters = c.stringList("nix.substituters", nixRaw.substituters, NIX_STORE_URL, "a binary cache URL like https://cache.nixos.org", { dflt: [], max: 32, itemMax: 512 });
+        }
+        if (!isUnset(nixRaw.trustedPublicKeys)) {
+            settings.trustedPublicKeys = c.stringList("nix.trustedPublicKeys", nixRaw.trustedPublicKeys, NIX_PUBLIC_KEY, "a Nix signing public key like cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", { dflt: [], max: 32, itemMax: 256 });
+        }
+        const builders = c.string("nix.builders", nixRaw.builders, { re: NIX_BUILDERS, what: "Nix builders: `;`-separated machine lines (printable characters, no newline) or @/path/to/machines", max: 4096 });
+        if (builders !== undefined) {
+            settings.builders = builders;
+        }
+        const maxJobs = c.integer("nix.maxJobs", nixRaw.maxJobs, 0, 1024);
+        if (maxJobs !== undefined) {
+            settings.maxJobs = maxJobs;
+        }
+        return { entry, overlays, pythonPackages, cudaCapabilities, settings };
     });
 
     // image
@@ -832,7 +871,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     return {
         ok: true,
         config: {
-            nix: { entry, overlays, pythonPackages, cudaCapabilities },
+            nix: { entry, overlays, pythonPackages, cudaCapabilities, settings },
             image: { ...image, name: imageName },
             registry: { ...registry, host },
             gpu,

@@ -1,6 +1,7 @@
 // Every external program (nix-instantiate, nix-build, skopeo, docker) is invoked through this
 // module: commands are argument vectors, quoted here for `/bin/sh -c`; nothing else in the
 // project concatenates shell strings.
+import { NixSettings } from "./config";
 
 /** Quotes one argument for POSIX sh: safe words stay bare, everything else is single-quoted. */
 export function shQuote(arg: string): string {
@@ -29,10 +30,27 @@ export function shScript(lines: readonly string[]): string {
 export interface NixArgs {
     /** `--argstr name value` pairs (every value a string; JSON for structured ones). */
     argstr: Record<string, string>;
+    /** The stack's Nix settings; unset ones are not passed (the machine's nix.conf applies). */
+    settings?: NixSettings;
 }
 
-/** Options every Nix invocation shares: no binary cache (offline-safe, reproducible). */
-const NIX_COMMON_OPTIONS = ["--option", "substituters", ""];
+/** The flags for a stack's Nix settings: nothing for a setting left unset. */
+export function nixSettingFlags(settings: NixSettings = {}): string[] {
+    const flags: string[] = [];
+    if (settings.substituters !== undefined) {
+        flags.push("--option", "substituters", settings.substituters.join(" "));
+    }
+    if (settings.trustedPublicKeys !== undefined) {
+        flags.push("--option", "trusted-public-keys", settings.trustedPublicKeys.join(" "));
+    }
+    if (settings.builders !== undefined) {
+        flags.push("--option", "builders", settings.builders);
+    }
+    if (settings.maxJobs !== undefined) {
+        flags.push("--max-jobs", String(settings.maxJobs));
+    }
+    return flags;
+}
 
 function argstrFlags(args: NixArgs): string[] {
     return Object.keys(args.argstr).sort().flatMap((k) => ["--argstr", k, args.argstr[k]]);
@@ -43,7 +61,7 @@ function argstrFlags(args: NixArgs): string[] {
  * Nothing is built; it is cheap enough to run on every preview.
  */
 export function nixEvalScript(entryAbs: string, args: NixArgs): string {
-    const instantiate = shCommand(["nix-instantiate", ...NIX_COMMON_OPTIONS, entryAbs, ...argstrFlags(args)]);
+    const instantiate = shCommand(["nix-instantiate", ...nixSettingFlags(args.settings), entryAbs, ...argstrFlags(args)]);
     return shScript([
         `drv=$(${instantiate})`,
         `case "$drv" in /nix/store/*.drv) ;; *) echo "nix-instantiate printed no .drv path: $drv" >&2; exit 1 ;; esac`,
@@ -64,7 +82,7 @@ export const BUILD_LOG_TAIL_LINES = 60;
  */
 export function nixBuildArgv(entryAbs: string, args: NixArgs): string[] {
     return ["nix-build", "--no-out-link", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
-        ...NIX_COMMON_OPTIONS, entryAbs, ...argstrFlags(args)];
+        ...nixSettingFlags(args.settings), entryAbs, ...argstrFlags(args)];
 }
 
 /** Longest output line a command passes on to the command provider. */

@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
-import { OverlayArgValue, confinedPath } from "./config";
+import { NixSettings, OverlayArgValue, confinedPath } from "./config";
 import { nixEvaluationError, programError } from "./errors";
 import { NixArgs, nixBuildArgv, nixEvalScript, parseEvalOutput, shCommand } from "./exec";
 import { Fingerprint, fingerprintNixFile, hashJson } from "./fingerprint";
@@ -67,13 +67,16 @@ export interface NixDependencySetArgs {
     cudaCapabilities: string[];
     /** Further `--argstr` values of the entry (image name, tag, layer budget, …). */
     imageArgs: Record<string, string>;
+    /** The stack's Nix settings (caches, keys, builders, jobs); unset ones are not passed. */
+    nixSettings?: NixSettings;
     /** Whether nix-instantiate can run here; when false the derivation is replaced by the fingerprint. */
     nixAvailable: boolean;
 }
 
 /** Pure: the `--argstr` values every Nix invocation of this dependency set gets. */
-export function dependencyArgs(a: Pick<NixDependencySetArgs, "overlays" | "pythonPackages" | "cudaCapabilities" | "imageArgs">): NixArgs {
+export function dependencyArgs(a: Pick<NixDependencySetArgs, "overlays" | "pythonPackages" | "cudaCapabilities" | "imageArgs" | "nixSettings">): NixArgs {
     return {
+        settings: a.nixSettings,
         argstr: {
             ...a.imageArgs,
             overlays: JSON.stringify(a.overlays.map((o) => ({ name: o.overlayName, args: o.args }))),

@@ -87,6 +87,11 @@ const bad: Array<[string, Mutate, string, RawStackConfig["secretsPresent"]?]> = 
     ["entry that is not a .nix file", (c) => { c.nix.entry = "package.json"; }, "nix.entry"],
     ["entry with shell syntax", (c) => { c.nix.entry = "nix/$(touch /tmp/pwned).nix"; }, "nix.entry"],
     ["python package with a space", (c) => { c.nix.pythonPackages = ["numpy torch"]; }, "nix.pythonPackages[0]"],
+    ["substituter that is not a URL", (c) => { c.nix.substituters = ["cache.nixos.org"]; }, "nix.substituters[0]"],
+    ["substituter with shell syntax", (c) => { c.nix.substituters = ["https://x/$(touch /tmp/pwned) y"]; }, "nix.substituters[0]"],
+    ["trusted public key without a name", (c) => { c.nix.trustedPublicKeys = ["6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="]; }, "nix.trustedPublicKeys[0]"],
+    ["builders with a newline", (c) => { c.nix.builders = "ssh://a x86_64-linux\nssh://b"; }, "nix.builders"],
+    ["negative max jobs", (c) => { c.nix.maxJobs = -1; }, "nix.maxJobs"],
     ["nix section not an object", (c) => { (c as Record<string, unknown>).nix = "nix/build_container.nix"; }, "nix"],
 ];
 
@@ -162,6 +167,17 @@ describe("parseStackConfig", () => {
             const text = fs.readFileSync(path.join(__dirname, "../..", `Pulumi.${stack}.yaml`), "utf8");
             assert.ok(!/cudaCapabilities/.test(text), `Pulumi.${stack}.yaml narrows cudaCapabilities: that forces uncached source builds`);
         }
+    });
+
+    it("passes no Nix setting unless the stack sets it; substituters [] (no cache) is a value, null is unset", () => {
+        const unset = parseStackConfig(raw(base()), opts);
+        assert.ok(unset.ok);
+        assert.deepStrictEqual(unset.config.nix.settings, {});
+        const c = base();
+        Object.assign(c.nix, { substituters: [], trustedPublicKeys: null, builders: "ssh://b x86_64-linux - 4; ssh://c aarch64-linux", maxJobs: 0 });
+        const r = parseStackConfig(raw(c), opts);
+        assert.ok(r.ok, errorsOf(r).join("\n"));
+        assert.deepStrictEqual(r.config.nix.settings, { substituters: [], builders: "ssh://b x86_64-linux - 4; ssh://c aarch64-linux", maxJobs: 0 });
     });
 
     it("keeps a legitimate zero (CPU-only pod, scaled to zero)", () => {

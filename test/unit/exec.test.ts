@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    MAX_OUTPUT_LINE, boundedOutput, nixBuildArgv, nixEvalScript, parseBuildOutput, parseDigest, parseEvalOutput, shCommand, shQuote, skopeoPushScript, storeHash,
+    MAX_OUTPUT_LINE, boundedOutput, nixBuildArgv, nixEvalScript, nixSettingFlags, parseBuildOutput, parseDigest, parseEvalOutput, shCommand, shQuote, skopeoPushScript, storeHash,
 } from "../../components/exec";
 
 const sh = (cmd: string, env: Record<string, string> = {}) =>
@@ -33,17 +33,29 @@ describe("shell quoting", () => {
 
 describe("nix command lines", () => {
     const args = { argstr: { imageName: "ml/app", overlays: '[{"name":"ffmpeg","args":{}}]' } };
-    it("builds without an out-link, builders' logs not streamed but their tail kept, arguments sorted", () => {
+    it("builds without an out-link, builders' logs not streamed but their tail kept, arguments sorted; no Nix setting overridden by default", () => {
         assert.deepStrictEqual(nixBuildArgv("/p/nix/build_container.nix", args), [
-            "nix-build", "--no-out-link", "--no-build-output", "--option", "log-lines", "60",
-            "--option", "substituters", "", "/p/nix/build_container.nix",
+            "nix-build", "--no-out-link", "--no-build-output", "--option", "log-lines", "60", "/p/nix/build_container.nix",
             "--argstr", "imageName", "ml/app", "--argstr", "overlays", '[{"name":"ffmpeg","args":{}}]',
         ]);
     });
     it("evaluation prints the .drv and its output path", () => {
         const script = nixEvalScript("/p/e.nix", args);
-        assert.match(script, /^set -eu\ndrv=\$\(nix-instantiate --option substituters '' \/p\/e\.nix --argstr imageName ml\/app --argstr overlays '\[\{"name":"ffmpeg","args":\{\}\}\]'\)/);
+        assert.match(script, /^set -eu\ndrv=\$\(nix-instantiate \/p\/e\.nix --argstr imageName ml\/app --argstr overlays '\[\{"name":"ffmpeg","args":\{\}\}\]'\)/);
         assert.match(script, /nix-store --query --outputs "\$drv"/);
+    });
+    it("passes a stack's Nix settings, and only those it sets, as quoted arguments", () => {
+        assert.deepStrictEqual(nixSettingFlags({}), []);
+        assert.deepStrictEqual(nixSettingFlags({ substituters: [] }), ["--option", "substituters", ""]);
+        assert.deepStrictEqual(nixSettingFlags({
+            substituters: ["https://cache.nixos.org", "http://127.0.0.1:5080"], trustedPublicKeys: ["k-1:AAAA", "k-2:BBBB="],
+            builders: "ssh://b x86_64-linux - 4; ssh://c aarch64-linux", maxJobs: 0,
+        }), [
+            "--option", "substituters", "https://cache.nixos.org http://127.0.0.1:5080", "--option", "trusted-public-keys", "k-1:AAAA k-2:BBBB=",
+            "--option", "builders", "ssh://b x86_64-linux - 4; ssh://c aarch64-linux", "--max-jobs", "0",
+        ]);
+        const script = nixEvalScript("/p/e.nix", { ...args, settings: { builders: "ssh://b x86_64-linux; $(touch /tmp/pwned)" } });
+        assert.ok(script.includes(`--option builders 'ssh://b x86_64-linux; $(touch /tmp/pwned)'`), script);
     });
     it("parses outputs without throwing", () => {
         const drv = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-x.drv";
