@@ -96,7 +96,9 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         if (plugins.size > 0) {
             console.log("\n      plugins that ran:");
             for (const p of plugins.values()) {
-                console.log(`      ${p.name.padEnd(28)} ${p.exe}  ${p.fromUpstream === undefined ? "(installed plugin)" : p.fromUpstream ? "built from ../shared/upstream" : "NOT the upstream build"}`);
+                const origin = p.fromUpstream === undefined ? "(installed or toolchain-built, no upstream record)"
+                    : p.fromUpstream ? `v${p.version}, built from ../shared/upstream/${p.source}` : "NOT the binary built from upstream";
+                console.log(`      ${p.name.padEnd(28)} ${p.exe}  ${origin}`);
             }
         }
         const bad = nonLoopbackListeners(clusterPids());

@@ -148,6 +148,15 @@ export interface PluginRun {
     exe: string;
     /** The toolchain's record of the binary it built from ../shared/upstream; undefined where it built none. */
     fromUpstream?: boolean;
+    /** Version and source tarball of that build. */
+    version?: string;
+    source?: string;
+}
+
+/** The toolchain's record of a plugin it built from ../shared/upstream (sha256, version, source tarball). */
+function upstreamRecord(name: string): Record<string, string> | undefined {
+    const f = path.join(TOOLS, "plugins", name);
+    return fs.existsSync(f) ? Object.fromEntries(fs.readFileSync(f, "utf8").trim().split("\n").map((l) => l.split("=", 2))) : undefined;
 }
 
 /**
@@ -178,12 +187,12 @@ export function watchPlugins(): { stop: () => PluginRun[] } {
             clearInterval(timer);
             scan();
             return [...seen.entries()].map(([exe, name]) => {
-                const record = path.join(TOOLS, "plugins", `${name}.sha256`);
-                if (!fs.existsSync(record) || !fs.existsSync(exe)) {
+                const record = upstreamRecord(name);
+                if (record === undefined || !fs.existsSync(exe)) {
                     return { name, exe };
                 }
                 const sum = execFileSync("sha256sum", [exe], { encoding: "utf8" }).split(" ")[0];
-                return { name, exe, fromUpstream: sum === fs.readFileSync(record, "utf8").trim() };
+                return { name, exe, fromUpstream: sum === record.sha256, version: record.version, source: record.source };
             }).sort((a, b) => a.name.localeCompare(b.name));
         },
     };
@@ -191,7 +200,7 @@ export function watchPlugins(): { stop: () => PluginRun[] } {
 
 /** Whether the toolchain built `name` from ../shared/upstream (else the installed plugin is used). */
 export function builtFromUpstream(name: string): boolean {
-    return fs.existsSync(path.join(TOOLS, "plugins", `${name}.sha256`));
+    return upstreamRecord(name) !== undefined;
 }
 
 /**

@@ -205,10 +205,14 @@ upstream_src() {
   echo "$d"
 }
 tarball_sum() { sha256sum "$1" | cut -c1-16; }
-# record_plugin NAME: the built binary's sha256, which the e2e compares with the binaries that ran.
-record_plugin() { mkdir -p "$TOOLS/plugins"; sha256sum "$BIN/$1" | cut -d' ' -f1 > "$TOOLS/plugins/$1.sha256"; }
+# record_plugin NAME VERSION TARBALL: what was built from which source; the e2e compares the sha256
+# with the binaries that ran and prints the version.
+record_plugin() {
+  mkdir -p "$TOOLS/plugins"
+  printf 'sha256=%s\nversion=%s\nsource=%s\n' "$(sha256sum "$BIN/$1" | cut -d' ' -f1)" "$2" "$(basename "$3")" > "$TOOLS/plugins/$1"
+}
 no_upstream() { # name, tarball: drop an earlier build, so the installed plugin is what runs
-  rm -f "$TOOLS/plugins/$1.sha256" "$BIN/$1"
+  rm -f "$TOOLS/plugins/$1" "$BIN/$1"
   log "$1: no upstream source ($2); the installed plugin is used"
 }
 
@@ -225,7 +229,7 @@ build_langhost() {
     -require "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" -require "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION"
   go mod tidy >/dev/null 2>&1 || go mod tidy
   go build -o "$BIN/pulumi-language-nodejs" -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" .
-  record_plugin pulumi-language-nodejs
+  record_plugin pulumi-language-nodejs "$PULUMI_VERSION" "$tb"
   stamp "$s"
 }
 
@@ -238,7 +242,7 @@ build_command() {
   local d; d="$(upstream_src "$tb" "$s")"
   cd "$d/provider"
   go build -o "$BIN/pulumi-resource-command" -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=v$COMMAND_VERSION" ./cmd/pulumi-resource-command
-  record_plugin pulumi-resource-command
+  record_plugin pulumi-resource-command "$COMMAND_VERSION" "$tb"
   stamp "$s"
 }
 
@@ -258,7 +262,7 @@ build_docker() {
   cd "$d/provider"
   CGO_ENABLED=0 go build -o "$BIN/pulumi-resource-docker" -tags no_compose \
     -ldflags "-s -w -X github.com/pulumi/pulumi-docker/provider/v5/pkg/version.Version=$DOCKER_PROVIDER_VERSION" ./cmd/pulumi-resource-docker
-  record_plugin pulumi-resource-docker
+  record_plugin pulumi-resource-docker "$DOCKER_PROVIDER_VERSION" "$tb"
   stamp "$s"
 }
 
