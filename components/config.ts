@@ -738,7 +738,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         const cudaCapabilities = c.stringList("nix.cudaCapabilities", nixRaw.cudaCapabilities, CUDA_CAPABILITY, "a CUDA compute capability like 8.0 or 9.0", { dflt: DEFAULTS.cudaCapabilities, max: 16 });
         // Unset (absent, null, "") = not passed; `[]` for substituters is a value: no binary cache.
         const settings: NixSettings = {};
-        if (!isUnset(nixRaw.substituters) || Array.isArray(nixRaw.substituters)) {
+        if (!isUnset(nixRaw.substituters)) {
             settings.substituters = c.stringList("nix.substituters", nixRaw.substituters, NIX_STORE_URL, "a binary cache URL like https://cache.nixos.org", { dflt: [], max: 32, itemMax: 512 });
         }
         if (!isUnset(nixRaw.trustedPublicKeys)) {
