@@ -1,0 +1,88 @@
+// One way to reach the stack's cluster from the program and from the rollout check: the official
+// client's KubeConfig (contexts, exec plugins whose credentials are refreshed when they expire,
+// token files re-read, client certificates, proxy-url), selecting the same kubeconfig and context as
+// the Kubernetes provider does — the inline `kubeconfig` secret, else $KUBECONFIG / ~/.kube/config,
+// and `cluster.context` for either.
+import { KubeConfig } from "@kubernetes/client-node";
+import * as os from "os";
+import * as path from "path";
+import { parse as parseYaml } from "yaml";
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- kubeconfig documents are arbitrary YAML */
+
+/**
+ * kubectl spells a user's token file `tokenFile`; the client reads only `token-file`, once. Turn it
+ * into the client's tokenFile auth provider, which re-reads the file (rotated service-account
+ * tokens), with a relative path resolved against the kubeconfig's directory as kubectl does.
+ */
+export function normalizeKubeconfig(text: string, baseDir?: string): string {
+    const doc = parseYaml(text) as any;
+    if (doc === null || typeof doc !== "object") {
+        throw new Error("the kubeconfig is not a YAML mapping");
+    }
+    for (const u of Array.isArray(doc.users) ? doc.users : []) {
+        const user = u?.user;
+        const tf = user?.tokenFile ?? user?.["token-file"];
+        if (user !== undefined && user !== null && typeof tf === "string" && user.token === undefined && user["auth-provider"] === undefined) {
+            const abs = path.resolve(baseDir ?? process.cwd(), tf);
+            delete user.tokenFile;
+            delete user["token-file"];
+            user["auth-provider"] = { name: "tokenFile", config: { tokenFile: abs } };
+        }
+    }
+    return JSON.stringify(doc);
+}
+
+/** The kubeconfig the provider uses: inline text, else the default files; then the context, if named. */
+export function loadKubeConfig(inline?: string, context?: string): KubeConfig {
+    const kc = new KubeConfig();
+    if (inline !== undefined && inline !== "") {
+        kc.loadFromString(normalizeKubeconfig(inline));
+    } else {
+        const file = process.env.KUBECONFIG?.split(path.delimiter).find((f) => f !== "") ?? path.join(os.homedir(), ".kube", "config");
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- read lazily, only here
+        const text = (require("fs") as typeof import("fs")).readFileSync(file, "utf8");
+        kc.loadFromString(normalizeKubeconfig(text, path.dirname(file)));
+    }
+    if (context !== undefined && context !== "") {
+        if (kc.getContextObject(context) === null) {
+            throw new Error(`the kubeconfig has no context ${JSON.stringify(context)} (it has: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`);
+        }
+        kc.setCurrentContext(context);
+    } else if (kc.getCurrentContext() === "" || kc.getCurrentContext() === undefined) {
+        throw new Error("the kubeconfig names no current-context and cluster.context is not set");
+    }
+    return kc;
+}
+
+/** Which server the KubeConfig's current context talks to (for messages). */
+export function serverOf(kc: KubeConfig): string {
+    return kc.getCurrentCluster()?.server ?? "(no cluster)";
+}
+
+/** A short message for a failed API call: the HTTP status and the server's message, never headers. */
+export function apiErrorMessage(e: unknown): string {
+    const err = e as { code?: number; body?: any; message?: string };
+    if (typeof err?.code === "number") {
+        let msg = "";
+        const body = typeof err.body === "string" ? (() => {
+            try {
+                return JSON.parse(err.body);
+            } catch {
+                return err.body;
+            }
+        })() : err.body;
+        msg = typeof body === "object" && body !== null ? String(body.message ?? body.reason ?? "") : String(body ?? "");
+        const hint = err.code === 401 ? " (unauthorized: the credentials were refused or have expired)"
+            : err.code === 403 ? " (forbidden: the credentials lack this permission)" : "";
+        return `HTTP ${err.code}${hint}${msg !== "" ? `: ${msg.slice(0, 300)}` : ""}`;
+    }
+    return String(err?.message ?? e).split("\n")[0].slice(0, 300);
+}
+
+/** 401/403 do not heal by waiting; connection errors and 5xx may (a restarting API server). */
+export function isPermanentApiError(e: unknown): boolean {
+    const code = (e as { code?: number })?.code;
+    return code === 401 || code === 403;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
