@@ -46,7 +46,8 @@ export function loadKubeConfig(inline?: string, context?: string): KubeConfig {
     }
     if (context !== undefined && context !== "") {
         if (kc.getContextObject(context) === null) {
-            throw new Error(`the kubeconfig has no context ${JSON.stringify(context)} (it has: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`);
+            const names = kc.getContexts().map((c) => c.name);
+            throw new Error(`the kubeconfig has no context ${JSON.stringify(context)} (it has: ${names.length > 0 ? names.join(", ") : "none"})`);
         }
         kc.setCurrentContext(context);
     } else if (kc.getCurrentContext() === "" || kc.getCurrentContext() === undefined) {
