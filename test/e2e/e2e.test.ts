@@ -83,7 +83,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         stack = await localStack(project, path.join(work, "state"), [shims.binDir], env);
         password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
         await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
-        await stack.setConfig("registry.dockerHost", { value: env.NGD_DOCKER_HOST }, true);
+        await useRegistry(stack, registryTargets(env).registry, password);
     });
 
     after(async () => {
@@ -152,6 +152,11 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 }
                 fs.copyFileSync(path.join(ROOT, "test/fixture/overlay/greeting.nix"), path.join(project, "test/fixture/overlay/greeting.nix"));
                 await stack.setConfig("registry.publisher", { value: publisher }, true);
+                if (publisher === "docker") {
+                    await stack.setConfig("registry.dockerHost", { value: env.NGD_DOCKER_HOST }, true);
+                } else {
+                    await stack.removeConfig("registry.dockerHost", true);
+                }
                 await useRegistry(stack, targets.registry, password);
             });
 

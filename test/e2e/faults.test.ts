@@ -133,7 +133,6 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
         await useRegistry(stack, registryTargets(env).registry, password);
         await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
-        await stack.setConfig("registry.dockerHost", { value: env.NGD_DOCKER_HOST }, true);
         await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "60" }, true);
         await up();
     });
@@ -227,6 +226,9 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         describe(`push faults with the ${publisher} publisher`, () => {
             before(async () => {
                 await stack.setConfig("registry.publisher", { value: publisher }, true);
+                if (publisher === "docker") {
+                    await stack.setConfig("registry.dockerHost", { value: env.NGD_DOCKER_HOST }, true);
+                }
                 await setGreeting(`publisher ${publisher}`);
                 await up();
             });
