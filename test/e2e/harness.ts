@@ -2,7 +2,7 @@
 // (file backend, passphrase secrets, plugins from PATH), a nix-build counter, the cluster's API and
 // the registry's numbers.
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
@@ -269,23 +269,34 @@ export function imageBytes(env: ClusterEnv, ref: string): number {
     return m.config.size + m.layers.reduce((s: number, l: { size: number }) => s + l.size, 0);
 }
 
-/** Pulls `ref` from the rehearsal registry into the rehearsal dockerd, runs it hardened and returns its first output. */
+/**
+ * Pulls `ref` from the rehearsal registry into the rehearsal dockerd and runs it the way the
+ * Deployment runs it (uid 65532, read-only root, no capabilities, /tmp and /dev/shm writable);
+ * returns its output, with its exit state when it ended without the expected line.
+ */
 export function runImage(env: ClusterEnv, ref: string): string {
     const config = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-docker-config-"));
     const docker = (args: string[], input?: string) => execFileSync("docker", ["--host", env.NGD_DOCKER_HOST, "--config", config, ...args], { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
     try {
         docker(["login", "--username", env.NGD_REGISTRY_USER, "--password-stdin", env.NGD_REGISTRY], fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim());
         docker(["pull", "--quiet", ref]);
-        const id = docker(["run", "--detach", "--network", "none", "--read-only", "--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", ref]).trim();
+        const id = docker(["run", "--detach", "--network", "none", "--read-only", "--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--tmpfs", "/tmp:rw,mode=1777", "--shm-size", "64m", ref]).trim();
+        // The container's stdout and stderr, as the pod's log would show them.
+        const containerLogs = () => {
+            const r = spawnSync("docker", ["--host", env.NGD_DOCKER_HOST, "--config", config, "logs", id], { encoding: "utf8" });
+            return `${r.stdout}${r.stderr}`;
+        };
         try {
             for (let i = 0; i < 50; i++) {
-                const logs = docker(["logs", id]);
+                const logs = containerLogs();
                 if (logs.includes("cuda capabilities")) {
                     return logs;
                 }
                 execFileSync("sleep", ["0.2"]);
             }
-            return docker(["logs", id]);
+            const state = docker(["inspect", "--format", "exit {{.State.ExitCode}} {{.State.Error}}", id]).trim();
+            return `${containerLogs()}\n[${state}]`;
         } finally {
             docker(["rm", "--force", id]);
         }
