@@ -227,7 +227,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 assert.match(out, /\+-\s*command:local:Command: \(replace\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*local-image-build\]/, out);
                 assert.match(out, /NGD_OVERLAY_greeting/, "the diff names the overlay");
                 assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv"/, "the diff shows the new derivation");
-                assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, "the Deployment will change (an update, not a replace)");
+                assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, `the Deployment will change (an update, not a replace):\n${out}`);
                 assert.match(out, /image\s*:\s*"[^"]+@sha256:[a-f0-9]{64}" => \[unknown\]/, "its image will change");
                 assert.ok((preview.changeSummary.replace ?? 0) >= 1 && (preview.changeSummary.update ?? 0) >= 1, JSON.stringify(preview.changeSummary));
                 const before = lastRef;
