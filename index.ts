@@ -2,6 +2,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { overlayFile } from "./components/config";
 import { GpuDeployment } from "./components/gpuDeployment";
+import { loadKubeConfig, underMocks } from "./components/kube";
+import { clientLookup, preflightProblems } from "./components/preflight";
 import { LayeredCudaImage } from "./components/image";
 import { NixDependencySet, NixOverlay, nixOnPath } from "./components/nix";
 import { publishImage } from "./components/publish";
@@ -51,7 +53,10 @@ const published = publishImage(config.registry.publisher, `${stack}-publish`, {
     dockerHost: config.registry.dockerHost,
 });
 
-const app = new GpuDeployment(`${stack}-gpu`, {
+// A stable name (Pulumi URNs already carry the stack, so `pulumi stack rename` changes nothing here);
+// stacks created before are aliased from their earlier, stack-prefixed name.
+const app = new GpuDeployment("gpu", {
+    previousName: `${stack}-gpu`,
     gpu: config.gpu,
     deployment: config.deployment,
     cluster: config.cluster,
@@ -62,6 +67,10 @@ const app = new GpuDeployment(`${stack}-gpu`, {
         : undefined,
     storePath: image.storePath,
     projectRoot,
+    cudaCapabilities: config.nix.cudaCapabilities,
+    // The live cluster is checked before anything is registered in it (components/preflight.ts).
+    preflight: underMocks() ? undefined : async (input, kubeconfigText) =>
+        preflightProblems(clientLookup(loadKubeConfig(kubeconfigText, config.cluster.context)), input),
 }, {
     // No cluster resource (provider, namespace, pull secret) is registered before the Nix evaluation
     // has succeeded: a failed evaluation fails the preview with nothing registered in the cluster.

@@ -2,6 +2,7 @@
 // `parseStackConfig` is pure (file checks are injected) and reports every problem at once, each
 // naming its property path, so that no resource exists before the whole config is valid.
 import * as path from "path";
+import { LABEL_VALUE, baseProduct, capabilityRuns, migSingleProduct, productCapability } from "./gpuModel";
 
 export const PROJECT = "nix-gpu-deploy";
 
@@ -68,6 +69,10 @@ export interface StackConfig {
         minMemoryMiB?: number;
         taintKey: string;
         runtimeClassName?: string;
+        /** GPU Operator MIG strategy of the nodes: `mixed` (nvidia.com/mig-<profile>) or `single` (nvidia.com/gpu on MIG-labelled nodes). */
+        migStrategy: MigStrategy;
+        /** Extended resource of a whole (or shared) GPU: `nvidia.com/gpu`, or e.g. `nvidia.com/gpu.shared` when time-slicing/MPS renames it. */
+        resourceName: string;
     };
     cluster: {
         name: string;
@@ -75,6 +80,10 @@ export interface StackConfig {
         context?: string;
         hasKubeconfig: boolean;
         renderYamlTo?: string;
+        /** Create (and own) the namespace; false: deploy into an existing namespace, never created or deleted. */
+        createNamespace: boolean;
+        /** Name of a pull secret that already exists in the namespace (not managed by the stack). */
+        imagePullSecret?: string;
     };
     deployment: {
         name: string;
@@ -84,7 +93,38 @@ export interface StackConfig {
         shmSize: string;
         strategy: RolloutStrategy;
         rolloutTimeoutSeconds: number;
+        /** `Deployment` (a service) or `Job` (run to completion: training, batch). */
+        kind: WorkloadKind;
+        minReadySeconds: number;
+        /** Container port (named `http`), if the workload serves one. */
+        port?: number;
+        probe?: ProbeConfig;
+        /** Job only. */
+        job: { backoffLimit: number; completions: number; parallelism: number; activeDeadlineSeconds?: number; ttlSecondsAfterFinished?: number };
+        priorityClassName?: string;
+        podDisruptionBudget?: { minAvailable?: number | string; maxUnavailable?: number | string };
+        podLabels: Record<string, string>;
+        podAnnotations: Record<string, string>;
     };
+}
+
+export type WorkloadKind = "Deployment" | "Job";
+export type MigStrategy = "mixed" | "single";
+
+/** One health check used for the startup, readiness and (unless turned off) liveness probes. */
+export interface ProbeConfig {
+    type: "http" | "tcp" | "exec";
+    /** http: request path. */
+    path?: string;
+    /** http/tcp: port number (default deployment.port). */
+    port?: number;
+    /** exec: argument vector. */
+    command?: string[];
+    /** How long a start (loading weights) may take before the container is restarted. */
+    startupTimeoutSeconds: number;
+    periodSeconds: number;
+    /** Restart a container whose check keeps failing after it started. */
+    liveness: boolean;
 }
 
 export interface ConfigProblem {
@@ -143,7 +183,10 @@ const REPO_COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
 const IMAGE_NAME = new RegExp(`^${REPO_COMPONENT}(?:/${REPO_COMPONENT})*$`);
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9a-fA-F:]+\])(?::(\d{1,5}))?$/;
-const GPU_PRODUCT = /^NVIDIA-[A-Za-z0-9]([A-Za-z0-9._-]{0,54}[A-Za-z0-9])?$/;
+/** A GFD product label value: `Tesla-T4`, `NVIDIA-A100-SXM4-80GB`, `…-MIG-1g.10gb`, `…-SHARED`. */
+const GPU_PRODUCT = LABEL_VALUE;
+/** An extended resource name of the NVIDIA device plugin (`nvidia.com/gpu`, a renamed shared one). */
+const GPU_RESOURCE = /^nvidia\.com\/[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
 const MIG_PROFILE = /^[1-7]g\.[1-9][0-9]{0,2}gb(\+me)?$/;
 const CUDA_CAPABILITY = /^(?:[3-9]|1[0-2])\.[0-9]a?$/;
 /** A Nix store URL: scheme://… without whitespace or quotes (https, file, s3, ssh, ssh-ng, daemon, …). */
@@ -159,6 +202,8 @@ const QUANTITY = /^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|Ki|Mi
 const LABEL_KEY = /^(?:[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const SAFE_TEXT = /^[^\u0000-\u001f\u007f]*$/;
+// eslint-disable-next-line no-control-regex -- as above: an argument or annotation without control characters
+const ARG_TEXT = /^[^\u0000-\u001f\u007f]+$/;
 
 /** At most this many characters of a value are echoed in a message. */
 export const MAX_ECHO_CHARS = 64;
@@ -183,7 +228,16 @@ export const DEFAULTS = {
     publisher: "docker" as Publisher,
     gpuCount: 1,
     taintKey: "nvidia.com/gpu",
-    runtimeClassName: "nvidia",
+    // None: GKE has no `nvidia` RuntimeClass (its pods would be refused); set it where the cluster has one.
+    runtimeClassName: undefined as string | undefined,
+    migStrategy: "mixed" as MigStrategy,
+    resourceName: "nvidia.com/gpu",
+    createNamespace: true,
+    kind: "Deployment" as WorkloadKind,
+    minReadySeconds: 0,
+    backoffLimit: 0,
+    startupTimeoutSeconds: 1800,
+    probePeriodSeconds: 10,
     replicas: 1,
     cpu: "4",
     memory: "32Gi",
@@ -799,7 +853,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
 
     // gpu
     const gpu = section("gpu", () => {
-        const gpuRaw = c.object("gpu", val("gpu"), ["product", "count", "migProfile", "migCount", "minMemoryMiB", "taintKey", "runtimeClassName"]);
+        const gpuRaw = c.object("gpu", val("gpu"), ["product", "count", "migProfile", "migCount", "migStrategy", "resourceName", "minMemoryMiB", "taintKey", "runtimeClassName"]);
         const product = c.string("gpu.product", gpuRaw.product, { re: GPU_PRODUCT, what: "a GPU Feature Discovery product label (e.g. NVIDIA-H100-80GB-HBM3)", max: 63 });
         const migProfile = c.string("gpu.migProfile", gpuRaw.migProfile, { re: MIG_PROFILE, what: "a MIG profile like 1g.10gb or 3g.40gb" });
         const migGiven = !isUnset(gpuRaw.migProfile);
@@ -815,18 +869,42 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         if ((count > 0 || migGiven) && isUnset(gpuRaw.product)) {
             c.fail("gpu.product", "is required when GPUs are requested (the Deployment selects nodes by it)");
         }
+        const migStrategy = c.oneOf("gpu.migStrategy", gpuRaw.migStrategy, ["mixed", "single"] as const, DEFAULTS.migStrategy);
+        if (!migGiven && !isUnset(gpuRaw.migStrategy)) {
+            c.fail("gpu.migStrategy", "set gpu.migProfile as well");
+        }
+        const resourceName = c.string("gpu.resourceName", gpuRaw.resourceName, { re: GPU_RESOURCE, what: "an NVIDIA device plugin resource name like nvidia.com/gpu or nvidia.com/gpu.shared" }) ?? DEFAULTS.resourceName;
+        if (migGiven && migStrategy === "mixed" && !isUnset(gpuRaw.resourceName)) {
+            c.fail("gpu.resourceName", `the mixed MIG strategy names the resource after the profile (nvidia.com/mig-${migProfile ?? "<profile>"}); unset it`);
+        }
+        if (product !== undefined) {
+            const mig = /-MIG-([1-7]g\.[0-9]+gb(?:\+me)?)$/.exec(product.replace(/-SHARED$/, ""));
+            if (mig !== null && (!migGiven || migStrategy !== "single")) {
+                c.fail("gpu.product", `${c.show(product)} is the product label of a single-strategy MIG node: set gpu.migStrategy: single and gpu.migProfile: ${mig[1]} (or give the GPU product ${baseProduct(product)})`);
+            } else if (mig !== null && migProfile !== undefined && mig[1] !== migProfile) {
+                c.fail("gpu.product", `${c.show(product)} is a ${mig[1]} MIG product, but gpu.migProfile is ${migProfile}`);
+            }
+            // The built CUDA code must run on the product: checked here, at preview, and enforced by
+            // node affinity on the GFD compute capability labels.
+            const cap = productCapability(product);
+            if ((count > 0 || migGiven) && cap !== undefined && cudaCapabilities.length > 0 && !cudaCapabilities.some((b) => capabilityRuns(b, cap))) {
+                c.fail("gpu.product", `${c.show(baseProduct(product))} has CUDA compute capability ${cap}, but nix.cudaCapabilities [${cudaCapabilities.join(", ")}] builds no code that runs on it: add "${cap}" to nix.cudaCapabilities (or [] for nixpkgs' list), or choose another product`);
+            }
+        }
         const minMemoryMiB = c.integer("gpu.minMemoryMiB", gpuRaw.minMemoryMiB, 1, 1024 * 1024);
         const taintKey = c.string("gpu.taintKey", gpuRaw.taintKey, { re: LABEL_KEY, what: "a taint key" }) ?? DEFAULTS.taintKey;
-        // Absent: the default RuntimeClass; null or "": none.
-        const runtimeClassName = gpuRaw.runtimeClassName === undefined ? DEFAULTS.runtimeClassName
-            : c.string("gpu.runtimeClassName", gpuRaw.runtimeClassName, { re: DNS_SUBDOMAIN, what: "a RuntimeClass name" });
-        return { product, count, migProfile, migCount, minMemoryMiB, taintKey, runtimeClassName };
+        // Absent, null or "": none (the cluster's default runtime); GKE has no `nvidia` RuntimeClass.
+        const runtimeClassName = c.string("gpu.runtimeClassName", gpuRaw.runtimeClassName, { re: DNS_SUBDOMAIN, what: "a RuntimeClass name" }) ?? DEFAULTS.runtimeClassName;
+        return {
+            product: product !== undefined && migGiven && migStrategy === "single" && migProfile !== undefined ? migSingleProduct(product, migProfile) : product,
+            count, migProfile, migCount, migStrategy, resourceName, minMemoryMiB, taintKey, runtimeClassName,
+        };
     });
 
     // cluster
     const hasKubeconfig = raw.secretsPresent.kubeconfig === true;
     const cluster = section("cluster", () => {
-        const clRaw = c.object("cluster", val("cluster"), ["name", "namespace", "context", "renderYamlTo"]);
+        const clRaw = c.object("cluster", val("cluster"), ["name", "namespace", "context", "renderYamlTo", "createNamespace", "imagePullSecret"]);
         const name = c.string("cluster.name", clRaw.name, { re: DNS_LABEL, what: "a DNS label naming the cluster", max: 63, required: true });
         const namespace = c.string("cluster.namespace", clRaw.namespace, { re: DNS_LABEL, what: "a namespace name (DNS label)", max: 63, required: true });
         const context = c.string("cluster.context", clRaw.context, { re: /^[A-Za-z0-9@._:/-]+$/, what: "a kubeconfig context name" });
@@ -840,12 +918,22 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         if (!hasKubeconfig && context === undefined && renderYamlTo === undefined && !(raw.emptySecrets ?? []).includes("kubeconfig")) {
             c.fail("kubeconfig", "no kube credentials: set the kubeconfig secret, cluster.context, or cluster.renderYamlTo");
         }
-        return { name, namespace, context, hasKubeconfig, renderYamlTo };
+        const createNamespace = c.boolean("cluster.createNamespace", clRaw.createNamespace, DEFAULTS.createNamespace);
+        const imagePullSecret = c.string("cluster.imagePullSecret", clRaw.imagePullSecret, { re: DNS_SUBDOMAIN, what: "a Secret name" });
+        return { name, namespace, context, hasKubeconfig, renderYamlTo, createNamespace, imagePullSecret };
     });
 
     // deployment
     const deployment = section("deployment", () => {
-        const depRaw = c.object("deployment", val("deployment"), ["name", "replicas", "cpu", "memory", "shmSize", "strategy", "rolloutTimeoutSeconds"]);
+        const depRaw = c.object("deployment", val("deployment"), ["name", "kind", "replicas", "cpu", "memory", "shmSize", "strategy", "rolloutTimeoutSeconds", "minReadySeconds", "port", "probe",
+            "backoffLimit", "completions", "parallelism", "activeDeadlineSeconds", "ttlSecondsAfterFinished", "priorityClassName", "podDisruptionBudget", "podLabels", "podAnnotations"]);
+        const kind = c.oneOf("deployment.kind", depRaw.kind, ["Deployment", "Job"] as const, DEFAULTS.kind);
+        const isJob = kind === "Job";
+        for (const k of isJob ? ["replicas", "strategy", "minReadySeconds", "probe", "podDisruptionBudget"] : ["backoffLimit", "completions", "parallelism", "activeDeadlineSeconds", "ttlSecondsAfterFinished"]) {
+            if (!isUnset(depRaw[k])) {
+                c.fail(`deployment.${k}`, isJob ? "is not used by a Job (deployment.kind: Job)" : "is only used with deployment.kind: Job");
+            }
+        }
         const name = c.string("deployment.name", depRaw.name, { re: DNS_LABEL, what: "a Deployment name (DNS label)", max: 63, required: true });
         const replicas = c.integer("deployment.replicas", depRaw.replicas, 0, 100, DEFAULTS.replicas) ?? DEFAULTS.replicas;
         const cpu = c.quantity("deployment.cpu", depRaw.cpu, DEFAULTS.cpu);
@@ -857,8 +945,34 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             c.fail("deployment.shmSize", `${shmSize} of memory-backed /dev/shm counts against the memory limit ${memory}; make it smaller`);
         }
         const strategy = c.oneOf("deployment.strategy", depRaw.strategy, ["Recreate", "RollingUpdate"] as const, DEFAULTS.strategy);
-        const rolloutTimeoutSeconds = c.integer("deployment.rolloutTimeoutSeconds", depRaw.rolloutTimeoutSeconds, 30, 7200, DEFAULTS.rolloutTimeoutSeconds) ?? DEFAULTS.rolloutTimeoutSeconds;
-        return { name, replicas, cpu, memory, shmSize, strategy, rolloutTimeoutSeconds };
+        // A Job is waited for until it completes: up to a week.
+        const rolloutTimeoutSeconds = c.integer("deployment.rolloutTimeoutSeconds", depRaw.rolloutTimeoutSeconds, 30, isJob ? 7 * 86400 : 7200, DEFAULTS.rolloutTimeoutSeconds) ?? DEFAULTS.rolloutTimeoutSeconds;
+        const minReadySeconds = c.integer("deployment.minReadySeconds", depRaw.minReadySeconds, 0, 3600, DEFAULTS.minReadySeconds) ?? DEFAULTS.minReadySeconds;
+        const port = c.integer("deployment.port", depRaw.port, 1, 65535);
+        const probe = parseProbe(c, depRaw.probe, port);
+        const job = {
+            backoffLimit: c.integer("deployment.backoffLimit", depRaw.backoffLimit, 0, 100, DEFAULTS.backoffLimit) ?? DEFAULTS.backoffLimit,
+            completions: c.integer("deployment.completions", depRaw.completions, 1, 1000, 1) ?? 1,
+            parallelism: c.integer("deployment.parallelism", depRaw.parallelism, 1, 1000, 1) ?? 1,
+            activeDeadlineSeconds: c.integer("deployment.activeDeadlineSeconds", depRaw.activeDeadlineSeconds, 1, 365 * 86400),
+            ttlSecondsAfterFinished: c.integer("deployment.ttlSecondsAfterFinished", depRaw.ttlSecondsAfterFinished, 0, 365 * 86400),
+        };
+        if (job.parallelism > job.completions) {
+            c.fail("deployment.parallelism", `${job.parallelism} pods at once for ${job.completions} completion(s): at most deployment.completions`);
+        }
+        const priorityClassName = c.string("deployment.priorityClassName", depRaw.priorityClassName, { re: DNS_SUBDOMAIN, what: "a PriorityClass name" });
+        const podDisruptionBudget = parseDisruptionBudget(c, depRaw.podDisruptionBudget);
+        const podLabels = stringMap(c, "deployment.podLabels", depRaw.podLabels, LABEL_VALUE, "a label value");
+        for (const k of Object.keys(podLabels)) {
+            if (k.startsWith("app.kubernetes.io/")) {
+                c.fail(`deployment.podLabels.${keySegment(k)}`, "the app.kubernetes.io/ labels are the workload's selector and set by the program");
+            }
+        }
+        const podAnnotations = stringMap(c, "deployment.podAnnotations", depRaw.podAnnotations, ARG_TEXT, "an annotation value of printable characters");
+        return {
+            name, replicas, cpu, memory, shmSize, strategy, rolloutTimeoutSeconds, kind, minReadySeconds, port, probe, job,
+            priorityClassName, podDisruptionBudget, podLabels, podAnnotations,
+        };
     });
 
     const { name: imageName } = image;
@@ -879,6 +993,110 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             deployment: { ...deployment, name: depName },
         },
     };
+}
+
+/** `deployment.probe`: one health check for the startup, readiness and liveness probes. */
+function parseProbe(c: Checker, v: unknown, port: number | undefined): ProbeConfig | undefined {
+    if (isUnset(v)) {
+        return undefined;
+    }
+    const raw = c.object("deployment.probe", v, ["type", "path", "port", "command", "startupTimeoutSeconds", "periodSeconds", "liveness"]);
+    if (Object.keys(raw).length === 0) {
+        return undefined;
+    }
+    const type = c.oneOf("deployment.probe.type", raw.type, ["http", "tcp", "exec"] as const, "http");
+    if (isUnset(raw.type)) {
+        c.fail("deployment.probe.type", "is required: http, tcp or exec");
+    }
+    const probe: ProbeConfig = {
+        type,
+        startupTimeoutSeconds: c.integer("deployment.probe.startupTimeoutSeconds", raw.startupTimeoutSeconds, 10, 86400, DEFAULTS.startupTimeoutSeconds) ?? DEFAULTS.startupTimeoutSeconds,
+        periodSeconds: c.integer("deployment.probe.periodSeconds", raw.periodSeconds, 1, 300, DEFAULTS.probePeriodSeconds) ?? DEFAULTS.probePeriodSeconds,
+        liveness: c.boolean("deployment.probe.liveness", raw.liveness, true),
+    };
+    if (type === "exec") {
+        for (const k of ["path", "port"]) {
+            if (!isUnset(raw[k])) {
+                c.fail(`deployment.probe.${k}`, "is not used by an exec probe");
+            }
+        }
+        probe.command = c.stringList("deployment.probe.command", raw.command, ARG_TEXT, "an argument", { dflt: [], max: 32, nonEmpty: true, itemMax: 1024 });
+        if (isUnset(raw.command)) {
+            c.fail("deployment.probe.command", "is required for an exec probe (an argument vector)");
+        }
+    } else {
+        if (!isUnset(raw.command)) {
+            c.fail("deployment.probe.command", `is not used by a ${type} probe`);
+        }
+        probe.port = c.integer("deployment.probe.port", raw.port, 1, 65535) ?? port;
+        if (probe.port === undefined) {
+            c.fail("deployment.probe.port", `a ${type} probe needs a port: set deployment.port or deployment.probe.port`);
+        }
+        if (type === "http") {
+            probe.path = c.string("deployment.probe.path", raw.path, { re: /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/, what: "an absolute request path like /healthz", max: 512 }) ?? "/";
+        } else if (!isUnset(raw.path)) {
+            c.fail("deployment.probe.path", "is not used by a tcp probe");
+        }
+    }
+    return probe;
+}
+
+/** `deployment.podDisruptionBudget`: exactly one of minAvailable, maxUnavailable (a count or a percentage). */
+function parseDisruptionBudget(c: Checker, v: unknown): { minAvailable?: number | string; maxUnavailable?: number | string } | undefined {
+    if (isUnset(v)) {
+        return undefined;
+    }
+    const raw = c.object("deployment.podDisruptionBudget", v, ["minAvailable", "maxUnavailable"]);
+    const one = (k: "minAvailable" | "maxUnavailable"): number | string | undefined => {
+        const x = raw[k];
+        if (isUnset(x)) {
+            return undefined;
+        }
+        if (typeof x === "string" && /^(100|[1-9]?[0-9])%$/.test(x)) {
+            return x;
+        }
+        return c.integer(`deployment.podDisruptionBudget.${k}`, x, 0, 1000);
+    };
+    const out = { minAvailable: one("minAvailable"), maxUnavailable: one("maxUnavailable") };
+    const given = ["minAvailable", "maxUnavailable"].filter((k) => !isUnset(raw[k]));
+    if (given.length !== 1 && (typeof v === "object" && v !== null && !Array.isArray(v))) {
+        c.fail("deployment.podDisruptionBudget", "set exactly one of minAvailable, maxUnavailable (a count, or a percentage like \"50%\")");
+        return undefined;
+    }
+    return out.minAvailable !== undefined ? { minAvailable: out.minAvailable } : out.maxUnavailable !== undefined ? { maxUnavailable: out.maxUnavailable } : undefined;
+}
+
+/** A map of label keys to string values (pod labels, pod annotations). */
+function stringMap(c: Checker, p: string, v: unknown, valueRe: RegExp, what: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (isUnset(v)) {
+        return out;
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+        c.fail(p, `must be a map of keys to strings, got ${c.show(v)}`);
+        return out;
+    }
+    const entries = Object.entries(v as Record<string, unknown>);
+    if (entries.length > 64) {
+        c.fail(p, `has ${entries.length} entries; at most 64 allowed`);
+    }
+    for (const [k, x] of entries.slice(0, 64)) {
+        const at = `${p}.${keySegment(k)}`;
+        if (!LABEL_KEY.test(k) || k.length > 316) {
+            c.fail(at, "is not a Kubernetes label/annotation key (prefix/name)");
+            continue;
+        }
+        const s = typeof x === "number" || typeof x === "boolean" ? String(x) : x;
+        if (s === "" && valueRe === LABEL_VALUE) {
+            out[k] = "";
+            continue;
+        }
+        const val = c.string(at, s, { re: valueRe, what, max: 4096, required: true });
+        if (val !== undefined) {
+            out[k] = val;
+        }
+    }
+    return out;
 }
 
 /**

@@ -4,6 +4,7 @@
 // the Kubernetes provider does — the inline `kubeconfig` secret, else $KUBECONFIG / ~/.kube/config,
 // and `cluster.context` for either.
 import { KubeConfig } from "@kubernetes/client-node";
+import * as pulumi from "@pulumi/pulumi";
 import * as os from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
@@ -87,3 +88,9 @@ export function isPermanentApiError(e: unknown): boolean {
     return code === 401 || code === 403;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
+
+/** True when the program runs under `pulumi.runtime.setMocks` (unit tests): there is no cluster to ask. */
+export function underMocks(): boolean {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the mock monitor is not typed publicly
+    return (pulumi.runtime.getMonitor() as any)?.mocks !== undefined;
+}

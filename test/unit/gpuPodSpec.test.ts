@@ -2,8 +2,11 @@ import * as assert from "assert";
 import { StackConfig } from "../../components/config";
 import { deploymentSpec, gpuPodTemplate, gpuResource } from "../../components/gpuPodSpec";
 
-const gpu = (g: Partial<StackConfig["gpu"]>): StackConfig["gpu"] => ({ count: 1, migCount: 0, taintKey: "nvidia.com/gpu", runtimeClassName: "nvidia", product: "NVIDIA-H100-80GB-HBM3", ...g });
-const dep: StackConfig["deployment"] = { name: "app", replicas: 1, cpu: "2", memory: "8Gi", shmSize: "2Gi", strategy: "RollingUpdate", rolloutTimeoutSeconds: 600 };
+const gpu = (g: Partial<StackConfig["gpu"]>): StackConfig["gpu"] => ({ count: 1, migCount: 0, migStrategy: "mixed", resourceName: "nvidia.com/gpu", taintKey: "nvidia.com/gpu", runtimeClassName: "nvidia", product: "NVIDIA-H100-80GB-HBM3", ...g });
+const dep: StackConfig["deployment"] = {
+    name: "app", replicas: 1, cpu: "2", memory: "8Gi", shmSize: "2Gi", strategy: "RollingUpdate", rolloutTimeoutSeconds: 600,
+    kind: "Deployment", minReadySeconds: 0, job: { backoffLimit: 0, completions: 1, parallelism: 1 }, podLabels: {}, podAnnotations: {},
+};
 const image = `r/x@sha256:${"a".repeat(64)}`;
 
 describe("gpuPodTemplate", () => {
@@ -19,7 +22,7 @@ describe("gpuPodTemplate", () => {
         assert.strictEqual(t.spec.tolerations, undefined);
         assert.strictEqual(t.spec.nodeSelector, undefined);
         assert.strictEqual(t.spec.runtimeClassName, undefined);
-        assert.deepStrictEqual(t.spec.containers[0].env, [{ name: "NVIDIA_VISIBLE_DEVICES", value: "void" }]);
+        assert.deepStrictEqual(t.spec.containers[0].env.slice(-1), [{ name: "NVIDIA_VISIBLE_DEVICES", value: "void" }]);
     });
     it("runs hardened: non-root, read-only root, no privilege escalation, no capabilities", () => {
         const t = gpuPodTemplate({ gpu: gpu({}), deployment: dep, image });

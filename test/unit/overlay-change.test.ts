@@ -63,15 +63,15 @@ describe("an overlay edit between two runs", function () {
 
     it("changes nothing else but what follows from the new image", () => {
         const before = byName(first);
-        const imageDerived = new Set(["local-publish-push", "local-gpu-deployment", "local-gpu-rollout"]);
+        const imageDerived = new Set(["local-publish-push", "gpu-deployment", "gpu-rollout"]);
         for (const [name, r] of byName(changed)) {
             if (name === "local-image-build" || imageDerived.has(name)) {
                 continue;
             }
             assert.deepStrictEqual(r.inputs, before.get(name)?.inputs, `${name} must not change`);
         }
-        const depA = find(first, "kubernetes:apps/v1:Deployment", "-gpu-deployment").inputs.spec;
-        const depB = find(changed, "kubernetes:apps/v1:Deployment", "-gpu-deployment").inputs.spec;
+        const depA = find(first, "kubernetes:apps/v1:Deployment", "gpu-deployment").inputs.spec;
+        const depB = find(changed, "kubernetes:apps/v1:Deployment", "gpu-deployment").inputs.spec;
         assert.notStrictEqual(depA.template.spec.containers[0].image, depB.template.spec.containers[0].image, "rolls out the new digest");
         depB.template.spec.containers[0].image = depA.template.spec.containers[0].image;
         assert.deepStrictEqual(depB, depA, "only the image changes in the Deployment spec");

@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { ProgramRun, find, parentTypes, runProgram, stackConfig } from "./harness";
+import { ProgramRun, Recorded, find, parentTypes, runProgram, stackConfig } from "./harness";
 
 const SECRET = "s3cr3t-registry-password";
 const withPassword = (stack: string): { stack: string; config: Record<string, string>; secretKeys: string[] } => ({
@@ -7,6 +7,11 @@ const withPassword = (stack: string): { stack: string; config: Record<string, st
     config: { ...stackConfig(stack), "nix-gpu-deploy:registryPassword": SECRET },
     secretKeys: ["nix-gpu-deploy:registryPassword"],
 });
+
+/** The stack's workload: a Deployment (local) or a Job (the a100 and h100 stacks run the example to completion). */
+function workload(run: ProgramRun): Recorded {
+    return run.resources.find((r) => (r.type === "kubernetes:batch/v1:Job" && r.name === "gpu-job")) ?? find(run, "kubernetes:apps/v1:Deployment", "gpu-deployment");
+}
 
 function assertDigestPinned(image: string, registry: string, repo: string) {
     assert.match(image, new RegExp(`^${registry.replace(/\./g, "\\.")}/${repo}@sha256:[a-f0-9]{64}$`));
@@ -32,9 +37,9 @@ describe("the program under mocks, per shipped stack", function () {
             const build = find(run, "command:local:Command", "-image-build");
             assert.strictEqual(build.name, `${stack}-image-build`);
             assert.deepStrictEqual(parentTypes(build.urn), ["nix-gpu-deploy:image:LayeredCudaImage"]);
-            const dep = find(run, "kubernetes:apps/v1:Deployment", "-gpu-deployment");
+            const dep = workload(run);
             assert.deepStrictEqual(parentTypes(dep.urn), ["nix-gpu-deploy:k8s:GpuDeployment"]);
-            const provider = find(run, "pulumi:providers:kubernetes", "-gpu-provider");
+            const provider = find(run, "pulumi:providers:kubernetes", "gpu-provider");
             assert.deepStrictEqual(parentTypes(provider.urn), ["nix-gpu-deploy:k8s:GpuDeployment"]);
             for (const t of ["nix-gpu-deploy:nix:NixDependencySet", "nix-gpu-deploy:image:LayeredCudaImage", "nix-gpu-deploy:k8s:GpuDeployment"]) {
                 assert.ok(run.resources.some((r) => r.type === t), `${stack}: ${t}`);
@@ -80,7 +85,7 @@ describe("the program under mocks, per shipped stack", function () {
             h100: ["registry.h100.example.com:5000", "inference/myproject"],
         };
         for (const [stack, run] of Object.entries(runs)) {
-            const dep = find(run, "kubernetes:apps/v1:Deployment", "-gpu-deployment");
+            const dep = workload(run);
             const image = dep.inputs.spec.template.spec.containers[0].image;
             assertDigestPinned(image, ...reg[stack]);
             assert.strictEqual(run.outputs.imageRef, image);
@@ -119,11 +124,12 @@ describe("the program under mocks, per shipped stack", function () {
     it("requests GPUs, tolerates the GPU taint and selects the cluster's GPU product", () => {
         const expect: Record<string, { product: string; count: string; runtime?: string; mem?: string }> = {
             local: { product: "NVIDIA-H100-80GB-HBM3", count: "1", runtime: "nvidia" },
-            a100: { product: "NVIDIA-A100-SXM4-80GB", count: "1", runtime: "nvidia", mem: "79999" },
-            h100: { product: "NVIDIA-H100-80GB-HBM3", count: "2", runtime: "nvidia" },
+            // No RuntimeClass unless the stack names one (GKE has no `nvidia` class).
+            a100: { product: "NVIDIA-A100-SXM4-80GB", count: "1", mem: "79999" },
+            h100: { product: "NVIDIA-H100-80GB-HBM3", count: "2" },
         };
         for (const [stack, run] of Object.entries(runs)) {
-            const spec = find(run, "kubernetes:apps/v1:Deployment", "-gpu-deployment").inputs.spec;
+            const spec = workload(run).inputs.spec;
             const pod = spec.template.spec;
             const e = expect[stack];
             assert.strictEqual(pod.containers[0].resources.limits["nvidia.com/gpu"], e.count, stack);
@@ -136,26 +142,30 @@ describe("the program under mocks, per shipped stack", function () {
             }
             const shm = pod.volumes.find((v: { name: string }) => v.name === "dshm");
             assert.strictEqual(shm.emptyDir.medium, "Memory");
-            assert.ok(spec.strategy.type === "Recreate" || spec.strategy.rollingUpdate.maxSurge === 0, `${stack}: no spare GPU needed`);
+            if (stack === "local") {
+                assert.ok(spec.strategy.type === "Recreate" || spec.strategy.rollingUpdate.maxSurge === 0, `${stack}: no spare GPU needed`);
+            } else {
+                assert.strictEqual(spec.template.spec.restartPolicy, "Never", `${stack}: the example runs to completion as a Job`);
+            }
         }
     });
 
     it("gives every cluster its own explicit provider, identified by the cluster name", () => {
         for (const [stack, run] of Object.entries(runs)) {
-            const p = find(run, "pulumi:providers:kubernetes", "-gpu-provider");
+            const p = find(run, "pulumi:providers:kubernetes", "gpu-provider");
             const name = JSON.parse(stackConfig(stack)["nix-gpu-deploy:cluster"]).name;
             assert.strictEqual(p.inputs.clusterIdentifier, name);
             for (const r of run.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
                 assert.ok(r.urn.includes("nix-gpu-deploy:k8s:GpuDeployment$"), `${r.name} is a child of GpuDeployment`);
             }
         }
-        assert.strictEqual(find(runs.a100, "pulumi:providers:kubernetes", "-gpu-provider").inputs.context, "a100-train");
+        assert.strictEqual(find(runs.a100, "pulumi:providers:kubernetes", "gpu-provider").inputs.context, "a100-train");
     });
 
     it("creates a pull secret from the registry credentials", () => {
-        const secret = find(runs.h100, "kubernetes:core/v1:Secret", "-gpu-pull-secret");
+        const secret = find(runs.h100, "kubernetes:core/v1:Secret", "gpu-pull-secret");
         assert.strictEqual(secret.inputs.type, "kubernetes.io/dockerconfigjson");
-        const pod = find(runs.h100, "kubernetes:apps/v1:Deployment", "-gpu-deployment").inputs.spec.template.spec;
+        const pod = workload(runs.h100).inputs.spec.template.spec;
         assert.deepStrictEqual(pod.imagePullSecrets, [{ name: "myproject-registry" }]);
     });
 });
@@ -186,6 +196,6 @@ describe("secret config keys", () => {
             secretKeys: ["nix-gpu-deploy:registryPassword"], realNix: false,
         });
         assert.ifError(run.error);
-        assert.strictEqual(find(run, "pulumi:providers:kubernetes", "-gpu-provider").inputs.kubeconfig, undefined);
+        assert.strictEqual(find(run, "pulumi:providers:kubernetes", "gpu-provider").inputs.kubeconfig, undefined);
     });
 });

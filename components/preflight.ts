@@ -1,0 +1,115 @@
+// Checks against the live cluster before any Kubernetes resource is registered, on preview and up.
+//
+// With server-side apply the provider upserts: creating a Namespace or Deployment that already
+// exists takes it over silently, and `destroy` (or a rename) then deletes it with everything inside.
+// So every object the stack is about to create is looked up first; one that exists and does not carry
+// this stack's owner annotation is refused, naming it. The namespace is created (and owned) only with
+// `cluster.createNamespace: true` (the default) and only when it does not exist yet; to deploy into
+// a namespace someone else owns, set `cluster.createNamespace: false`: it is then never created,
+// changed or deleted by the stack.
+//
+// The owner is `<project>/<cluster.name>`: stable when the stack is renamed (Pulumi URNs carry the
+// stack), different for every cluster identity. Objects from before this check (labelled
+// `app.kubernetes.io/managed-by: nix-gpu-deploy` without the annotation) count as the stack's own.
+//
+// Also: a RuntimeClass named in gpu.runtimeClassName must exist (GKE has no `nvidia` one; pods
+// naming a missing class are refused by admission).
+import * as k8s from "@kubernetes/client-node";
+import { apiErrorMessage } from "./kube";
+
+export const OWNER_ANNOTATION = "nix-gpu-deploy/owner";
+export const MANAGED_BY = "nix-gpu-deploy";
+
+export type ObjKind = "Namespace" | "Deployment" | "Job" | "Secret" | "PodDisruptionBudget";
+
+export interface PreflightInput {
+    owner: string;
+    namespace: string;
+    createNamespace: boolean;
+    /** Namespaced objects the stack will create (kind and name). */
+    objects: { kind: Exclude<ObjKind, "Namespace">; name: string }[];
+    runtimeClassName?: string;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- API objects */
+/** Looks one object up: the object, undefined when it does not exist; other errors are thrown. */
+export type Lookup = (kind: ObjKind | "RuntimeClass", name: string, namespace?: string) => Promise<any | undefined>;
+
+/** Is the object this stack's (or a pre-annotation object of this program)? */
+export function ownedBy(obj: any, owner: string): boolean {
+    const ann = obj?.metadata?.annotations?.[OWNER_ANNOTATION];
+    if (ann !== undefined) {
+        return ann === owner;
+    }
+    return obj?.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY;
+}
+
+function describeOwner(obj: any): string {
+    const ann = obj?.metadata?.annotations?.[OWNER_ANNOTATION];
+    if (ann !== undefined) {
+        return `owned by ${JSON.stringify(ann)}`;
+    }
+    const by = obj?.metadata?.labels?.["app.kubernetes.io/managed-by"];
+    return by !== undefined ? `managed by ${JSON.stringify(by)}` : "not created by nix-gpu-deploy";
+}
+
+/** Every problem found, one line each naming the object (empty: go ahead). */
+export async function preflightProblems(lookup: Lookup, i: PreflightInput): Promise<string[]> {
+    const problems: string[] = [];
+    const ns = await lookup("Namespace", i.namespace);
+    if (i.createNamespace) {
+        if (ns !== undefined && !ownedBy(ns, i.owner)) {
+            problems.push(`cluster.namespace: namespace ${i.namespace} already exists and this stack did not create it (${describeOwner(ns)}): refusing to take it over (destroy would delete it with everything inside); deploy into it with cluster.createNamespace: false, or choose another cluster.namespace`);
+        }
+    } else if (ns === undefined) {
+        problems.push(`cluster.namespace: namespace ${i.namespace} does not exist and cluster.createNamespace is false: create it first, or set cluster.createNamespace: true`);
+    }
+    if (ns !== undefined) {
+        for (const o of i.objects) {
+            const found = await lookup(o.kind, o.name, i.namespace);
+            if (found !== undefined && !ownedBy(found, i.owner)) {
+                problems.push(`${o.kind} ${i.namespace}/${o.name} already exists and this stack did not create it (${describeOwner(found)}): refusing to take it over; delete or rename it, or choose another deployment.name`);
+            }
+        }
+    }
+    if (i.runtimeClassName !== undefined) {
+        try {
+            if (await lookup("RuntimeClass", i.runtimeClassName) === undefined) {
+                problems.push(`gpu.runtimeClassName: the cluster has no RuntimeClass ${i.runtimeClassName}, so its pods would be refused (GKE, for one, installs none: its GPU nodes need no RuntimeClass); unset gpu.runtimeClassName or create the RuntimeClass`);
+            }
+        } catch (e) {
+            // Reading cluster-scoped RuntimeClasses may be forbidden to a namespace-scoped deployer.
+            if ((e as { code?: number }).code !== 403) {
+                throw e;
+            }
+        }
+    }
+    return problems;
+}
+
+/** Lookups through the official client. */
+export function clientLookup(kc: k8s.KubeConfig): Lookup {
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    const batch = kc.makeApiClient(k8s.BatchV1Api);
+    const policy = kc.makeApiClient(k8s.PolicyV1Api);
+    const node = kc.makeApiClient(k8s.NodeV1Api);
+    return async (kind, name, namespace = "") => {
+        try {
+            switch (kind) {
+                case "Namespace": return await core.readNamespace({ name });
+                case "Secret": return await core.readNamespacedSecret({ name, namespace });
+                case "Deployment": return await apps.readNamespacedDeployment({ name, namespace });
+                case "Job": return await batch.readNamespacedJob({ name, namespace });
+                case "PodDisruptionBudget": return await policy.readNamespacedPodDisruptionBudget({ name, namespace });
+                case "RuntimeClass": return await node.readRuntimeClass({ name });
+            }
+        } catch (e) {
+            if ((e as { code?: number }).code === 404) {
+                return undefined;
+            }
+            throw Object.assign(new Error(`reading ${kind} ${namespace !== "" ? `${namespace}/` : ""}${name} on ${kc.getCurrentCluster()?.server}: ${apiErrorMessage(e)}`), { code: (e as { code?: number }).code });
+        }
+    };
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
