@@ -115,15 +115,20 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
             registryAuth: [dockerRegistryAuth(args.registry, args.insecure,
                 args.username !== undefined && args.password !== undefined ? { username: args.username, password: args.password } : undefined)],
         }, { parent: this });
+        // Create before delete, against the bridge's default: a Terraform resource with an explicit
+        // `name` is replaced delete-first, and the engine then replaces everything that depends on
+        // it — the Deployment would be deleted and recreated on every release (pods gone, GPUs
+        // released and re-requested). Pushing the new tag before forgetting the old one is safe:
+        // `keepRemotely` leaves the registry alone, and destroying a Tag leaves the daemon's tag.
         const tag = new docker.Tag(`${name}-tag`, {
             sourceImage: load.stdout.apply((s) => s.trim()),
             targetImage: args.image.tag.apply((t) => repositoryRef(args.registry, args.repository, t)),
-        }, { parent: this, provider });
+        }, { parent: this, provider, deleteBeforeReplace: false });
         const pushed = new docker.RegistryImage(`${name}-push`, {
             name: tag.targetImage,
             keepRemotely: true,
             triggers: { storePath: args.image.storePath },
-        }, { parent: this, provider });
+        }, { parent: this, provider, deleteBeforeReplace: false });
         this.digest = pushed.sha256Digest;
         this.ref = this.digest.apply((d) => digestRef(args.registry, args.repository, d));
         this.registerOutputs({ ref: this.ref, digest: this.digest });
