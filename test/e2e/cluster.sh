@@ -8,6 +8,17 @@
 #   and socket (it pulls and runs the pushed image).
 # Usage: cluster.sh up | down | status | stop NAME | start registry|registry-open|registry-tls|kube-apiserver|kube-scheduler
 #        | reset registry|registry-open|registry-tls
+# With NGD_GPU_CLUSTER=1 (test/e2e/gpu-cluster.test.ts) `up` also creates what a real GPU fleet has:
+#   a T4 node (`Tesla-T4`, compute 7.5), a MIG single-strategy A100 node (`…-MIG-1g.5gb`, 7 × nvidia.com/gpu),
+#   a time-sliced T4 node whose resource is renamed to nvidia.com/gpu.shared (4 replicas), a kubeconfig
+#   with two contexts whose current one is a decoy ($NGD_CLUSTER_DIR/two-contexts.kubeconfig), a namespace
+#   someone else owns (`team-data`), and kwok pod stages that fail a pod labelled
+#   pod-container-running-failed.stage.kwok.x-k8s.io=true with the exit code of its annotation
+#   pod-container-running-failed.stage.kwok.x-k8s.io/exit-code (kwok's own chaos stage); Job pods
+#   otherwise complete with exit 0 (kwok's pod-complete stage).
+# Node labels follow GPU Feature Discovery (NVIDIA/k8s-device-plugin internal/lm): nvidia.com/gpu.product
+# (spaces as '-', `-MIG-<profile>` under the single strategy, `-SHARED` when shared and not renamed),
+# .count, .memory, .family, .compute.major/.minor, .replicas, .sharing-strategy, nvidia.com/mig.strategy.
 # Every process is started in the background and stopped by the pid recorded in $NGD_CLUSTER_DIR/pids.
 # `up` writes $NGD_CLUSTER_DIR/env (NGD_KUBECONFIG, NGD_REGISTRY, NGD_REGISTRY_USER, NGD_REGISTRY_PASSWORD_FILE).
 set -euo pipefail
@@ -106,13 +117,57 @@ current-context: local
 EOF
 }
 
-gpu_node() { # name, product, count, memory, family
+gpu_node() { # name, product, count, memory, family, compute major, compute minor, [resource name, resource count, extra labels (JSON members)]
+  local res="${8:-nvidia.com/gpu}" n="${9:-$3}" extra="${10:-}"
   cat <<EOF
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$1","annotations":{"kwok.x-k8s.io/node":"fake"},
  "labels":{"type":"kwok","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","kubernetes.io/hostname":"$1",
-  "nvidia.com/gpu.present":"true","nvidia.com/gpu.product":"$2","nvidia.com/gpu.count":"$3","nvidia.com/gpu.memory":"$4","nvidia.com/gpu.family":"$5"}},
+  "nvidia.com/gpu.present":"true","nvidia.com/gpu.product":"$2","nvidia.com/gpu.count":"$3","nvidia.com/gpu.memory":"$4","nvidia.com/gpu.family":"$5",
+  "nvidia.com/gpu.compute.major":"$6","nvidia.com/gpu.compute.minor":"$7"${extra:+,$extra}}},
  "spec":{"taints":[{"key":"nvidia.com/gpu","value":"present","effect":"NoSchedule"}]},
- "status":{"capacity":{"cpu":"64","memory":"512Gi","pods":"110","nvidia.com/gpu":"$3"},"allocatable":{"cpu":"64","memory":"512Gi","pods":"110","nvidia.com/gpu":"$3"}}}
+ "status":{"capacity":{"cpu":"64","memory":"512Gi","pods":"110","$res":"$n"},"allocatable":{"cpu":"64","memory":"512Gi","pods":"110","$res":"$n"}}}
+EOF
+}
+
+# NGD_GPU_CLUSTER=1: the extra nodes, contexts, namespace and pod stages (see the header).
+gpu_cluster() { [ "${NGD_GPU_CLUSTER:-}" = 1 ]; }
+node_count() { if gpu_cluster; then echo 7; else echo 4; fi; }
+
+kwok_stage_args() {
+  gpu_cluster || return 0
+  local S="$TOOLS/kwok-stages/pod"
+  # kwok's own pod stages (ready, complete, delete) plus its chaos stage that fails a labelled pod.
+  { for f in "$S/fast/pod-ready.yaml" "$S/fast/pod-complete.yaml" "$S/fast/pod-delete.yaml" "$S/chaos/pod-container-running-failed.yaml"; do
+      cat "$f"; printf '\n---\n'; done; } > "$D/kwok-pod-stages.yaml"
+  echo "--config=$D/kwok-pod-stages.yaml"
+}
+
+two_contexts_kubeconfig() { # the admin credentials under a second context; the current context is a decoy that answers nothing
+  local P="$D/pki"
+  umask 077
+  cat > "$D/two-contexts.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: decoy
+  cluster:
+    server: https://127.0.0.1:1
+    certificate-authority-data: $(base64 -w0 < "$P/ca.crt")
+- name: rehearsal
+  cluster:
+    server: https://127.0.0.1:$API_PORT
+    certificate-authority-data: $(base64 -w0 < "$P/ca.crt")
+users:
+- name: admin
+  user:
+    client-certificate-data: $(base64 -w0 < "$P/admin.crt")
+    client-key-data: $(base64 -w0 < "$P/admin.key")
+contexts:
+- name: decoy
+  context: {cluster: decoy, user: admin}
+- name: rehearsal
+  context: {cluster: rehearsal, user: admin}
+current-context: decoy
 EOF
 }
 
@@ -236,13 +291,23 @@ up() {
     --service-account-private-key-file="$P/sa.key" --root-ca-file="$P/ca.crt" \
     --node-monitor-grace-period=3m20s
   start_scheduler
+  # shellcheck disable=SC2046 # no stage arguments, or one
   start kwok "$BIN/kwok" --kubeconfig="$D/admin.kubeconfig" --manage-all-nodes=false \
-    --manage-nodes-with-label-selector=type=kwok --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=127.0.0.1
+    --manage-nodes-with-label-selector=type=kwok --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=127.0.0.1 $(kwok_stage_args)
   api POST /apis/node.k8s.io/v1/runtimeclasses '{"apiVersion":"node.k8s.io/v1","kind":"RuntimeClass","metadata":{"name":"nvidia"},"handler":"nvidia"}' >/dev/null
-  api POST /api/v1/nodes "$(gpu_node gpu-h100-0 NVIDIA-H100-80GB-HBM3 8 81559 hopper)" >/dev/null
-  api POST /api/v1/nodes "$(gpu_node gpu-h100-1 NVIDIA-H100-80GB-HBM3 8 81559 hopper)" >/dev/null
-  api POST /api/v1/nodes "$(gpu_node gpu-a100-0 NVIDIA-A100-SXM4-80GB 4 81920 ampere)" >/dev/null
+  api POST /api/v1/nodes "$(gpu_node gpu-h100-0 NVIDIA-H100-80GB-HBM3 8 81559 hopper 9 0)" >/dev/null
+  api POST /api/v1/nodes "$(gpu_node gpu-h100-1 NVIDIA-H100-80GB-HBM3 8 81559 hopper 9 0)" >/dev/null
+  api POST /api/v1/nodes "$(gpu_node gpu-a100-0 NVIDIA-A100-SXM4-80GB 4 81920 ampere 8 0)" >/dev/null
   api POST /api/v1/nodes "$(cpu_node cpu-0)" >/dev/null
+  if gpu_cluster; then
+    api POST /api/v1/nodes "$(gpu_node gpu-t4-0 Tesla-T4 1 15360 turing 7 5 nvidia.com/gpu 1 '"nvidia.com/gpu.replicas":"1","nvidia.com/gpu.sharing-strategy":"none"')" >/dev/null
+    # MIG single strategy: 7 × 1g.5gb as nvidia.com/gpu; memory is the MIG device's (GFD's MIG attribute labels).
+    api POST /api/v1/nodes "$(gpu_node gpu-a100-mig-0 NVIDIA-A100-SXM4-40GB-MIG-1g.5gb 7 4864 ampere 8 0 nvidia.com/gpu 7 '"nvidia.com/mig.strategy":"single","nvidia.com/mig.capable":"true","nvidia.com/gpu.replicas":"1"')" >/dev/null
+    # Time-slicing with renameByDefault: the resource is nvidia.com/gpu.shared and the product keeps its name.
+    api POST /api/v1/nodes "$(gpu_node gpu-t4-shared-0 Tesla-T4 1 15360 turing 7 5 nvidia.com/gpu.shared 4 '"nvidia.com/gpu.replicas":"4","nvidia.com/gpu.sharing-strategy":"time-slicing"')" >/dev/null
+    api POST /api/v1/namespaces '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-data","labels":{"team":"data"}}}' >/dev/null
+    two_contexts_kubeconfig
+  fi
   wait_for "nodes ready and untainted" 120 nodes_ready
   wait_for "default service account" 60 api GET /api/v1/namespaces/default/serviceaccounts/default
   registries
@@ -272,10 +337,10 @@ nodes_ready() {
   local json; json=$(api GET /api/v1/nodes)
   node -e '
     const nodes = JSON.parse(process.argv[1]).items;
-    const ok = nodes.length === 4 && nodes.every((n) =>
+    const ok = nodes.length === Number(process.argv[2]) && nodes.every((n) =>
       (n.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True") &&
       !(n.spec.taints ?? []).some((t) => t.key.startsWith("node.kubernetes.io/")));
-    process.exit(ok ? 0 : 1);' "$json"
+    process.exit(ok ? 0 : 1);' "$json" "$(node_count)"
 }
 
 case "${1:-}" in
