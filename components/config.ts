@@ -884,6 +884,10 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             } else if (mig !== null && migProfile !== undefined && mig[1] !== migProfile) {
                 c.fail("gpu.product", `${c.show(product)} is a ${mig[1]} MIG product, but gpu.migProfile is ${migProfile}`);
             }
+            // GFD appends -SHARED only when the shared resource keeps the name nvidia.com/gpu (not renamed).
+            if (product.endsWith("-SHARED") && resourceName !== "nvidia.com/gpu" && !migGiven) {
+                c.fail("gpu.product", `${c.show(product)}: GPU Feature Discovery adds -SHARED only when the shared GPUs keep the resource name nvidia.com/gpu; with ${resourceName} the product label is ${c.show(product.replace(/-SHARED$/, ""))}`);
+            }
             // The built CUDA code must run on the product: checked here, at preview, and enforced by
             // node affinity on the GFD compute capability labels.
             const cap = productCapability(product);

@@ -36,6 +36,9 @@ export interface GpuDeploymentArgs {
     previousName?: string;
 }
 
+/** `pulumi.com/waitFor` with a condition true once the object exists: no provider await on create/update. */
+export const IMMEDIATE_READY = ["pulumi.com/waitFor", "jsonpath={.metadata.name}"] as const;
+
 /** Owner annotation value: stable across `pulumi stack rename`, one per project and cluster identity. */
 export function ownerId(cluster: Pick<StackConfig["cluster"], "name">): string {
     return `${pulumi.getProject()}/${cluster.name}`;
@@ -148,9 +151,14 @@ export class GpuDeployment extends pulumi.ComponentResource {
             labels: appLabels(deployment),
             annotations: {
                 ...ownerAnnotations,
-                // The rollout is awaited by the `-rollout` check below, which reports why pods
-                // are not ready; the provider's own await only says that it timed out.
-                ...(cluster.renderYamlTo === undefined ? { "pulumi.com/skipAwait": "true" } : {}),
+                // The rollout (or the Job's completion) is awaited by the `-rollout` check below, which
+                // reports why pods are not ready; the provider's own await only says that it timed out.
+                // Not `pulumi.com/skipAwait`: on a Deployment or Job it also skips waiting for the
+                // deletion (pulumi-kubernetes#1232, #3154: metadata.allowsSkipAwaitWithDelete), so a
+                // delete-before-replace would create the new object while the old one and its pods
+                // (and GPUs) are still there — a Job of the same name is then patched, not replaced.
+                // A `waitFor` condition that holds at once replaces the create/update await only.
+                ...(cluster.renderYamlTo === undefined ? { [IMMEDIATE_READY[0]]: IMMEDIATE_READY[1] } : {}),
                 // On the workload, never on the pod template: a new store path alone rolls nothing out.
                 ...(args.storePath !== undefined ? { "nix-gpu-deploy/store-path": args.storePath } : {}),
             },

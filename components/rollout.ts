@@ -3,8 +3,8 @@
 // ImagePullBackOff, CrashLoopBackOff with the last exit, a ReplicaSet's `ReplicaFailure` (quota,
 // admission denials, a RuntimeClass that does not exist) and Warning events. A Job ends with its
 // completion time, each pod's exit code and the last log lines. The Kubernetes provider's own await
-// only reports "timed out waiting to be Ready", so the GPU workload turns it off (pulumi.com/skipAwait)
-// and runs this instead, as `node -r ts-node/register/transpile-only components/rollout.ts`.
+// only reports "timed out waiting to be Ready", so the GPU workload replaces it (a `pulumi.com/waitFor`
+// that holds at once; see components/gpuDeployment.ts) and runs this instead, as `node -r ts-node/register/transpile-only components/rollout.ts`.
 //
 // Input (environment): NGD_KIND (Deployment | Job), NGD_NAMESPACE, NGD_DEPLOYMENT (the workload's
 // name), NGD_TIMEOUT_SECONDS, NGD_KUBE_CONTEXT (cluster.context) and NGD_KUBECONFIG (contents, a
@@ -224,7 +224,11 @@ export async function waitFor(api: Apis, o: { kind: "Deployment" | "Job"; ns: st
                 const msg = js.succeeded
                     ? `job ${ns}/${name} completed${when}: exit code 0 (${js.summary})`
                     : `job ${ns}/${name} failed${when}: exit code ${failing?.exitCode ?? "unknown"}, ${js.reason} (${js.summary})`;
-                (js.succeeded ? out : print)(msg);
+                // Also on stderr: that is what the command provider shows in `pulumi up`.
+                print(msg);
+                if (js.succeeded) {
+                    out(msg);
+                }
                 for (const x of exits.slice(0, 5)) {
                     print(`  ${x.line}`);
                 }

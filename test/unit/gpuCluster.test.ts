@@ -118,7 +118,10 @@ describe("issue #10 item 6: the GPU model", () => {
             "gpu.product: \"NVIDIA-A100-SXM4-80GB-MIG-1g.10gb\" is a 1g.10gb MIG product, but gpu.migProfile is 2g.20gb"]);
     });
     it("time-slicing/MPS with a renamed resource: nvidia.com/gpu.shared", () => {
-        const cfg = ok((c) => { c.gpu = { product: "Tesla-T4-SHARED", count: 1, resourceName: "nvidia.com/gpu.shared" }; c.nix.cudaCapabilities = ["7.5"]; });
+        // GFD (k8s-device-plugin internal/lm/resource.go): -SHARED only when shared and not renamed.
+        const cfg = ok((c) => { c.gpu = { product: "Tesla-T4", count: 1, resourceName: "nvidia.com/gpu.shared" }; c.nix.cudaCapabilities = ["7.5"]; });
+        assert.deepStrictEqual(errs((c) => { c.gpu = { product: "Tesla-T4-SHARED", count: 1, resourceName: "nvidia.com/gpu.shared" }; c.nix.cudaCapabilities = []; }), [
+            "gpu.product: \"Tesla-T4-SHARED\": GPU Feature Discovery adds -SHARED only when the shared GPUs keep the resource name nvidia.com/gpu; with nvidia.com/gpu.shared the product label is \"Tesla-T4\""]);
         assert.deepStrictEqual(gpuResource(cfg.gpu), { name: "nvidia.com/gpu.shared", count: 1 });
         assert.deepStrictEqual(errs((c) => { c.gpu.resourceName = "example.com/gpu"; }), ["gpu.resourceName: \"example.com/gpu\" is not an NVIDIA device plugin resource name like nvidia.com/gpu or nvidia.com/gpu.shared"]);
     });
@@ -272,6 +275,9 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         assert.strictEqual(dep.metadata.annotations["nix-gpu-deploy/store-path"], "/nix/store/x-image");
         assert.strictEqual(dep.metadata.annotations[OWNER_ANNOTATION], "p/local");
         assert.strictEqual(dep.spec.template.metadata.annotations, undefined);
+        // Not skipAwait, which would also skip waiting for the old object's deletion on replace.
+        assert.strictEqual(dep.metadata.annotations["pulumi.com/skipAwait"], undefined);
+        assert.strictEqual(dep.metadata.annotations["pulumi.com/waitFor"], "jsonpath={.metadata.name}");
     });
     it("item 2: a refusing preflight fails the run naming the object, with nothing registered in the cluster", async () => {
         const { error, resources } = await build(() => undefined, { preflight: async () => ["Deployment ml-local/fixture already exists and this stack did not create it"] });
