@@ -10,7 +10,7 @@ import { publishImage } from "./components/publish";
 import { loadStackConfig } from "./components/stackConfig";
 
 const projectRoot = __dirname;
-const { config, registryPassword, kubeconfig } = loadStackConfig(projectRoot);
+const { config, registryPassword, registryPullPassword, kubeconfig } = loadStackConfig(projectRoot);
 const stack = pulumi.getStack();
 
 const overlays = config.nix.overlays.map((o) => new NixOverlay(`${stack}-overlay-${o.name}`, {
@@ -62,9 +62,12 @@ const app = new GpuDeployment("gpu", {
     cluster: config.cluster,
     image: published.ref,
     kubeconfig,
-    pullCredentials: config.registry.username !== undefined && registryPassword !== undefined
-        ? { registry: config.registry.host, username: config.registry.username, password: registryPassword }
-        : undefined,
+    // The cluster pulls with its own read-only credentials when the stack has them, else with the push ones.
+    pullCredentials: config.registry.pullUsername !== undefined && registryPullPassword !== undefined
+        ? { registry: config.registry.host, username: config.registry.pullUsername, password: registryPullPassword }
+        : config.registry.username !== undefined && registryPassword !== undefined
+            ? { registry: config.registry.host, username: config.registry.username, password: registryPassword }
+            : undefined,
     storePath: image.storePath,
     projectRoot,
     cudaCapabilities: config.nix.cudaCapabilities,

@@ -56,6 +56,9 @@ export interface StackConfig {
         username?: string;
         /** True when a `registryPassword` secret is configured. */
         hasPassword: boolean;
+        /** Read-only pull user for the cluster's pull secret (with the `registryPullPassword` secret); unset: the push credentials. */
+        pullUsername?: string;
+        hasPullPassword: boolean;
         insecure: boolean;
         publisher: Publisher;
         dockerHost?: string;
@@ -143,10 +146,12 @@ export const CONFIG_KEYS = {
     cluster: { secret: false },
     deployment: { secret: false },
     registryPassword: { secret: true },
+    registryPullPassword: { secret: true },
     kubeconfig: { secret: true },
 } as const;
 export type ConfigKey = keyof typeof CONFIG_KEYS;
-export type SecretKey = "registryPassword" | "kubeconfig";
+export type SecretKey = "registryPassword" | "registryPullPassword" | "kubeconfig";
+export const SECRET_KEYS: readonly SecretKey[] = ["registryPassword", "registryPullPassword", "kubeconfig"];
 
 /** Raw config as the engine hands it over: JSON text per key (objects) or plain text; secrets as booleans (present or not). */
 export interface RawStackConfig {
@@ -759,7 +764,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         c.fail(k, `is set as a secret but empty: set it with \`pulumi config set --secret ${k}\`, or remove it with \`pulumi config rm ${k}\``);
     }
     for (const k of secretValues) {
-        c.fail(k, `is stored as a secret (set with --secret), but only registryPassword and kubeconfig are secrets: set ${k} again without --secret`);
+        c.fail(k, `is stored as a secret (set with --secret), but only ${SECRET_KEYS.join(", ")} are secrets: set ${k} again without --secret`);
     }
     /** Checks one section, echoing none of its values when it is stored as a secret. */
     const section = <T>(k: ConfigKey, check: () => T): T => {
@@ -824,7 +829,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     // registry
     const hasPassword = raw.secretsPresent.registryPassword === true;
     const registry = section("registry", () => {
-        const regRaw = c.object("registry", val("registry"), ["host", "username", "insecure", "publisher", "dockerHost"]);
+        const regRaw = c.object("registry", val("registry"), ["host", "username", "pullUsername", "insecure", "publisher", "dockerHost"]);
         const host = c.string("registry.host", regRaw.host, { re: HOST, what: "a registry host[:port] (no scheme, no path)", max: 253, required: true });
         if (host !== undefined) {
             const port = HOST.exec(host)?.[1];
@@ -848,7 +853,16 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         if (dockerHost !== undefined && publisher !== "docker") {
             c.fail("registry.dockerHost", "only used by the docker publisher");
         }
-        return { host, username, hasPassword, insecure, publisher, dockerHost };
+        // A read-only pull token for the cluster, separate from the push credentials of the deployer.
+        const hasPullPassword = raw.secretsPresent.registryPullPassword === true;
+        const pullUsername = c.string("registry.pullUsername", regRaw.pullUsername, { re: /^[A-Za-z0-9._@+-]{1,128}$/, what: "a registry user name" });
+        if (pullUsername !== undefined && !hasPullPassword && !(raw.emptySecrets ?? []).includes("registryPullPassword")) {
+            c.fail("registryPullPassword", "registry.pullUsername is set but the registryPullPassword secret is missing (pulumi config set --secret registryPullPassword …)");
+        }
+        if (isUnset(regRaw.pullUsername) && hasPullPassword) {
+            c.fail("registry.pullUsername", "registryPullPassword is set but registry.pullUsername is missing");
+        }
+        return { host, username, hasPassword, pullUsername, hasPullPassword, insecure, publisher, dockerHost };
     });
 
     // gpu

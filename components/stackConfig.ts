@@ -1,12 +1,14 @@
 // Reads the stack's config from the engine once and validates it before any resource exists.
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
-import { CONFIG_KEYS, ConfigKey, PROJECT, ParseFs, RawStackConfig, SecretKey, StackConfig, formatProblems, parseStackConfig } from "./config";
+import { CONFIG_KEYS, ConfigKey, PROJECT, ParseFs, RawStackConfig, SECRET_KEYS, SecretKey, StackConfig, formatProblems, parseStackConfig } from "./config";
 import { programError, runError } from "./errors";
 
 export interface LoadedConfig {
     config: StackConfig;
     registryPassword?: pulumi.Output<string>;
+    /** The cluster's read-only pull password (with registry.pullUsername). */
+    registryPullPassword?: pulumi.Output<string>;
     kubeconfig?: pulumi.Output<string>;
 }
 
@@ -35,7 +37,7 @@ export function readRawConfig(): RawStackConfig {
     // are required by the engine), so an empty value that is not a secret means "not set"; an empty
     // value that is a secret was set on purpose (`--secret` with nothing in it).
     const present = (k: string) => get(k) !== undefined && get(k) !== "";
-    const secrets = ["registryPassword", "kubeconfig"] as const;
+    const secrets = SECRET_KEYS;
     const values: Record<string, unknown> = {};
     const secretValues: string[] = [];
     for (const key of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
@@ -50,6 +52,7 @@ export function readRawConfig(): RawStackConfig {
         values,
         secretsPresent: {
             registryPassword: present("registryPassword"),
+            registryPullPassword: present("registryPullPassword"),
             kubeconfig: present("kubeconfig"),
         },
         plaintextSecrets: secrets.filter((k) => present(k) && !isConfigSecret(`${PROJECT}:${k}`)),
@@ -72,6 +75,7 @@ export function loadStackConfig(projectRoot: string, fsImpl: ParseFs = nodeFs): 
     return {
         config: result.config,
         registryPassword: result.config.registry.hasPassword ? cfg.requireSecret("registryPassword") : undefined,
+        registryPullPassword: result.config.registry.hasPullPassword ? cfg.requireSecret("registryPullPassword") : undefined,
         kubeconfig: result.config.cluster.hasKubeconfig ? cfg.requireSecret("kubeconfig") : undefined,
     };
 }

@@ -468,7 +468,7 @@ describe("issue #11: bad input reads like a tool, and nothing slips through", fu
 
     it("10. a non-secret key stored as a secret is named, and none of its value is echoed", () => {
         const errs = problems((c) => { c.gpu.product = "NVIDIA BAD SECRET VALUE"; c.gpu.taintKey = "also secret!"; }, { secretValues: ["gpu"] });
-        assert.strictEqual(errs[0], "nix-gpu-deploy:gpu: is stored as a secret (set with --secret), but only registryPassword and kubeconfig are secrets: set gpu again without --secret");
+        assert.strictEqual(errs[0], "nix-gpu-deploy:gpu: is stored as a secret (set with --secret), but only registryPassword, registryPullPassword, kubeconfig are secrets: set gpu again without --secret");
         assert.ok(errs.length === 3, errs.join("\n"));
         assert.ok(!errs.join("\n").includes("SECRET VALUE") && !errs.join("\n").includes("also secret"), errs.join("\n"));
         assert.ok(!errs.join("\n").includes("[secret]"));

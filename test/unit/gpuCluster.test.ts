@@ -8,7 +8,7 @@ import { baseProduct, capabilityRuns, capabilityTerms, productCapability } from 
 import { CACHE_ENV, deploymentSpec, disruptionBudgetSpec, gpuPodTemplate, gpuResource, jobSpec, probes } from "../../components/gpuPodSpec";
 import { Lookup, OWNER_ANNOTATION, preflightProblems } from "../../components/preflight";
 import { nodeFs } from "../../components/stackConfig";
-import { ROOT } from "./harness";
+import { ROOT, find, runProgram, stackConfig } from "./harness";
 
 const opts = { projectRoot: ROOT, ...nodeFs };
 type Cfg = Record<string, Record<string, unknown>>;
@@ -302,5 +302,30 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         const { resources } = await build((c) => { c.deployment.podDisruptionBudget = { minAvailable: "50%" }; c.deployment.replicas = 2; });
         const pdb = resources.find((r) => r.type === "kubernetes:policy/v1:PodDisruptionBudget");
         assert.deepStrictEqual((pdb?.inputs as { spec: unknown }).spec, { selector: { matchLabels: { "app.kubernetes.io/name": "fixture", "app.kubernetes.io/managed-by": "nix-gpu-deploy" } }, minAvailable: "50%" });
+    });
+});
+
+describe("issue #10 item 7: pull credentials separate from push credentials", function () {
+    this.timeout(120000);
+    it("a read-only pull user and secret go into the pull secret; the push password does not", async () => {
+        const cfg = stackConfig("h100");
+        const reg = JSON.parse(cfg["nix-gpu-deploy:registry"]);
+        cfg["nix-gpu-deploy:registry"] = JSON.stringify({ ...reg, pullUsername: "puller" });
+        cfg["nix-gpu-deploy:registryPassword"] = "push-s3cret";
+        cfg["nix-gpu-deploy:registryPullPassword"] = "pull-r3ad-only";
+        const run = await runProgram({ stack: "h100", config: cfg, secretKeys: ["nix-gpu-deploy:registryPassword", "nix-gpu-deploy:registryPullPassword"], realNix: false });
+        assert.ifError(run.error);
+        const secret = find(run, "kubernetes:core/v1:Secret", "gpu-pull-secret");
+        const json = JSON.stringify(secret.inputs);
+        // A secret input reaches the mock wrapped: {<sig>: …, value: {…}}.
+        const docker = JSON.parse(secret.inputs.stringData.value[".dockerconfigjson"]);
+        assert.deepStrictEqual(Object.values(docker.auths).map((a) => (a as { username: string }).username), ["puller"]);
+        assert.ok(json.includes("pull-r3ad-only") && !json.includes("push-s3cret"), "the cluster never gets the push password");
+    });
+    it("names a pull user without its secret, and a pull secret without its user", () => {
+        assert.deepStrictEqual(errs((c) => { c.registry.pullUsername = "puller"; }), [
+            "registryPullPassword: registry.pullUsername is set but the registryPullPassword secret is missing (pulumi config set --secret registryPullPassword …)"]);
+        const r = parseStackConfig({ values: base(), secretsPresent: { registryPassword: true, registryPullPassword: true } }, opts);
+        assert.deepStrictEqual(r.ok ? [] : r.errors.map((e) => e.reason), ["registryPullPassword is set but registry.pullUsername is missing"]);
     });
 });
