@@ -34,16 +34,44 @@ export function normalizeKubeconfig(text: string, baseDir?: string): string {
     return JSON.stringify(doc);
 }
 
+/**
+ * Several kubeconfig files ($KUBECONFIG=a:b) merged the way client-go (the provider, kubectl) merges
+ * them: the first file that sets current-context wins, and so does the first entry of each name.
+ * (The client's own merge lets the last file win and throws on a repeated name.)
+ */
+export function mergeKubeconfigs(files: { text: string; dir: string }[]): string {
+    const out: any = { apiVersion: "v1", kind: "Config", clusters: [], users: [], contexts: [] };
+    for (const f of files) {
+        const doc = JSON.parse(normalizeKubeconfig(f.text, f.dir));
+        if ((out["current-context"] ?? "") === "" && typeof doc["current-context"] === "string") {
+            out["current-context"] = doc["current-context"];
+        }
+        for (const list of ["clusters", "users", "contexts"]) {
+            for (const entry of Array.isArray(doc[list]) ? doc[list] : []) {
+                if (!out[list].some((e: any) => e.name === entry?.name)) {
+                    out[list].push(entry);
+                }
+            }
+        }
+    }
+    return JSON.stringify(out);
+}
+
 /** The kubeconfig the provider uses: inline text, else the default files; then the context, if named. */
 export function loadKubeConfig(inline?: string, context?: string): KubeConfig {
     const kc = new KubeConfig();
     if (inline !== undefined && inline !== "") {
         kc.loadFromString(normalizeKubeconfig(inline));
     } else {
-        const file = process.env.KUBECONFIG?.split(path.delimiter).find((f) => f !== "") ?? path.join(os.homedir(), ".kube", "config");
         // eslint-disable-next-line @typescript-eslint/no-require-imports -- read lazily, only here
-        const text = (require("fs") as typeof import("fs")).readFileSync(file, "utf8");
-        kc.loadFromString(normalizeKubeconfig(text, path.dirname(file)));
+        const fs = require("fs") as typeof import("fs");
+        const listed = (process.env.KUBECONFIG ?? "").split(path.delimiter).filter((f) => f !== "");
+        // As client-go: listed files that do not exist are skipped; without $KUBECONFIG, ~/.kube/config.
+        const files = listed.length > 0 ? listed.filter((f) => fs.existsSync(f)) : [path.join(os.homedir(), ".kube", "config")];
+        if (files.length === 0) {
+            throw new Error(`none of the kubeconfig files in $KUBECONFIG exists (${listed.join(path.delimiter)})`);
+        }
+        kc.loadFromString(mergeKubeconfigs(files.map((f) => ({ text: fs.readFileSync(f, "utf8"), dir: path.dirname(path.resolve(f)) }))));
     }
     if (context !== undefined && context !== "") {
         if (kc.getContextObject(context) === null) {

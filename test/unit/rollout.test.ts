@@ -1,5 +1,5 @@
 import * as assert from "assert";
-import { loadKubeConfig, normalizeKubeconfig, serverOf } from "../../components/kube";
+import { loadKubeConfig, mergeKubeconfigs, normalizeKubeconfig, serverOf } from "../../components/kube";
 import { Apis, eventProblems, jobState, podExits, podProblems, replicaSetProblems, rolloutState, waitFor } from "../../components/rollout";
 
 const dep = (gen: number, status: Record<string, number>, replicas = 2) => ({ metadata: { generation: gen }, spec: { replicas }, status });
@@ -172,5 +172,15 @@ describe("kubeconfig (the official client)", () => {
         assert.strictEqual(loadKubeConfig(kc, "c").getCurrentUser()?.exec?.command, "aws");
         const doc = JSON.parse(normalizeKubeconfig(kc, "/etc/kube"));
         assert.deepStrictEqual(doc.users[1].user, { "auth-provider": { name: "tokenFile", config: { tokenFile: "/etc/kube/token" } } });
+    });
+
+    it("merges $KUBECONFIG files as client-go does: the first current-context and the first entry of a name win", () => {
+        const a = "current-context: x\nclusters: [{name: c, cluster: {server: 'https://a'}}]\nusers: [{name: u, user: {token: ta}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]";
+        const b = "current-context: y\nclusters: [{name: c, cluster: {server: 'https://b'}}, {name: d, cluster: {server: 'https://d'}}]\nusers: [{name: u, user: {tokenFile: tok}}]\ncontexts: [{name: y, context: {cluster: d, user: u}}]";
+        const merged = JSON.parse(mergeKubeconfigs([{ text: a, dir: "/a" }, { text: b, dir: "/b" }]));
+        assert.strictEqual(merged["current-context"], "x");
+        assert.deepStrictEqual(merged.clusters.map((c: { cluster: { server: string } }) => c.cluster.server), ["https://a", "https://d"]);
+        assert.deepStrictEqual(merged.users, [{ name: "u", user: { token: "ta" } }]);
+        assert.deepStrictEqual(merged.contexts.map((c: { name: string }) => c.name), ["x", "y"]);
     });
 });
