@@ -31,6 +31,18 @@ function kubePost(env: ClusterEnv, apiPath: string, body: unknown): Promise<void
     });
 }
 
+function kubeDelete(env: ClusterEnv, apiPath: string): Promise<void> {
+    const pki = (f: string) => fs.readFileSync(path.join(env.NGD_PKI, f));
+    return new Promise((resolve, reject) => {
+        const req = https.request(`${env.NGD_API}${apiPath}`, { method: "DELETE", ca: pki("ca.crt"), cert: pki("admin.crt"), key: pki("admin.key") }, (res) => {
+            res.resume();
+            res.on("end", () => (res.statusCode === 200 || res.statusCode === 202 ? resolve() : reject(new Error(`DELETE ${apiPath}: ${res.statusCode}`))));
+        });
+        req.on("error", reject);
+        req.end();
+    });
+}
+
 describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
     this.timeout(30 * 60 * 1000);
     let env: ClusterEnv;
@@ -152,6 +164,23 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
         await step("up into team-data (createNamespace: false)", upOut);
         assert.strictEqual((await kubeGet(env, "/apis/apps/v1/namespaces/team-data/deployments/fixture"))?.status.availableReplicas, 2);
         assert.strictEqual((await kubeGet(env, "/apis/apps/v1/namespaces/team-data/deployments/squatter"))?.metadata.labels.team, "data", "the foreign Deployment untouched");
+    });
+
+    it("1. pods that cannot be created: the ReplicaSet's ReplicaFailure and the Warning events are reported as they appear", async () => {
+        await kubePost(env, "/api/v1/namespaces/team-data/resourcequotas", { apiVersion: "v1", kind: "ResourceQuota", metadata: { name: "gpu-quota" }, spec: { hard: { "requests.nvidia.com/gpu": "2" } } });
+        await set("gpu.count", "2");
+        await set("deployment.rolloutTimeoutSeconds", "30");
+        try {
+            const q = await step("up: GPU quota exceeded (30 s timeout)", upFails, () => "failed, quota named");
+            assert.match(q, /replicaset fixture-[a-z0-9]+: FailedCreate: pods "fixture-[^"]+" is forbidden: exceeded quota: gpu-quota/, q);
+            assert.match(q, /event replicaset fixture-[a-z0-9]+: FailedCreate: .*exceeded quota: gpu-quota/, q);
+            assert.ok(q.indexOf("exceeded quota") < q.indexOf("did not roll out within 30s"), "reported as it appeared, before the deadline");
+        } finally {
+            await kubeDelete(env, "/api/v1/namespaces/team-data/resourcequotas/gpu-quota");
+            await set("gpu.count", "1");
+            await set("deployment.rolloutTimeoutSeconds", "60");
+        }
+        await step("up after the quota is lifted", upOut);
     });
 
     let jobCompletion = "";
