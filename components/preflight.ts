@@ -56,7 +56,19 @@ function describeOwner(obj: any): string {
 /** Every problem found, one line each naming the object (empty: go ahead). */
 export async function preflightProblems(lookup: Lookup, i: PreflightInput): Promise<string[]> {
     const problems: string[] = [];
-    const ns = await lookup("Namespace", i.namespace);
+    let ns: any;
+    try {
+        ns = await lookup("Namespace", i.namespace);
+    } catch (e) {
+        // A namespace-scoped deployer may not read Namespaces (cluster-scoped).
+        if ((e as { code?: number }).code !== 403) {
+            throw e;
+        }
+        if (i.createNamespace) {
+            return [`cluster.namespace: reading namespace ${i.namespace} is forbidden to these credentials, so whether it exists cannot be told: if it exists, deploy into it with cluster.createNamespace: false`];
+        }
+        ns = { metadata: { name: i.namespace } };
+    }
     if (i.createNamespace) {
         if (ns !== undefined && !ownedBy(ns, i.owner)) {
             problems.push(`cluster.namespace: namespace ${i.namespace} already exists and this stack did not create it (${describeOwner(ns)}): refusing to take it over (destroy would delete it with everything inside); deploy into it with cluster.createNamespace: false, or choose another cluster.namespace`);

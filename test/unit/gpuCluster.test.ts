@@ -181,6 +181,17 @@ describe("issue #10 item 2: preflight refuses to take over what the stack did no
             "Secret ml/app-registry already exists and this stack did not create it (not created by nix-gpu-deploy): refusing to take it over; delete or rename it, or choose another deployment.name",
         ]);
     });
+    it("a namespace-scoped deployer that may not read Namespaces: createNamespace false goes ahead, true is explained", async () => {
+        const forbiddenNs: Lookup = async (kind, name, ns) => {
+            if (kind === "Namespace") {
+                throw Object.assign(new Error("forbidden"), { code: 403 });
+            }
+            return kind === "Deployment" && ns === "ml" && name === "app" ? theirs : undefined;
+        };
+        assert.deepStrictEqual(await preflightProblems(forbiddenNs, input({ createNamespace: false, objects: [] })), []);
+        assert.match((await preflightProblems(forbiddenNs, input({ createNamespace: false })))[0], /^Deployment ml\/app already exists and this stack did not create it/);
+        assert.match((await preflightProblems(forbiddenNs, input()))[0], /^cluster\.namespace: reading namespace ml is forbidden to these credentials/);
+    });
     it("a RuntimeClass the cluster does not have is named (GKE), unless reading it is forbidden", async () => {
         assert.match((await preflightProblems(lookupOf({}), input({ runtimeClassName: "nvidia" })))[0], /^gpu\.runtimeClassName: the cluster has no RuntimeClass nvidia, so its pods would be refused \(GKE/);
         assert.deepStrictEqual(await preflightProblems(lookupOf({ "RuntimeClass/nvidia": {} }), input({ runtimeClassName: "nvidia" })), []);
