@@ -13,14 +13,19 @@ const projectRoot = __dirname;
 const { config, registryPassword, registryPullPassword, kubeconfig } = loadStackConfig(projectRoot);
 const stack = pulumi.getStack();
 
-const overlays = config.nix.overlays.map((o) => new NixOverlay(`${stack}-overlay-${o.name}`, {
+// Stable names: Pulumi URNs already carry the stack, so `pulumi stack rename` changes nothing; stacks
+// created before keep their resources through an alias from the earlier, stack-prefixed name (the
+// SDK derives the children's aliases from their parent's).
+const formerly = (name: string): pulumi.ComponentResourceOptions => ({ aliases: [{ name: `${stack}-${name}` }] });
+
+const overlays = config.nix.overlays.map((o) => new NixOverlay(`overlay-${o.name}`, {
     overlayName: o.name,
     file: overlayFile(config.nix.entry, o.name),
     args: o.args,
     projectRoot,
-}));
+}, formerly(`overlay-${o.name}`)));
 
-const dependencySet = new NixDependencySet(`${stack}-deps`, {
+const dependencySet = new NixDependencySet("deps", {
     entry: config.nix.entry,
     projectRoot,
     overlays,
@@ -35,15 +40,15 @@ const dependencySet = new NixDependencySet(`${stack}-deps`, {
         maxLayerBytes: String(config.image.maxLayerBytes),
     },
     nixAvailable: process.env.NGD_NIX_AVAILABLE !== undefined ? process.env.NGD_NIX_AVAILABLE === "true" : nixOnPath(),
-});
+}, formerly("deps"));
 
-const image = new LayeredCudaImage(`${stack}-image`, {
+const image = new LayeredCudaImage("image", {
     dependencySet,
     layering: { maxLayers: config.image.maxLayers, strategy: config.image.layerStrategy },
     tag: config.image.tag,
-});
+}, formerly("image"));
 
-const published = publishImage(config.registry.publisher, `${stack}-publish`, {
+const published = publishImage(config.registry.publisher, "publish", {
     image,
     registry: config.registry.host,
     repository: config.image.name,
@@ -51,7 +56,7 @@ const published = publishImage(config.registry.publisher, `${stack}-publish`, {
     password: registryPassword,
     insecure: config.registry.insecure,
     dockerHost: config.registry.dockerHost,
-});
+}, formerly("publish"));
 
 // A stable name (Pulumi URNs already carry the stack, so `pulumi stack rename` changes nothing here);
 // stacks created before are aliased from their earlier, stack-prefixed name.

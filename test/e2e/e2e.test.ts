@@ -2,13 +2,14 @@
 // auth, HTTP without, HTTPS with a private CA) and a rehearsal cluster (etcd, kube-apiserver,
 // controller-manager, scheduler, kwok GPU nodes) on loopback. The whole scenario runs once per
 // publisher (skopeo, then docker), each against freshly emptied registries, so their costs compare.
-import { Stack } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import { execFileSync } from "child_process";
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, builtFromUpstream, cluster, clusterPids, copyProject, imageBytes, kubeGet,
+    ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, TOOLS, pulumiEnv, builtFromUpstream, cluster, clusterPids, copyProject, imageBytes, kubeGet,
     localStack, nonLoopbackListeners, processesOf, readClusterEnv, registryNumbers, registryTargets, runImage, toolShims, useRegistry,
     waitUntil, watchPlugins,
 } from "./harness";
@@ -217,6 +218,24 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 assert.strictEqual(f.generation, String(gen0), "Deployment generation unchanged");
             });
 
+            if (publisher === "skopeo") {
+                it("2b. `pulumi stack rename` changes nothing: names are stable (the URN carries the stack)", async () => {
+                    const cli = (...a: string[]) => execFileSync(path.join(TOOLS, "bin", "pulumi"), a, {
+                        cwd: project, env: { ...process.env, ...pulumiEnv(path.join(work, "state"), env) }, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8",
+                    });
+                    cli("stack", "rename", "local-renamed", "--stack", "local", "--non-interactive");
+                    try {
+                        const renamed = await LocalWorkspace.selectStack({ stackName: "local-renamed", workDir: project }, { envVars: pulumiEnv(path.join(work, "state"), env) });
+                        const preview = await renamed.preview({ color: "never" });
+                        const changes = Object.entries(preview.changeSummary).filter(([op, n]) => op !== "same" && n > 0);
+                        console.log(`      after stack rename: ${JSON.stringify(preview.changeSummary)}`);
+                        assert.deepStrictEqual(changes, [], preview.stdout);
+                    } finally {
+                        cli("stack", "rename", "local", "--stack", "local-renamed", "--non-interactive");
+                    }
+                });
+            }
+
             it("3. an overlay change: preview names it before building; up deploys the new digest, pushing only changed layers", async () => {
                 const overlay = path.join(project, "test/fixture/overlay/greeting.nix");
                 fs.writeFileSync(overlay, fs.readFileSync(overlay, "utf8").replace("greeting = text;", "greeting = text + \" (re-flagged)\";"));
@@ -224,7 +243,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 const preview = await stack.preview({ diff: true, color: "never" });
                 assert.strictEqual(shims.count(), b0, "preview builds nothing");
                 const out = preview.stdout;
-                assert.match(out, /\+-\s*command:local:Command: \(replace\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*local-image-build\]/, out);
+                assert.match(out, /\+-\s*command:local:Command: \(replace\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*::image-build\]/, out);
                 assert.match(out, /NGD_OVERLAY_greeting/, "the diff names the overlay");
                 assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv"/, "the diff shows the new derivation");
                 assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, `the Deployment will change (an update, not a replace):\n${out}`);

@@ -154,7 +154,8 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
 
 /** The resource of `type` whose name ends with `suffix`. */
 export function find(run: ProgramRun, type: string, suffix: string): Recorded {
-    const r = run.resources.find((x) => x.type === type && x.name.endsWith(suffix));
+    // `-image-build` finds `image-build` (stable names) as well as any `<prefix>-image-build`.
+    const r = run.resources.find((x) => x.type === type && `-${x.name}`.endsWith(suffix));
     if (r === undefined) {
         throw new Error(`no ${type} named *${suffix}; have: ${run.resources.map((x) => `${x.type} ${x.name}`).join(", ")}`);
     }

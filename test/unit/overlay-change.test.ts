@@ -63,9 +63,9 @@ describe("an overlay edit between two runs", function () {
 
     it("changes nothing else but what follows from the new image", () => {
         const before = byName(first);
-        const imageDerived = new Set(["local-publish-push", "gpu-deployment", "gpu-rollout"]);
+        const imageDerived = new Set(["publish-push", "gpu-deployment", "gpu-rollout"]);
         for (const [name, r] of byName(changed)) {
-            if (name === "local-image-build" || imageDerived.has(name)) {
+            if (name === "image-build" || imageDerived.has(name)) {
                 continue;
             }
             assert.deepStrictEqual(r.inputs, before.get(name)?.inputs, `${name} must not change`);
