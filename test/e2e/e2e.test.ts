@@ -9,9 +9,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, TOOLS, pulumiEnv, builtFromUpstream, cluster, clusterPids, copyProject, imageBytes, kubeGet,
-    localStack, nonLoopbackListeners, processesOf, readClusterEnv, registryNumbers, registryTargets, runImage, toolShims, useRegistry,
-    waitUntil, watchPlugins,
+    ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, TOOLS, pulumiEnv, builtFromUpstream, cluster, copyProject,
+    imageBytes, kubeGet, localStack, readClusterEnv, registryNumbers, registryTargets, runImage, toolShims, useRegistry,
+    waitUntil, watchPlugins, tearDownSuite,
 } from "./harness";
 
 const PUBLISHERS = ["skopeo", "docker"] as const;
@@ -102,16 +102,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 console.log(`      ${p.name.padEnd(28)} ${p.exe}  ${origin}`);
             }
         }
-        const bad = nonLoopbackListeners(clusterPids());
-        cluster("down");
-        const alive = clusterPids().filter((p) => fs.existsSync(`/proc/${p}`));
-        const leftover = work === undefined ? [] : processesOf(path.join(work, "pulumi-home"));
-        if (project !== undefined) {
-            fs.rmSync(project, { recursive: true, force: true });
-        }
-        assert.deepStrictEqual(bad, [], "every server listens on loopback only");
-        assert.deepStrictEqual(alive, [], "every started process is stopped");
-        assert.deepStrictEqual(leftover, [], "no Pulumi engine or plugin process left behind");
+        tearDownSuite(work, project);
     });
 
     it("0. a bad stack config fails the preview with one clean message: every problem named, no stack trace, no colour", async () => {

@@ -11,8 +11,8 @@ import * as https from "https";
 import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, Shims, cluster, clusterDir, clusterPids, copyProject, kubeGet, localStack, nonLoopbackListeners, processesOf,
-    readClusterEnv, registryTargets, toolShims, useRegistry,
+    ClusterEnv, K8sObject, Shims, cluster, clusterDir, copyProject, kubeGet, localStack, readClusterEnv, registryTargets,
+    toolShims, useRegistry, tearDownSuite,
 } from "./harness";
 
 interface Figure { step: string; seconds: number; outcome: string }
@@ -111,17 +111,11 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
                 console.log(`      ${f.step.padEnd(44)} ${f.seconds.toFixed(1).padStart(6)}  ${f.outcome}`);
             }
         }
-        const bad = nonLoopbackListeners(clusterPids());
-        cluster("down");
-        delete process.env.NGD_GPU_CLUSTER;
-        const alive = clusterPids().filter((p) => fs.existsSync(`/proc/${p}`));
-        const leftover = work === undefined ? [] : processesOf(path.join(work, "pulumi-home"));
-        if (project !== undefined) {
-            fs.rmSync(project, { recursive: true, force: true });
+        try {
+            tearDownSuite(work, project);
+        } finally {
+            delete process.env.NGD_GPU_CLUSTER;
         }
-        assert.deepStrictEqual(bad, [], "every server listens on loopback only");
-        assert.deepStrictEqual(alive, [], "every started process is stopped");
-        assert.deepStrictEqual(leftover, [], "no Pulumi engine or plugin process left behind");
     });
 
     it("1. two contexts in one kubeconfig: provider and rollout check both use cluster.context, not the (decoy) current context", async () => {

@@ -2,6 +2,7 @@
 // (file backend, passphrase secrets, plugins from PATH), a nix-build counter, the cluster's API and
 // the registry's numbers.
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
+import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
@@ -357,4 +358,22 @@ export async function waitUntil(what: string, seconds: number, check: () => bool
 export function clusterPids(): number[] {
     const dir = path.join(clusterDir(), "pids");
     return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => Number(fs.readFileSync(path.join(dir, f), "utf8").trim())) : [];
+}
+
+/**
+ * The end of a suite that started the rehearsal cluster: stops it, removes the project copy, and
+ * asserts that every server listened on loopback only, that every started process is stopped and
+ * that no Pulumi engine or plugin process of the suite's PULUMI_HOME is left.
+ */
+export function tearDownSuite(work: string | undefined, project: string | undefined): void {
+    const bad = nonLoopbackListeners(clusterPids());
+    cluster("down");
+    const alive = clusterPids().filter((p) => fs.existsSync(`/proc/${p}`));
+    const leftover = work === undefined ? [] : processesOf(path.join(work, "pulumi-home"));
+    if (project !== undefined) {
+        fs.rmSync(project, { recursive: true, force: true });
+    }
+    assert.deepStrictEqual(bad, [], "every server listens on loopback only");
+    assert.deepStrictEqual(alive, [], "every started process is stopped");
+    assert.deepStrictEqual(leftover, [], "no Pulumi engine or plugin process left behind");
 }
