@@ -5,21 +5,12 @@ import * as os from "os";
 import * as path from "path";
 import { MAX_PROBLEMS_PER_ITEM, MAX_PROBLEMS_SHOWN, ParseOptions, ParseResult, RawStackConfig, formatProblems, parseStackConfig, quantityValue } from "../../components/config";
 import { nodeFs } from "../../components/stackConfig";
-import { ROOT, runProgram, stackConfig } from "./harness";
+import { ROOT, runProgram, stackConfig, validConfig } from "./harness";
 
 const opts = { projectRoot: ROOT, ...nodeFs };
 
 /** A valid config, as objects. */
-function base(): Record<string, Record<string, unknown>> {
-    return {
-        nix: { entry: "test/fixture/default.nix", overlays: [{ name: "greeting", args: { text: "hi" } }], cudaCapabilities: ["9.0"] },
-        image: { name: "ml/fixture" },
-        registry: { host: "127.0.0.1:5001", username: "ngd", insecure: true, publisher: "skopeo" },
-        gpu: { product: "NVIDIA-H100-80GB-HBM3", count: 1 },
-        cluster: { name: "local", namespace: "ml-local", context: "local" },
-        deployment: { name: "fixture", memory: "1Gi", shmSize: "256Mi" },
-    };
-}
+const base = validConfig;
 
 function raw(values: Record<string, unknown>, secrets: RawStackConfig["secretsPresent"] = { registryPassword: true }): RawStackConfig {
     return { values, secretsPresent: secrets };

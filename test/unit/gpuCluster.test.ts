@@ -8,20 +8,11 @@ import { baseProduct, capabilityRuns, capabilityTerms, productCapability } from 
 import { CACHE_ENV, deploymentSpec, disruptionBudgetSpec, gpuPodTemplate, gpuResource, jobSpec, probes } from "../../components/gpuPodSpec";
 import { Lookup, OWNER_ANNOTATION, preflightProblems } from "../../components/preflight";
 import { nodeFs } from "../../components/stackConfig";
-import { ROOT, find, runProgram, stackConfig } from "./harness";
+import { ROOT, find, runProgram, stackConfig, validConfig } from "./harness";
 
 const opts = { projectRoot: ROOT, ...nodeFs };
 type Cfg = Record<string, Record<string, unknown>>;
-function base(): Cfg {
-    return {
-        nix: { entry: "test/fixture/default.nix", overlays: [{ name: "greeting", args: { text: "hi" } }], cudaCapabilities: ["9.0"] },
-        image: { name: "ml/fixture" },
-        registry: { host: "127.0.0.1:5001", username: "ngd", insecure: true, publisher: "skopeo" },
-        gpu: { product: "NVIDIA-H100-80GB-HBM3", count: 1 },
-        cluster: { name: "local", namespace: "ml-local", context: "local" },
-        deployment: { name: "fixture", memory: "1Gi", shmSize: "256Mi" },
-    };
-}
+const base = (): Cfg => validConfig();
 function parse(mutate: (c: Cfg) => void): ParseResult {
     const c = base();
     mutate(c);

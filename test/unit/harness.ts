@@ -167,3 +167,15 @@ export function parentTypes(urn: string): string[] {
     const typePart = urn.split("::")[2] ?? "";
     return typePart.split("$").slice(0, -1);
 }
+
+/** A valid stack config for parser tests, as objects (the local stack's shape, with a context). */
+export function validConfig(): Record<string, Record<string, unknown>> {
+    return {
+        nix: { entry: "test/fixture/default.nix", overlays: [{ name: "greeting", args: { text: "hi" } }], cudaCapabilities: ["9.0"] },
+        image: { name: "ml/fixture" },
+        registry: { host: "127.0.0.1:5001", username: "ngd", insecure: true, publisher: "skopeo" },
+        gpu: { product: "NVIDIA-H100-80GB-HBM3", count: 1 },
+        cluster: { name: "local", namespace: "ml-local", context: "local" },
+        deployment: { name: "fixture", memory: "1Gi", shmSize: "256Mi" },
+    };
+}
