@@ -94,28 +94,24 @@ certs() {
   cd - >/dev/null
 }
 
-kubeconfig() {
-  local P="$D/pki"
+# write_kubeconfig FILE CURRENT NAME=SERVER...: one cluster and one context per NAME, all with the
+# rehearsal CA and the admin client certificate.
+write_kubeconfig() {
+  local file="$1" current="$2" P="$D/pki" ca c; shift 2
+  ca=$(base64 -w0 < "$P/ca.crt")
   umask 077
-  cat > "$D/admin.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster:
-    server: https://127.0.0.1:$API_PORT
-    certificate-authority-data: $(base64 -w0 < "$P/ca.crt")
-users:
-- name: admin
-  user:
-    client-certificate-data: $(base64 -w0 < "$P/admin.crt")
-    client-key-data: $(base64 -w0 < "$P/admin.key")
-contexts:
-- name: local
-  context: {cluster: local, user: admin}
-current-context: local
-EOF
+  {
+    printf 'apiVersion: v1\nkind: Config\nclusters:\n'
+    for c in "$@"; do printf -- '- name: %s\n  cluster:\n    server: %s\n    certificate-authority-data: %s\n' "${c%%=*}" "${c#*=}" "$ca"; done
+    printf 'users:\n- name: admin\n  user:\n    client-certificate-data: %s\n    client-key-data: %s\n' \
+      "$(base64 -w0 < "$P/admin.crt")" "$(base64 -w0 < "$P/admin.key")"
+    printf 'contexts:\n'
+    for c in "$@"; do printf -- '- name: %s\n  context: {cluster: %s, user: admin}\n' "${c%%=*}" "${c%%=*}"; done
+    printf 'current-context: %s\n' "$current"
+  } > "$file"
 }
+
+kubeconfig() { write_kubeconfig "$D/admin.kubeconfig" local "local=https://127.0.0.1:$API_PORT"; }
 
 gpu_node() { # name, product, count, memory, family, compute major, compute minor, [resource name, resource count, extra labels (JSON members)]
   local res="${8:-nvidia.com/gpu}" n="${9:-$3}" extra="${10:-}"
@@ -143,32 +139,7 @@ kwok_stage_args() {
 }
 
 two_contexts_kubeconfig() { # the admin credentials under a second context; the current context is a decoy that answers nothing
-  local P="$D/pki"
-  umask 077
-  cat > "$D/two-contexts.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: decoy
-  cluster:
-    server: https://127.0.0.1:1
-    certificate-authority-data: $(base64 -w0 < "$P/ca.crt")
-- name: rehearsal
-  cluster:
-    server: https://127.0.0.1:$API_PORT
-    certificate-authority-data: $(base64 -w0 < "$P/ca.crt")
-users:
-- name: admin
-  user:
-    client-certificate-data: $(base64 -w0 < "$P/admin.crt")
-    client-key-data: $(base64 -w0 < "$P/admin.key")
-contexts:
-- name: decoy
-  context: {cluster: decoy, user: admin}
-- name: rehearsal
-  context: {cluster: rehearsal, user: admin}
-current-context: decoy
-EOF
+  write_kubeconfig "$D/two-contexts.kubeconfig" decoy "decoy=https://127.0.0.1:1" "rehearsal=https://127.0.0.1:$API_PORT"
 }
 
 cpu_node() {
