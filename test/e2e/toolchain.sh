@@ -216,62 +216,56 @@ no_upstream() { # name, tarball: drop an earlier build, so the installed plugin 
   log "$1: no upstream source ($2); the installed plugin is used"
 }
 
-build_langhost() {
-  local tb="$UPSTREAM/pulumi-language-nodejs-v$PULUMI_VERSION.tar.gz"
-  [ -f "$tb" ] || { no_upstream pulumi-language-nodejs "$tb"; return; }
-  local s; s="pulumi-language-nodejs-$PULUMI_VERSION-$(tarball_sum "$tb")"
-  stamp_ok "$s" && [ -x "$BIN/pulumi-language-nodejs" ] && { log "pulumi-language-nodejs v$PULUMI_VERSION cached"; return; }
-  log "building pulumi-language-nodejs v$PULUMI_VERSION from $tb"
+# build_upstream NAME VERSION TARBALL RECIPE: builds plugin NAME from TARBALL once (stamp keyed by the
+# tarball's hash); RECIPE, run in a subshell with the unpacked source's directory, writes $BIN/NAME.
+build_upstream() {
+  local name="$1" version="$2" tb="$3" recipe="$4"
+  [ -f "$tb" ] || { no_upstream "$name" "$tb"; return; }
+  local s; s="$name-$version-$(tarball_sum "$tb")"
+  stamp_ok "$s" && [ -x "$BIN/$name" ] && { log "$name v$version cached"; return; }
+  log "building $name v$version from $tb"
   local d; d="$(upstream_src "$tb" "$s")"
-  cd "$d/sdk/nodejs/cmd/pulumi-language-nodejs"
+  ("$recipe" "$d")
+  record_plugin "$name" "$version" "$tb"
+  stamp "$s"
+}
+
+langhost_recipe() {
+  cd "$1/sdk/nodejs/cmd/pulumi-language-nodejs"
   # Upstream builds inside the pulumi repository: point pkg/sdk at the released modules instead.
   go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
     -require "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" -require "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION"
   go mod tidy >/dev/null 2>&1 || go mod tidy
   go build -o "$BIN/pulumi-language-nodejs" -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" .
-  record_plugin pulumi-language-nodejs "$PULUMI_VERSION" "$tb"
-  stamp "$s"
 }
 
-build_command() {
-  local tb="$UPSTREAM/pulumi-command-v$COMMAND_VERSION-provider.tar.gz"
-  [ -f "$tb" ] || { no_upstream pulumi-resource-command "$tb"; return; }
-  local s; s="pulumi-resource-command-$COMMAND_VERSION-$(tarball_sum "$tb")"
-  stamp_ok "$s" && [ -x "$BIN/pulumi-resource-command" ] && { log "pulumi-resource-command v$COMMAND_VERSION cached"; return; }
-  log "building pulumi-resource-command v$COMMAND_VERSION from $tb (about 3 minutes)"
-  local d; d="$(upstream_src "$tb" "$s")"
+command_recipe() {
   # The snapshot leaves out upstream's test-support package util/testutil, which util.go uses only to
   # hand log lines to tests (`ctx.(*testutil.TestContext)`); no proxy serves it, so drop that hook.
-  local util="$d/provider/pkg/provider/util/util.go"
-  if [ ! -d "$d/provider/pkg/provider/util/testutil" ]; then
+  local util="$1/provider/pkg/provider/util/util.go"
+  if [ ! -d "$1/provider/pkg/provider/util/testutil" ]; then
     sed -i -e '/provider\/util\/testutil"$/d' -e '/if testCtx, ok := ctx.(\*testutil.TestContext); ok {/,/^\t\t}$/d' "$util"
     if grep -q testutil "$util"; then log "could not drop the testutil hook from $util"; return 1; fi
   fi
-  cd "$d/provider"
+  cd "$1/provider"
   go build -o "$BIN/pulumi-resource-command" -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=v$COMMAND_VERSION" ./cmd/pulumi-resource-command
-  record_plugin pulumi-resource-command "$COMMAND_VERSION" "$tb"
-  stamp "$s"
 }
 
-build_docker() {
-  local tb="$UPSTREAM/pulumi-docker-v$DOCKER_PROVIDER_VERSION-provider.tar.gz"
-  [ -f "$tb" ] || { no_upstream pulumi-resource-docker "$tb"; return; }
-  local s; s="pulumi-resource-docker-$DOCKER_PROVIDER_VERSION-$(tarball_sum "$tb")"
-  stamp_ok "$s" && [ -x "$BIN/pulumi-resource-docker" ] && { log "pulumi-resource-docker v$DOCKER_PROVIDER_VERSION cached"; return; }
-  log "building pulumi-resource-docker v$DOCKER_PROVIDER_VERSION from $tb (about 8 minutes cold)"
-  local d; d="$(upstream_src "$tb" "$s")"
+docker_recipe() {
   # What upstream's `make` does before building: patch the bridged Terraform provider, embed the schema
   # with its version. No `go mod download`: it asks for a module the proxy refuses and no package needs.
-  (cd "$d/upstream" && for p in "$d"/patches/*.patch; do git apply "$p"; done)
+  (cd "$1/upstream" && for p in "$1"/patches/*.patch; do git apply "$p"; done)
   node -e 'const fs = require("fs"); const s = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); s.version = process.argv[3];
     fs.writeFileSync(process.argv[2], JSON.stringify(s));' \
-    "$d/provider/cmd/pulumi-resource-docker/schema.json" "$d/provider/cmd/pulumi-resource-docker/schema-embed.json" "$DOCKER_PROVIDER_VERSION"
-  cd "$d/provider"
+    "$1/provider/cmd/pulumi-resource-docker/schema.json" "$1/provider/cmd/pulumi-resource-docker/schema-embed.json" "$DOCKER_PROVIDER_VERSION"
+  cd "$1/provider"
   CGO_ENABLED=0 go build -o "$BIN/pulumi-resource-docker" -tags no_compose \
     -ldflags "-s -w -X github.com/pulumi/pulumi-docker/provider/v5/pkg/version.Version=$DOCKER_PROVIDER_VERSION" ./cmd/pulumi-resource-docker
-  record_plugin pulumi-resource-docker "$DOCKER_PROVIDER_VERSION" "$tb"
-  stamp "$s"
 }
+
+build_langhost() { build_upstream pulumi-language-nodejs "$PULUMI_VERSION" "$UPSTREAM/pulumi-language-nodejs-v$PULUMI_VERSION.tar.gz" langhost_recipe; }
+build_command() { build_upstream pulumi-resource-command "$COMMAND_VERSION" "$UPSTREAM/pulumi-command-v$COMMAND_VERSION-provider.tar.gz" command_recipe; }
+build_docker() { build_upstream pulumi-resource-docker "$DOCKER_PROVIDER_VERSION" "$UPSTREAM/pulumi-docker-v$DOCKER_PROVIDER_VERSION-provider.tar.gz" docker_recipe; }
 
 case "${1:-all}" in
   pulumi) build_pulumi ;;
