@@ -6,12 +6,10 @@ import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { execFileSync } from "child_process";
 import * as assert from "assert";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, TOOLS, pulumiEnv, builtFromUpstream, cluster, copyProject,
-    imageBytes, kubeGet, localStack, readClusterEnv, registryNumbers, registryTargets, runImage, toolShims, useRegistry,
-    waitUntil, watchPlugins, tearDownSuite,
+    ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, TOOLS, pulumiEnv, builtFromUpstream, cluster, imageBytes,
+    kubeGet, registryNumbers, registryTargets, runImage, useRegistry, waitUntil, watchPlugins, tearDownSuite, startSuite,
 } from "./harness";
 
 const PUBLISHERS = ["skopeo", "docker"] as const;
@@ -75,16 +73,8 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
     }
 
     before(async () => {
-        cluster("up");
-        env = readClusterEnv();
-        work = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-e2e-"));
-        project = copyProject();
-        fs.mkdirSync(path.join(work, "state"));
-        shims = toolShims(work);
-        stack = await localStack(project, path.join(work, "state"), [shims.binDir], env);
-        password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
+        ({ env, work, project, shims, stack, password } = await startSuite("ngd-e2e-"));
         await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
-        await useRegistry(stack, registryTargets(env).registry, password);
     });
 
     after(async () => {

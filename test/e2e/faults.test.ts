@@ -4,11 +4,10 @@ import { Stack } from "@pulumi/pulumi/automation";
 import * as assert from "assert";
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, copyProject, kubeGet, localStack, processesOf, pulumiEnv as basePulumiEnv,
-    readClusterEnv, registryNumbers, registryTargets, toolShims, useRegistry, waitUntil,
+    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, kubeGet, localStack, processesOf, pulumiEnv as basePulumiEnv,
+    registryNumbers, waitUntil, startSuite,
 } from "./harness";
 
 interface FaultRow {
@@ -123,15 +122,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
     };
 
     before(async () => {
-        cluster("up");
-        env = readClusterEnv();
-        work = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-faults-"));
-        project = copyProject();
-        fs.mkdirSync(path.join(work, "state"));
-        builds = toolShims(work);
-        stack = await localStack(project, path.join(work, "state"), [builds.binDir], env);
-        password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
-        await useRegistry(stack, registryTargets(env).registry, password);
+        ({ env, work, project, shims: builds, stack, password } = await startSuite("ngd-faults-"));
         await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
         await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "60" }, true);
         await up();

@@ -8,11 +8,9 @@ import { Stack } from "@pulumi/pulumi/automation";
 import * as assert from "assert";
 import * as fs from "fs";
 import * as https from "https";
-import * as os from "os";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, Shims, cluster, clusterDir, copyProject, kubeGet, localStack, readClusterEnv, registryTargets,
-    toolShims, useRegistry, tearDownSuite,
+    ClusterEnv, K8sObject, clusterDir, kubeGet, tearDownSuite, startSuite,
 } from "./harness";
 
 interface Figure { step: string; seconds: number; outcome: string }
@@ -49,7 +47,6 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
     let project: string;
     let work: string;
     let stack: Stack;
-    let shims: Shims;
     const figures: Figure[] = [];
 
     const pods = async (ns: string): Promise<K8sObject[]> => ((await kubeGet(env, `/api/v1/namespaces/${ns}/pods`))?.items ?? [])
@@ -92,15 +89,7 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
 
     before(async () => {
         process.env.NGD_GPU_CLUSTER = "1";
-        cluster("up");
-        env = readClusterEnv();
-        work = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-gpu-e2e-"));
-        project = copyProject();
-        fs.mkdirSync(path.join(work, "state"));
-        shims = toolShims(work);
-        stack = await localStack(project, path.join(work, "state"), [shims.binDir], env);
-        const password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
-        await useRegistry(stack, registryTargets(env).registry, password);
+        ({ env, work, project, stack } = await startSuite("ngd-gpu-e2e-"));
         await set("deployment.rolloutTimeoutSeconds", "60");
     });
 

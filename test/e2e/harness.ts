@@ -377,3 +377,27 @@ export function tearDownSuite(work: string | undefined, project: string | undefi
     assert.deepStrictEqual(alive, [], "every started process is stopped");
     assert.deepStrictEqual(leftover, [], "no Pulumi engine or plugin process left behind");
 }
+
+/** What a suite starts with: the rehearsal cluster up, a private project copy and Pulumi state, the tool shims, the `local` stack on the main registry. */
+export interface Suite {
+    env: ClusterEnv;
+    work: string;
+    project: string;
+    shims: Shims;
+    stack: Stack;
+    password: string;
+}
+
+/** Starts a suite (see `Suite`); `tearDownSuite(work, project)` ends it. */
+export async function startSuite(prefix: string): Promise<Suite> {
+    cluster("up");
+    const env = readClusterEnv();
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    const project = copyProject();
+    fs.mkdirSync(path.join(work, "state"));
+    const shims = toolShims(work);
+    const stack = await localStack(project, path.join(work, "state"), [shims.binDir], env);
+    const password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
+    await useRegistry(stack, registryTargets(env).registry, password);
+    return { env, work, project, shims, stack, password };
+}
