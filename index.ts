@@ -1,16 +1,17 @@
 // Wiring only: config → overlays → dependency set (evaluation) → image build → publish → deploy.
 import * as pulumi from "@pulumi/pulumi";
-import { overlayFile } from "./components/config";
+import { overlayFile, runsImage } from "./components/config";
 import { GpuDeployment } from "./components/gpuDeployment";
 import { loadKubeConfig, underMocks } from "./components/kube";
 import { clientLookup, preflightProblems } from "./components/preflight";
 import { LayeredCudaImage } from "./components/image";
 import { NixDependencySet, NixOverlay, nixOnPath } from "./components/nix";
-import { publishImage } from "./components/publish";
+import { PromotedImage } from "./components/promote";
+import { PublishedImage, publishImage } from "./components/publish";
 import { loadStackConfig } from "./components/stackConfig";
 
 const projectRoot = __dirname;
-const { config, registryPassword, registryPullPassword, kubeconfig } = loadStackConfig(projectRoot);
+const { config, registryPassword, registryPullPassword, kubeconfig, nixSigningKey, nixBuilderSshKey } = loadStackConfig(projectRoot);
 const stack = pulumi.getStack();
 
 // Stable names: Pulumi URNs already carry the stack, so `pulumi stack rename` changes nothing; stacks
@@ -18,54 +19,71 @@ const stack = pulumi.getStack();
 // SDK derives the children's aliases from their parent's).
 const formerly = (name: string): pulumi.ComponentResourceOptions => ({ aliases: [{ name: `${stack}-${name}` }] });
 
-const overlays = config.nix.overlays.map((o) => new NixOverlay(`overlay-${o.name}`, {
-    overlayName: o.name,
-    file: overlayFile(config.nix.entry, o.name),
-    args: o.args,
-    projectRoot,
-}, formerly(`overlay-${o.name}`)));
+// Three kinds of stack (config.mode): `deploy` builds, pushes and runs; `publish` builds and pushes
+// only, exporting the digest; `promote` builds nothing and runs the digest another stack exported.
+function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDependencySet; published: PublishedImage } {
+    const overlays = config.nix.overlays.map((o) => new NixOverlay(`overlay-${o.name}`, {
+        overlayName: o.name,
+        file: overlayFile(config.nix.entry, o.name),
+        args: o.args,
+        projectRoot,
+    }, formerly(`overlay-${o.name}`)));
 
-const dependencySet = new NixDependencySet("deps", {
-    entry: config.nix.entry,
-    projectRoot,
-    overlays,
-    pythonPackages: config.nix.pythonPackages,
+    const dependencySet = new NixDependencySet("deps", {
+        entry: config.nix.entry,
+        projectRoot,
+        overlays,
+        pythonPackages: config.nix.pythonPackages,
+        cudaCapabilities: config.nix.cudaCapabilities,
+        nixSettings: config.nix.settings,
+        imageArgs: {
+            imageName: config.image.name,
+            imageTag: config.image.tag ?? "",
+            maxLayers: String(config.image.maxLayers),
+            layerStrategy: config.image.layerStrategy,
+            maxLayerBytes: String(config.image.maxLayerBytes),
+        },
+        nixAvailable: process.env.NGD_NIX_AVAILABLE !== undefined ? process.env.NGD_NIX_AVAILABLE === "true" : nixOnPath(),
+    }, formerly("deps"));
+
+    const image = new LayeredCudaImage("image", {
+        dependencySet,
+        layering: { maxLayers: config.image.maxLayers, strategy: config.image.layerStrategy },
+        tag: config.image.tag,
+        builderSshKey: nixBuilderSshKey,
+        cache: config.nix.settings.uploadTo !== undefined && nixSigningKey !== undefined
+            ? { uploadTo: config.nix.settings.uploadTo, signingKey: nixSigningKey } : undefined,
+    }, formerly("image"));
+
+    const published = publishImage(config.registry.publisher, "publish", {
+        image,
+        registry: config.registry.host,
+        repository: config.image.name,
+        username: config.registry.username,
+        password: registryPassword,
+        insecure: config.registry.insecure,
+        dockerHost: config.registry.dockerHost,
+    }, formerly("publish"));
+    return { image, dependencySet, published };
+}
+
+const built = config.mode === "promote" ? undefined : buildAndPublish();
+const promoted = config.image.fromStack === undefined ? undefined : new PromotedImage("promoted", {
+    fromStack: config.image.fromStack,
+    registryHost: config.registry.host,
     cudaCapabilities: config.nix.cudaCapabilities,
-    nixSettings: config.nix.settings,
-    imageArgs: {
-        imageName: config.image.name,
-        imageTag: config.image.tag ?? "",
-        maxLayers: String(config.image.maxLayers),
-        layerStrategy: config.image.layerStrategy,
-        maxLayerBytes: String(config.image.maxLayerBytes),
-    },
-    nixAvailable: process.env.NGD_NIX_AVAILABLE !== undefined ? process.env.NGD_NIX_AVAILABLE === "true" : nixOnPath(),
-}, formerly("deps"));
-
-const image = new LayeredCudaImage("image", {
-    dependencySet,
-    layering: { maxLayers: config.image.maxLayers, strategy: config.image.layerStrategy },
-    tag: config.image.tag,
-}, formerly("image"));
-
-const published = publishImage(config.registry.publisher, "publish", {
-    image,
-    registry: config.registry.host,
-    repository: config.image.name,
-    username: config.registry.username,
-    password: registryPassword,
-    insecure: config.registry.insecure,
-    dockerHost: config.registry.dockerHost,
-}, formerly("publish"));
+});
+const imageRefOut = built?.published.ref ?? promoted?.ref;
+const storePathOut = built?.image.storePath ?? promoted?.storePath;
 
 // A stable name (Pulumi URNs already carry the stack, so `pulumi stack rename` changes nothing here);
 // stacks created before are aliased from their earlier, stack-prefixed name.
-const app = new GpuDeployment("gpu", {
+const app = !runsImage(config) || imageRefOut === undefined ? undefined : new GpuDeployment("gpu", {
     previousName: `${stack}-gpu`,
     gpu: config.gpu,
     deployment: config.deployment,
     cluster: config.cluster,
-    image: published.ref,
+    image: imageRefOut,
     kubeconfig,
     // The cluster pulls with its own read-only credentials when the stack has them, else with the push ones.
     pullCredentials: config.registry.pullUsername !== undefined && registryPullPassword !== undefined
@@ -73,7 +91,7 @@ const app = new GpuDeployment("gpu", {
         : config.registry.username !== undefined && registryPassword !== undefined
             ? { registry: config.registry.host, username: config.registry.username, password: registryPassword }
             : undefined,
-    storePath: image.storePath,
+    storePath: storePathOut,
     projectRoot,
     cudaCapabilities: config.nix.cudaCapabilities,
     // The live cluster is checked before anything is registered in it (components/preflight.ts).
@@ -81,14 +99,17 @@ const app = new GpuDeployment("gpu", {
         preflightProblems(clientLookup(loadKubeConfig(kubeconfigText, config.cluster.context)), input),
 }, {
     // No cluster resource (provider, namespace, pull secret) is registered before the Nix evaluation
-    // has succeeded: a failed evaluation fails the preview with nothing registered in the cluster.
-    dependsOn: dependencySet.drvPath.apply(() => [dependencySet]),
+    // (or the promoted stack's outputs) has succeeded: a failure leaves nothing registered in the cluster.
+    dependsOn: built !== undefined ? built.dependencySet.drvPath.apply(() => [built.dependencySet]) : promoted !== undefined ? [promoted] : [],
 });
 
-export const drvPath = dependencySet.drvPath;
-export const nixFingerprint = dependencySet.fingerprint;
-export const storePath = image.storePath;
-export const imageTag = image.tag;
-export const imageRef = published.ref;
-export const namespace = app.namespaceName;
-export const deployment = app.deploymentName;
+export const drvPath = built?.dependencySet.drvPath;
+export const nixFingerprint = built?.dependencySet.fingerprint;
+export const storePath = storePathOut;
+export const imageTag = built?.image.tag;
+export const imageRef = imageRefOut;
+export const digest = built?.published.digest;
+/** What the image was built for: a promoting stack checks it against its own nix.cudaCapabilities. */
+export const cudaCapabilities = config.nix.cudaCapabilities;
+export const namespace = app?.namespaceName;
+export const deployment = app?.deploymentName;

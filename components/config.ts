@@ -32,9 +32,28 @@ export interface NixSettings {
     builders?: string;
     /** Local build jobs (`--max-jobs`); 0 = build only on remote builders. */
     maxJobs?: number;
+    /**
+     * What a build does when a binary cache fails: `build` = Nix's `fallback` (build what the cache
+     * cannot supply); `fail` = every substituter is checked before the build and an unreachable one
+     * fails it, naming the cache. Unset: nix.conf's `fallback` applies (Nix skips a cache it cannot
+     * reach and builds).
+     */
+    onCacheDown?: "build" | "fail";
+    /** A Nix store URL the built image closure is copied to, signed with the `nixSigningKey` secret. */
+    uploadTo?: string;
+    /** True when the `nixSigningKey` secret (signs what is uploaded) is configured. */
+    hasSigningKey?: boolean;
+    /** True when the `nixBuilderSshKey` secret (the SSH identity for `builders`) is configured. */
+    hasBuilderSshKey?: boolean;
 }
 
 export interface StackConfig {
+    /**
+     * `deploy`: build, push and run on the cluster. `publish` (image.publishOnly): build and push
+     * only (no cluster, gpu or deployment section): the stack exports the digest for cluster stacks.
+     * `promote`: build nothing; run the image of `image.fromStack` by digest.
+     */
+    mode: "deploy" | "publish" | "promote";
     nix: {
         /** Nix entry file, relative to the project root. */
         entry: string;
@@ -44,7 +63,13 @@ export interface StackConfig {
         settings: NixSettings;
     };
     image: {
+        /** Repository in the registry; "" when the image comes from another stack (`fromStack`). */
         name: string;
+        /**
+         * Build nothing: run the image another stack built and published, by digest (its `imageRef`
+         * output, through a StackReference). `org/project/stack`, or a stack name of this project.
+         */
+        fromStack?: string;
         /** Explicit tag; undefined = the Nix output hash. */
         tag?: string;
         maxLayers: number;
@@ -63,7 +88,8 @@ export interface StackConfig {
         publisher: Publisher;
         dockerHost?: string;
     };
-    gpu: {
+    /** gpu, cluster and deployment: absent in a `publish` stack (it runs nothing). */
+    gpu?: {
         /** GPU Feature Discovery product label value, e.g. NVIDIA-H100-80GB-HBM3. */
         product?: string;
         count: number;
@@ -77,7 +103,7 @@ export interface StackConfig {
         /** Extended resource of a whole (or shared) GPU: `nvidia.com/gpu`, or e.g. `nvidia.com/gpu.shared` when time-slicing/MPS renames it. */
         resourceName: string;
     };
-    cluster: {
+    cluster?: {
         name: string;
         namespace: string;
         context?: string;
@@ -88,7 +114,7 @@ export interface StackConfig {
         /** Name of a pull secret that already exists in the namespace (not managed by the stack). */
         imagePullSecret?: string;
     };
-    deployment: {
+    deployment?: {
         name: string;
         replicas: number;
         cpu: string;
@@ -148,10 +174,12 @@ export const CONFIG_KEYS = {
     registryPassword: { secret: true },
     registryPullPassword: { secret: true },
     kubeconfig: { secret: true },
+    nixSigningKey: { secret: true },
+    nixBuilderSshKey: { secret: true },
 } as const;
 export type ConfigKey = keyof typeof CONFIG_KEYS;
-export type SecretKey = "registryPassword" | "registryPullPassword" | "kubeconfig";
-export const SECRET_KEYS: readonly SecretKey[] = ["registryPassword", "registryPullPassword", "kubeconfig"];
+export type SecretKey = "registryPassword" | "registryPullPassword" | "kubeconfig" | "nixSigningKey" | "nixBuilderSshKey";
+export const SECRET_KEYS: readonly SecretKey[] = ["registryPassword", "registryPullPassword", "kubeconfig", "nixSigningKey", "nixBuilderSshKey"];
 
 /** Raw config as the engine hands it over: JSON text per key (objects) or plain text; secrets as booleans (present or not). */
 export interface RawStackConfig {
@@ -198,6 +226,8 @@ const CUDA_CAPABILITY = /^(?:[3-9]|1[0-2])\.[0-9]a?$/;
 const NIX_STORE_URL = /^[a-z][a-z0-9+.-]*:\/\/[^\s'"`\\]+$/;
 /** `name:base64` as `nix-store --generate-binary-cache-key` writes it. */
 const NIX_PUBLIC_KEY = /^[A-Za-z0-9._-]+:[A-Za-z0-9+/]+={0,2}$/;
+/** A StackReference name: `org/project/stack` or a stack of this project. */
+const STACK_REF = /^(?:[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/)?[A-Za-z0-9_.-]+$/;
 /** Printable ASCII on one line: machine lines are `;`-separated (a newline would end the option). */
 const NIX_BUILDERS = /^[\x20-\x7e]+$/;
 const LOWER_CAMEL = /^[a-z][A-Za-z0-9]{0,39}$/;
@@ -776,9 +806,47 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         }
     };
 
+    // Which of the three kinds of stack this is (see StackConfig.mode): decided first, since it
+    // decides which sections are required and which must be absent.
+    const imageField = (k: string): unknown => {
+        const v = val("image");
+        return typeof v === "object" && v !== null && !Array.isArray(v) && hasOwn(v, k) ? (v as Record<string, unknown>)[k] : undefined;
+    };
+    const emptySection = (k: ConfigKey) => {
+        const v = val(k);
+        return isUnset(v) || (typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
+    };
+    const publishOnly = c.boolean("image.publishOnly", imageField("publishOnly"), false);
+    const mode: StackConfig["mode"] = !isUnset(imageField("fromStack")) ? "promote" : publishOnly ? "publish" : "deploy";
+    if (mode === "promote" && publishOnly) {
+        c.fail("image.publishOnly", "a stack that takes its image from image.fromStack publishes nothing");
+    }
+    if (mode === "publish") {
+        for (const k of ["gpu", "cluster", "deployment"] as const) {
+            if (!emptySection(k)) {
+                c.fail(k, "is not used: image.publishOnly builds and publishes only (remove it, or publishOnly to run the image)");
+            }
+        }
+    }
+
     // nix
     const { entry, overlays, pythonPackages, cudaCapabilities, settings } = section("nix", () => {
-        const nixRaw = c.object("nix", val("nix"), ["entry", "overlays", "pythonPackages", "cudaCapabilities", "substituters", "trustedPublicKeys", "builders", "maxJobs"]);
+        const nixKeys = ["entry", "overlays", "pythonPackages", "cudaCapabilities", "substituters", "trustedPublicKeys", "builders", "maxJobs", "onCacheDown", "uploadTo"];
+        const nixRaw = c.object("nix", val("nix"), nixKeys);
+        if (mode === "promote") {
+            // Nothing is built: only the capabilities the promoted image was built for are read
+            // (checked against gpu.product here, and against the image stack's export at run time).
+            for (const k of nixKeys) {
+                if (k !== "cudaCapabilities" && !isUnset(nixRaw[k])) {
+                    c.fail(`nix.${k}`, `is not used: this stack builds nothing and runs the image of image.fromStack`);
+                }
+            }
+            for (const k of ["nixSigningKey", "nixBuilderSshKey"] as const) {
+                if (raw.secretsPresent[k] === true) {
+                    c.fail(k, "is not used: this stack builds nothing and runs the image of image.fromStack");
+                }
+            }
+        }
         let entry = c.string("nix.entry", nixRaw.entry, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 }) ?? DEFAULTS.nixEntry;
         let entryOk = false;
         const where = confinedRealPath(opts, entry);
@@ -811,12 +879,58 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         if (maxJobs !== undefined) {
             settings.maxJobs = maxJobs;
         }
+        if (!isUnset(nixRaw.onCacheDown)) {
+            settings.onCacheDown = c.oneOf("nix.onCacheDown", nixRaw.onCacheDown, ["build", "fail"] as const, "build");
+            if (settings.onCacheDown === "fail" && (settings.substituters ?? [null]).length === 0) {
+                c.fail("nix.onCacheDown", "fail checks the substituters before each build: set nix.substituters (the list the check reads)");
+            }
+        }
+        const uploadTo = c.string("nix.uploadTo", nixRaw.uploadTo, { re: NIX_STORE_URL, what: "a Nix store URL like s3://bucket?region=…, file:///srv/cache or ssh://builder", max: 512 });
+        if (uploadTo !== undefined) {
+            if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@[^/?#]*:[^/?#]*$/.test(uploadTo) || /:\/\/[^/@?#]*:[^/@?#]*@/.test(uploadTo)) {
+                c.fail("nix.uploadTo", "must not carry credentials: use the store's own credential mechanism (AWS profile, netrc, SSH agent)");
+            } else if (/[?&]secret-key=/.test(uploadTo)) {
+                c.fail("nix.uploadTo", "must not name a secret-key: the signing key is the nixSigningKey secret");
+            } else {
+                settings.uploadTo = uploadTo;
+            }
+            if (raw.secretsPresent.nixSigningKey !== true && !(raw.emptySecrets ?? []).includes("nixSigningKey")) {
+                c.fail("nixSigningKey", "nix.uploadTo is set but the nixSigningKey secret is missing: substituters accept only signed paths (`nix-store --generate-binary-cache-key`, then `pulumi config set --secret nixSigningKey < key.sec`)");
+            }
+        } else if (raw.secretsPresent.nixSigningKey === true && mode !== "promote") {
+            c.fail("nixSigningKey", "is set but nix.uploadTo is not: it signs only what is uploaded");
+        }
+        settings.hasSigningKey = raw.secretsPresent.nixSigningKey === true;
+        settings.hasBuilderSshKey = raw.secretsPresent.nixBuilderSshKey === true;
+        if (settings.hasBuilderSshKey && settings.builders === undefined && mode !== "promote") {
+            c.fail("nixBuilderSshKey", "is set but nix.builders is not: it is the SSH identity for the remote builders");
+        }
+        if (!settings.hasSigningKey) {
+            delete settings.hasSigningKey;
+        }
+        if (!settings.hasBuilderSshKey) {
+            delete settings.hasBuilderSshKey;
+        }
         return { entry, overlays, pythonPackages, cudaCapabilities, settings };
     });
 
     // image
     const image = section("image", () => {
-        const imageRaw = c.object("image", val("image"), ["name", "tag", "maxLayers", "layerStrategy", "maxLayerBytes"]);
+        const imageRaw = c.object("image", val("image"), ["name", "fromStack", "publishOnly", "tag", "maxLayers", "layerStrategy", "maxLayerBytes"]);
+        if (mode === "promote") {
+            for (const k of ["name", "tag", "maxLayers", "layerStrategy", "maxLayerBytes"]) {
+                if (!isUnset(imageRaw[k])) {
+                    c.fail(`image.${k}`, "is not used with image.fromStack: the image stack decides it");
+                }
+            }
+            return {
+                name: "",
+                fromStack: c.string("image.fromStack", imageRaw.fromStack, { re: STACK_REF, what: "a stack: org/project/stack, or a stack name of this project", max: 300 }),
+                maxLayers: DEFAULTS.maxLayers,
+                layerStrategy: DEFAULTS.layerStrategy,
+                maxLayerBytes: DEFAULTS.maxLayerBytes,
+            };
+        }
         return {
             name: c.string("image.name", imageRaw.name, { re: IMAGE_NAME, what: "an image repository name (lowercase, e.g. ml/myproject)", max: 128, required: true }),
             tag: c.string("image.tag", imageRaw.tag, { re: IMAGE_TAG, what: "an image tag ([A-Za-z0-9_.-], at most 128)", max: 128 }),
@@ -866,7 +980,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     });
 
     // gpu
-    const gpu = section("gpu", () => {
+    const gpu = mode === "publish" ? undefined : section("gpu", () => {
         const gpuRaw = c.object("gpu", val("gpu"), ["product", "count", "migProfile", "migCount", "migStrategy", "resourceName", "minMemoryMiB", "taintKey", "runtimeClassName"]);
         const product = c.string("gpu.product", gpuRaw.product, { re: GPU_PRODUCT, what: "a GPU Feature Discovery product label (e.g. NVIDIA-H100-80GB-HBM3)", max: 63 });
         const migProfile = c.string("gpu.migProfile", gpuRaw.migProfile, { re: MIG_PROFILE, what: "a MIG profile like 1g.10gb or 3g.40gb" });
@@ -921,7 +1035,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
 
     // cluster
     const hasKubeconfig = raw.secretsPresent.kubeconfig === true;
-    const cluster = section("cluster", () => {
+    const cluster = mode === "publish" ? undefined : section("cluster", () => {
         const clRaw = c.object("cluster", val("cluster"), ["name", "namespace", "context", "renderYamlTo", "createNamespace", "imagePullSecret"]);
         const name = c.string("cluster.name", clRaw.name, { re: DNS_LABEL, what: "a DNS label naming the cluster", max: 63, required: true });
         const namespace = c.string("cluster.namespace", clRaw.namespace, { re: DNS_LABEL, what: "a namespace name (DNS label)", max: 63, required: true });
@@ -942,7 +1056,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     });
 
     // deployment
-    const deployment = section("deployment", () => {
+    const deployment = mode === "publish" ? undefined : section("deployment", () => {
         const depRaw = c.object("deployment", val("deployment"), ["name", "kind", "replicas", "cpu", "memory", "shmSize", "strategy", "rolloutTimeoutSeconds", "minReadySeconds", "port", "probe",
             "backoffLimit", "completions", "parallelism", "activeDeadlineSeconds", "ttlSecondsAfterFinished", "priorityClassName", "podDisruptionBudget", "podLabels", "podAnnotations"]);
         const kind = c.oneOf("deployment.kind", depRaw.kind, ["Deployment", "Job"] as const, DEFAULTS.kind);
@@ -995,17 +1109,27 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
 
     const { name: imageName } = image;
     const { host } = registry;
+    if (c.errors.length > 0 || imageName === undefined || host === undefined) {
+        return { ok: false, errors: c.errors };
+    }
+    const base = {
+        mode,
+        nix: { entry, overlays, pythonPackages, cudaCapabilities, settings },
+        image: { ...image, name: imageName },
+        registry: { ...registry, host },
+    };
+    if (gpu === undefined || cluster === undefined || deployment === undefined) {
+        return { ok: true, config: base };
+    }
     const { name: clusterName, namespace } = cluster;
     const { name: depName } = deployment;
-    if (c.errors.length > 0 || imageName === undefined || host === undefined || clusterName === undefined || namespace === undefined || depName === undefined) {
+    if (clusterName === undefined || namespace === undefined || depName === undefined) {
         return { ok: false, errors: c.errors };
     }
     return {
         ok: true,
         config: {
-            nix: { entry, overlays, pythonPackages, cudaCapabilities, settings },
-            image: { ...image, name: imageName },
-            registry: { ...registry, host },
+            ...base,
             gpu,
             cluster: { ...cluster, name: clusterName, namespace },
             deployment: { ...deployment, name: depName },
@@ -1156,4 +1280,14 @@ export function formatProblems(errors: ConfigProblem[]): string {
         shown.push(`  … and ${errors.length - MAX_PROBLEMS_SHOWN} more problems`);
     }
     return `${PROJECT}: invalid stack configuration (${errors.length} problem${errors.length === 1 ? "" : "s"})\n${shown.join("\n")}`;
+}
+
+/** The sections of a stack that runs the image (every mode but `publish`). */
+export type GpuConfig = NonNullable<StackConfig["gpu"]>;
+export type ClusterConfig = NonNullable<StackConfig["cluster"]>;
+export type DeploymentConfig = NonNullable<StackConfig["deployment"]>;
+/** A stack that runs the image: its gpu, cluster and deployment sections are there. */
+export type RunningStackConfig = StackConfig & { gpu: GpuConfig; cluster: ClusterConfig; deployment: DeploymentConfig };
+export function runsImage(c: StackConfig): c is RunningStackConfig {
+    return c.gpu !== undefined && c.cluster !== undefined && c.deployment !== undefined;
 }

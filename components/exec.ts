@@ -49,7 +49,85 @@ export function nixSettingFlags(settings: NixSettings = {}): string[] {
     if (settings.maxJobs !== undefined) {
         flags.push("--max-jobs", String(settings.maxJobs));
     }
+    if (settings.onCacheDown !== undefined) {
+        flags.push("--option", "fallback", settings.onCacheDown === "build" ? "true" : "false");
+    }
     return flags;
+}
+
+/** Shell lines: a private temporary directory `$tmp`, removed on exit. */
+export function privateTmpLines(): string[] {
+    return [
+        `tmp=$(mktemp -d "\${TMPDIR:-/tmp}/ngd.XXXXXX")`,
+        `trap 'rm -rf "$tmp"' EXIT`,
+    ];
+}
+
+/**
+ * Shell lines (after `privateTmpLines`) that make the stack's SSH identity for remote builders
+ * usable: the key arrives in NGD_BUILDER_SSH_KEY (a secret in the environment, never in argv), goes
+ * to a private file, and Nix's ssh connections take it through NIX_SSHOPTS.
+ */
+export function builderKeyLines(settings: NixSettings = {}): string[] {
+    if (settings.hasBuilderSshKey !== true) {
+        return [];
+    }
+    return [
+        `(umask 077; printf '%s\n' "$NGD_BUILDER_SSH_KEY" > "$tmp/builder-key")`,
+        `unset NGD_BUILDER_SSH_KEY`,
+        `NIX_SSHOPTS="\${NIX_SSHOPTS:-} -i $tmp/builder-key -o IdentitiesOnly=yes"`,
+        `export NIX_SSHOPTS`,
+    ];
+}
+
+/**
+ * With `onCacheDown: fail`, shell lines that ask every substituter for its nix-cache-info before a
+ * build and stop, naming the cache, when one does not answer (Nix itself would skip it and build).
+ */
+export function cacheCheckLines(settings: NixSettings = {}): string[] {
+    if (settings.onCacheDown !== "fail") {
+        return [];
+    }
+    return (settings.substituters ?? []).map((url) =>
+        `${shCommand(["nix", "--extra-experimental-features", "nix-command", "store", "ping", "--store", url])} >/dev/null 2>&1 || ` +
+        `{ echo ${shQuote(`binary cache ${url} does not answer (nix.substituters); nix.onCacheDown is fail, so nothing is built without it. Bring the cache back, or set nix.onCacheDown to build.`)} >&2; exit 1; }`);
+}
+
+/**
+ * Shell lines that make sure the built image `$NGD_IMAGE` is in the local store before it is read:
+ * when it is not (collected, a fresh runner, another machine built it), it is realised from its
+ * derivation `$NGD_DRV` with the stack's Nix settings: fetched from the caches, built on the
+ * builders, or built here. A publish therefore never depends on an earlier build's leftovers.
+ */
+export function realiseImageLines(settings: NixSettings = {}): string[] {
+    const realise = shCommand(["nix-store", "--realise", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES), ...nixSettingFlags(settings)]);
+    return [
+        `if [ ! -e "$NGD_IMAGE" ]; then`,
+        `  case "\${NGD_DRV:-}" in /nix/store/*.drv) ;; *) echo "image $NGD_IMAGE is not in the Nix store and there is no derivation to realise it from" >&2; exit 1 ;; esac`,
+        `  echo "nix-gpu-deploy: $NGD_IMAGE is not in the local Nix store: realising $NGD_DRV" >&2`,
+        ...cacheCheckLines(settings).map((l) => `  ${l}`),
+        `  ${realise} "$NGD_DRV" >/dev/null`,
+        `fi`,
+    ];
+}
+
+/**
+ * Copies the closure of the built image to a Nix store (a binary cache), signing what it uploads
+ * with the key in NGD_NIX_SIGNING_KEY (a secret in the environment; on disk only in a private
+ * temporary file). Prints one line: how many paths the closure has and where it went.
+ */
+export function cacheUploadScript(uploadTo: string, settings: NixSettings = {}): string {
+    const to = `${uploadTo}${uploadTo.includes("?") ? "&" : "?"}secret-key=`;
+    return shScript([
+        ...privateTmpLines(),
+        ...builderKeyLines(settings),
+        ...realiseImageLines(settings),
+        `(umask 077; printf '%s\n' "$NGD_NIX_SIGNING_KEY" > "$tmp/signing-key")`,
+        `unset NGD_NIX_SIGNING_KEY`,
+        `${shCommand(["nix", "--extra-experimental-features", "nix-command", "copy", ...nixSettingFlags(settings), "--to"])} ${shQuote(to)}"$tmp/signing-key" "$NGD_IMAGE" >&2`,
+        `n=$(nix-store --query --requisites "$NGD_IMAGE" | wc -l)`,
+        `echo "uploaded the closure of $NGD_IMAGE ($n paths, signed) to "${shQuote(uploadTo)}`,
+    ]);
 }
 
 function argstrFlags(args: NixArgs): string[] {
@@ -83,6 +161,12 @@ export const BUILD_LOG_TAIL_LINES = 60;
 export function nixBuildArgv(entryAbs: string, args: NixArgs): string[] {
     return ["nix-build", "--no-out-link", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
         ...nixSettingFlags(args.settings), entryAbs, ...argstrFlags(args)];
+}
+
+/** The build as a script: the builders' SSH identity and the cache check (when configured), then nix-build. */
+export function nixBuildScript(entryAbs: string, args: NixArgs): string {
+    const extra = [...builderKeyLines(args.settings), ...cacheCheckLines(args.settings)];
+    return extra.length === 0 ? shCommand(nixBuildArgv(entryAbs, args)) : shScript([...privateTmpLines(), ...extra, shCommand(nixBuildArgv(entryAbs, args))]);
 }
 
 /** Longest output line a command passes on to the command provider. */
@@ -137,13 +221,11 @@ export function storeHash(storePath: string): string {
 }
 
 /**
- * Shell lines that turn a built image (a streamLayeredImage script, or an image tarball) into a
- * seekable docker-archive file at `$archive` in a private temporary directory removed on exit.
+ * Shell lines (after `privateTmpLines`) that turn a built image (a streamLayeredImage script, or an
+ * image tarball) into a seekable docker-archive file at `$archive` in the private directory `$tmp`.
  */
 export function materializeArchiveLines(imagePathVar: string): string[] {
     return [
-        `tmp=$(mktemp -d "\${TMPDIR:-/tmp}/ngd-image.XXXXXX")`,
-        `trap 'rm -rf "$tmp"' EXIT`,
         `archive="$tmp/image.tar"`,
         `if [ -f "$${imagePathVar}" ] && [ -x "$${imagePathVar}" ]; then "$${imagePathVar}" > "$archive"; ` +
         `elif [ -f "$${imagePathVar}" ]; then archive="$${imagePathVar}"; ` +
@@ -157,6 +239,17 @@ export interface SkopeoPushSpec {
     insecure: boolean;
     /** Whether credentials arrive in REGISTRY_USERNAME / REGISTRY_PASSWORD (never on the command line). */
     withCredentials: boolean;
+    /** Realise the image from `$NGD_DRV` with these Nix settings when the store lacks it (`realiseImageLines`). */
+    realise?: NixSettings;
+}
+
+/** The lines every publisher starts with: private directory, Nix credentials, the image realised. */
+function publishPreludeLines(realise: NixSettings | undefined): string[] {
+    return [
+        ...privateTmpLines(),
+        ...(realise === undefined ? [] : [...builderKeyLines(realise), ...realiseImageLines(realise)]),
+        ...materializeArchiveLines("NGD_IMAGE"),
+    ];
 }
 
 /**
@@ -165,7 +258,7 @@ export interface SkopeoPushSpec {
  * environment into a private auth file, never through argv.
  */
 export function skopeoPushScript(spec: SkopeoPushSpec): string {
-    const lines = [...materializeArchiveLines("NGD_IMAGE")];
+    const lines = publishPreludeLines(spec.realise);
     const copy = ["skopeo", "copy", "--quiet", "--digestfile", "$tmp/digest"];
     if (spec.insecure) {
         copy.push("--dest-tls-verify=false");
@@ -187,9 +280,9 @@ export function skopeoPushScript(spec: SkopeoPushSpec): string {
 }
 
 /** Loads a built image into a Docker daemon; prints its image id (docker.Tag names it for the registry). */
-export function dockerLoadScript(): string {
+export function dockerLoadScript(realise?: NixSettings): string {
     return shScript([
-        ...materializeArchiveLines("NGD_IMAGE"),
+        ...publishPreludeLines(realise),
         `loaded=$(docker load --input "$archive" | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,
         `[ -n "$loaded" ] || { echo "docker load reported no image" >&2; exit 1; }`,
         `docker image inspect --format '{{.Id}}' "$loaded"`,

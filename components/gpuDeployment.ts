@@ -5,16 +5,16 @@
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { StackConfig } from "./config";
+import { ClusterConfig, DeploymentConfig, GpuConfig } from "./config";
 import { boundedOutput } from "./exec";
 import { programError } from "./errors";
 import { appLabels, deploymentSpec, disruptionBudgetSpec, dockerConfigJson, jobSpec } from "./gpuPodSpec";
 import { OWNER_ANNOTATION, PreflightInput } from "./preflight";
 
 export interface GpuDeploymentArgs {
-    gpu: StackConfig["gpu"];
-    deployment: StackConfig["deployment"];
-    cluster: StackConfig["cluster"];
+    gpu: GpuConfig;
+    deployment: DeploymentConfig;
+    cluster: ClusterConfig;
     /** Digest-pinned image reference (`host/repo@sha256:…`). */
     image: pulumi.Input<string>;
     /** Kubeconfig contents (a secret), if the stack sets one. */
@@ -40,7 +40,7 @@ export interface GpuDeploymentArgs {
 export const IMMEDIATE_READY = ["pulumi.com/waitFor", "jsonpath={.metadata.name}"] as const;
 
 /** Owner annotation value: stable across `pulumi stack rename`, one per project and cluster identity. */
-export function ownerId(cluster: Pick<StackConfig["cluster"], "name">): string {
+export function ownerId(cluster: Pick<ClusterConfig, "name">): string {
     return `${pulumi.getProject()}/${cluster.name}`;
 }
 

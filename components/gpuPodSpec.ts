@@ -1,12 +1,12 @@
 // Pure builders of the Kubernetes objects that run the image on GPU nodes. No Pulumi imports:
 // tests call them directly.
-import { ProbeConfig, StackConfig } from "./config";
+import { DeploymentConfig, GpuConfig, ProbeConfig } from "./config";
 import { GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL, capabilityTerms } from "./gpuModel";
 
 export { GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL } from "./gpuModel";
 
-type Gpu = StackConfig["gpu"];
-type Dep = StackConfig["deployment"];
+type Gpu = GpuConfig;
+type Dep = DeploymentConfig;
 
 /**
  * The extended resource and count the container asks for, or undefined for a CPU-only pod: a MIG

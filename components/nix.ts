@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { NixSettings, OverlayArgValue, confinedPath } from "./config";
 import { nixEvaluationError, programError } from "./errors";
-import { NixArgs, nixBuildArgv, nixEvalScript, parseEvalOutput, shCommand } from "./exec";
+import { NixArgs, nixBuildArgv, nixBuildScript, nixEvalScript, parseEvalOutput } from "./exec";
 import { Fingerprint, fingerprintNixFile, hashJson } from "./fingerprint";
 
 export interface NixOverlayArgs {
@@ -150,8 +150,8 @@ export class NixDependencySet extends pulumi.ComponentResource {
         return nixBuildArgv(this.entryAbs, this.nixArgs);
     }
 
-    /** The build command line (for `command.local.Command`). */
+    /** The build command (for `command.local.Command`): nix-build, after the SSH identity and cache check when configured. */
     buildCommand(): string {
-        return shCommand(this.buildArgv());
+        return nixBuildScript(this.entryAbs, this.nixArgs);
     }
 }

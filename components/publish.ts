@@ -66,7 +66,7 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
         const withCredentials = args.username !== undefined && args.password !== undefined;
         const destination = args.image.tag.apply((tag) => repositoryRef(args.registry, args.repository, tag));
         const environment: Record<string, pulumi.Input<string>> = {
-            NGD_IMAGE: args.image.storePath,
+            ...args.image.realiseEnvironment,
             NGD_REGISTRY: args.registry,
         };
         if (withCredentials) {
@@ -74,7 +74,7 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
             environment.REGISTRY_PASSWORD = pulumi.secret(args.password as pulumi.Output<string>);
         }
         this.push = new command.local.Command(`${name}-push`, {
-            create: destination.apply((d) => boundedOutput(skopeoPushScript({ destination: d, insecure: args.insecure, withCredentials }))),
+            create: destination.apply((d) => boundedOutput(skopeoPushScript({ destination: d, insecure: args.insecure, withCredentials, realise: args.image.settings }))),
             environment,
             triggers: [args.image.storePath, destination],
             logging: "stdoutAndStderr",
@@ -99,12 +99,12 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
 
     constructor(name: string, args: PublisherArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nix-gpu-deploy:publish:DockerPublisher", name, {}, opts);
-        const env: Record<string, pulumi.Input<string>> = { NGD_IMAGE: args.image.storePath };
+        const env: Record<string, pulumi.Input<string>> = { ...args.image.realiseEnvironment };
         if (args.dockerHost !== undefined) {
             env.DOCKER_HOST = args.dockerHost;
         }
         const load = new command.local.Command(`${name}-load`, {
-            create: boundedOutput(dockerLoadScript()),
+            create: boundedOutput(dockerLoadScript(args.image.settings)),
             environment: env,
             triggers: [args.image.storePath],
             logging: "stderr",

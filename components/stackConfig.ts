@@ -10,6 +10,10 @@ export interface LoadedConfig {
     /** The cluster's read-only pull password (with registry.pullUsername). */
     registryPullPassword?: pulumi.Output<string>;
     kubeconfig?: pulumi.Output<string>;
+    /** Signs what is uploaded to nix.uploadTo (the key `nix-store --generate-binary-cache-key` writes). */
+    nixSigningKey?: pulumi.Output<string>;
+    /** The SSH private key Nix connects to nix.builders with. */
+    nixBuilderSshKey?: pulumi.Output<string>;
 }
 
 /** The real file system, for `parseStackConfig`. */
@@ -54,6 +58,8 @@ export function readRawConfig(): RawStackConfig {
             registryPassword: present("registryPassword"),
             registryPullPassword: present("registryPullPassword"),
             kubeconfig: present("kubeconfig"),
+            nixSigningKey: present("nixSigningKey"),
+            nixBuilderSshKey: present("nixBuilderSshKey"),
         },
         plaintextSecrets: secrets.filter((k) => present(k) && !isConfigSecret(`${PROJECT}:${k}`)),
         emptySecrets: secrets.filter((k): k is SecretKey => get(k) === "" && isConfigSecret(`${PROJECT}:${k}`)),
@@ -76,6 +82,8 @@ export function loadStackConfig(projectRoot: string, fsImpl: ParseFs = nodeFs): 
         config: result.config,
         registryPassword: result.config.registry.hasPassword ? cfg.requireSecret("registryPassword") : undefined,
         registryPullPassword: result.config.registry.hasPullPassword ? cfg.requireSecret("registryPullPassword") : undefined,
-        kubeconfig: result.config.cluster.hasKubeconfig ? cfg.requireSecret("kubeconfig") : undefined,
+        kubeconfig: result.config.cluster?.hasKubeconfig === true ? cfg.requireSecret("kubeconfig") : undefined,
+        nixSigningKey: result.config.nix.settings.hasSigningKey === true ? cfg.requireSecret("nixSigningKey") : undefined,
+        nixBuilderSshKey: result.config.nix.settings.hasBuilderSshKey === true ? cfg.requireSecret("nixBuilderSshKey") : undefined,
     };
 }

@@ -141,9 +141,9 @@ describe("parseStackConfig", () => {
         assert.deepStrictEqual(errorsOf(r), []);
         assert.ok(r.ok);
         assert.strictEqual(r.config.image.maxLayers, 100);
-        assert.strictEqual(r.config.gpu.taintKey, "nvidia.com/gpu");
-        assert.strictEqual(r.config.deployment.replicas, 1);
-        assert.strictEqual(r.config.deployment.strategy, "RollingUpdate");
+        assert.strictEqual(r.config.gpu?.taintKey, "nvidia.com/gpu");
+        assert.strictEqual(r.config.deployment?.replicas, 1);
+        assert.strictEqual(r.config.deployment?.strategy, "RollingUpdate");
     });
 
     it("leaves cudaCapabilities to nixpkgs unless narrowed (issue #8, defect 9); the shipped GPU stacks do not narrow it", () => {
@@ -177,8 +177,8 @@ describe("parseStackConfig", () => {
         c.deployment.replicas = 0;
         const r = parseStackConfig(raw(c), opts);
         assert.ok(r.ok, errorsOf(r).join("\n"));
-        assert.strictEqual(r.config.gpu.count, 0);
-        assert.strictEqual(r.config.deployment.replicas, 0);
+        assert.strictEqual(r.config.gpu?.count, 0);
+        assert.strictEqual(r.config.deployment?.replicas, 0);
     });
 
     it("accepts engine-style JSON text per key", () => {
@@ -434,8 +434,8 @@ describe("issue #11: bad input reads like a tool, and nothing slips through", fu
     it("8. quantities: numbers where Kubernetes takes them, exponents, and a hint to quote", () => {
         const r = parseStackConfig(raw({ ...base(), deployment: { name: "fixture", cpu: 8, memory: "1e9", shmSize: "256Mi" } }), opts);
         assert.ok(r.ok, errorsOf(r).join("\n"));
-        assert.strictEqual(r.config.deployment.cpu, "8");
-        assert.strictEqual(r.config.deployment.memory, "1e9");
+        assert.strictEqual(r.config.deployment?.cpu, "8");
+        assert.strictEqual(r.config.deployment?.memory, "1e9");
         for (const cpu of [0.5, "1e3", "1E3", "500m", "1.5", "2k"]) {
             assert.deepStrictEqual(problems((c) => { c.deployment.cpu = cpu; }), [], String(cpu));
         }
@@ -459,7 +459,7 @@ describe("issue #11: bad input reads like a tool, and nothing slips through", fu
 
     it("10. a non-secret key stored as a secret is named, and none of its value is echoed", () => {
         const errs = problems((c) => { c.gpu.product = "NVIDIA BAD SECRET VALUE"; c.gpu.taintKey = "also secret!"; }, { secretValues: ["gpu"] });
-        assert.strictEqual(errs[0], "nix-gpu-deploy:gpu: is stored as a secret (set with --secret), but only registryPassword, registryPullPassword, kubeconfig are secrets: set gpu again without --secret");
+        assert.strictEqual(errs[0], "nix-gpu-deploy:gpu: is stored as a secret (set with --secret), but only registryPassword, registryPullPassword, kubeconfig, nixSigningKey, nixBuilderSshKey are secrets: set gpu again without --secret");
         assert.ok(errs.length === 3, errs.join("\n"));
         assert.ok(!errs.join("\n").includes("SECRET VALUE") && !errs.join("\n").includes("also secret"), errs.join("\n"));
         assert.ok(!errs.join("\n").includes("[secret]"));

@@ -2,7 +2,7 @@
 // preflight (no take-over), and the GpuDeployment component's resource options under mocks.
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
-import { ParseResult, RawStackConfig, StackConfig, parseStackConfig } from "../../components/config";
+import { ParseResult, RawStackConfig, RunningStackConfig, parseStackConfig, runsImage } from "../../components/config";
 import { GpuDeployment, GpuDeploymentArgs } from "../../components/gpuDeployment";
 import { baseProduct, capabilityRuns, capabilityTerms, productCapability } from "../../components/gpuModel";
 import { CACHE_ENV, deploymentSpec, disruptionBudgetSpec, gpuPodTemplate, gpuResource, jobSpec, probes } from "../../components/gpuPodSpec";
@@ -19,9 +19,10 @@ function parse(mutate: (c: Cfg) => void): ParseResult {
     const raw: RawStackConfig = { values: c, secretsPresent: { registryPassword: true } };
     return parseStackConfig(raw, opts);
 }
-function ok(mutate: (c: Cfg) => void): StackConfig {
+function ok(mutate: (c: Cfg) => void): RunningStackConfig {
     const r = parse(mutate);
     assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
+    assert.ok(runsImage(r.config), "a stack that runs the image");
     return r.config;
 }
 function errs(mutate: (c: Cfg) => void): string[] {

@@ -127,7 +127,7 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
         for (const [k, v] of Object.entries(mod)) {
             // The SDK's own promise of the value (not `apply`, whose callback never runs when the
             // output failed): a failed output fails the run instead of hanging it.
-            outputs[k] = await (v as unknown as { promise(): Promise<unknown> }).promise();
+            outputs[k] = pulumi.Output.isInstance(v) ? await (v as unknown as { promise(): Promise<unknown> }).promise() : v;
         }
         // let queued registrations finish
         await new Promise((r) => setTimeout(r, 50));

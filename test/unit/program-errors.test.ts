@@ -40,7 +40,7 @@ describe("deliberate errors are pulumi.RunError with one clean message", functio
         const lines = assertCleanRunError(run.error).split("\n");
         assert.deepStrictEqual(lines, [
             "nix-gpu-deploy: invalid stack configuration (3 problems)",
-            "  - nix-gpu-deploy:constructor: unknown config key (known: nix, image, registry, gpu, cluster, deployment, registryPassword, registryPullPassword, kubeconfig)",
+            "  - nix-gpu-deploy:constructor: unknown config key (known: nix, image, registry, gpu, cluster, deployment, registryPassword, registryPullPassword, kubeconfig, nixSigningKey, nixBuilderSshKey)",
             "  - nix-gpu-deploy:gpu.count: must be within 0..16, got 17",
             `  - nix-gpu-deploy:deployment.strategy: must be one of Recreate, RollingUpdate, got "${"x".repeat(64)}" … and 999936 more characters`,
         ]);
