@@ -86,6 +86,39 @@ export interface Shims {
     pushes: () => number;
     /** While on, every skopeo run and `docker load` waits this many seconds before it starts (a window to interrupt a push in). */
     slowPush: (seconds: number | undefined) => void;
+    /** Lines Nix (nix-build, nix-store) has printed on stderr so far: a mark for `nixSince`. */
+    nixMark: () => number;
+    /** Nix's own account of what it did since a mark: derivations built here, built on remote builders, paths fetched from caches. */
+    nixSince: (mark: number) => NixActivity;
+}
+
+/** What Nix said it did, from its own progress lines ("building '…'", "copying path '…' from '…'"). */
+export interface NixActivity {
+    builtHere: string[];
+    builtRemotely: Array<{ drv: string; on: string }>;
+    fetched: Array<{ path: string; from: string }>;
+}
+
+/** Pure: parses Nix's stderr progress lines. */
+export function nixActivity(lines: string[]): NixActivity {
+    const a: NixActivity = { builtHere: [], builtRemotely: [], fetched: [] };
+    for (const l of lines) {
+        let m = /^building '(\/nix\/store\/[^']+\.drv)' on '([^']+)'/.exec(l);
+        if (m) {
+            a.builtRemotely.push({ drv: m[1], on: m[2] });
+            continue;
+        }
+        m = /^building '(\/nix\/store\/[^']+\.drv)'/.exec(l);
+        if (m) {
+            a.builtHere.push(m[1]);
+            continue;
+        }
+        m = /^copying path '(\/nix\/store\/[^']+)' from '((?:https?|file|s3):\/\/[^']+)'/.exec(l);
+        if (m) {
+            a.fetched.push({ path: m[1], from: m[2] });
+        }
+    }
+    return a;
 }
 
 /** `nix-build`, `skopeo` and `docker` in front of the real ones, counting builds and publisher runs; publishing can be slowed down. */
@@ -96,7 +129,10 @@ export function toolShims(dir: string): Shims {
     const pushCounter = path.join(dir, "skopeo.count");
     const slow = path.join(dir, "slow-push");
     fs.mkdirSync(binDir, { recursive: true });
-    fs.writeFileSync(path.join(binDir, "nix-build"), `#!/bin/sh\necho run >> ${counter}\nexec ${which("nix-build")} "$@"\n`, { mode: 0o755 });
+    const nixLog = path.join(dir, "nix-stderr.log");
+    // Nix's stderr is copied (tee) into one log, so tests can read what Nix says it built or fetched.
+    fs.writeFileSync(path.join(binDir, "nix-build"), `#!/bin/bash\necho run >> ${counter}\nexec 2> >(tee -a ${nixLog} >&2)\nexec ${which("nix-build")} "$@"\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(binDir, "nix-store"), `#!/bin/bash\nexec 2> >(tee -a ${nixLog} >&2)\nexec ${which("nix-store")} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(binDir, "skopeo"), `#!/bin/sh\necho run >> ${pushCounter}\n[ -f ${slow} ] && sleep "$(cat ${slow})"\nexec ${which("skopeo")} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(binDir, "docker"), `#!/bin/sh\nif [ "$1" = load ]; then echo run >> ${pushCounter}; [ -f ${slow} ] && sleep "$(cat ${slow})"; fi\nexec ${which("docker")} "$@"\n`, { mode: 0o755 });
     const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter((l) => l !== "").length : 0);
@@ -105,6 +141,8 @@ export function toolShims(dir: string): Shims {
         count: () => lines(counter),
         pushes: () => lines(pushCounter),
         slowPush: (seconds) => (seconds === undefined ? fs.rmSync(slow, { force: true }) : fs.writeFileSync(slow, String(seconds))),
+        nixMark: () => (fs.existsSync(nixLog) ? fs.readFileSync(nixLog, "utf8").split("\n").length - 1 : 0),
+        nixSince: (mark) => nixActivity(fs.existsSync(nixLog) ? fs.readFileSync(nixLog, "utf8").split("\n").slice(mark) : []),
     };
 }
 
@@ -400,4 +438,70 @@ export async function startSuite(prefix: string): Promise<Suite> {
     const password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
     await useRegistry(stack, registryTargets(env).registry, password);
     return { env, work, project, shims, stack, password };
+}
+
+/** What test/e2e/nix-services.sh writes to its env file. */
+export interface NixServicesEnv {
+    NGD_CACHE_URL: string;
+    NGD_CACHE_UPLOAD: string;
+    NGD_CACHE_DIR: string;
+    NGD_CACHE_PUBLIC_KEY: string;
+    NGD_CACHE_SECRET_KEY_FILE: string;
+    NGD_BUILDER_LINE: string;
+    NGD_BUILDER_KEY_FILE: string;
+    NGD_BUILDER_STORE: string;
+    NGD_BUILDER_SESSIONS: string;
+}
+
+export function nixServicesDir(): string {
+    return process.env.NGD_NIX_SERVICES_DIR ?? path.join(clusterDir(), "nix-services");
+}
+
+/** Runs test/e2e/nix-services.sh (up | down | stop NAME | start NAME): the binary cache and the remote builder. */
+export function nixServices(...args: string[]): void {
+    execFileSync(path.join(ROOT, "test/e2e/nix-services.sh"), args, {
+        stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, NGD_NIX_SERVICES_DIR: nixServicesDir() },
+    });
+}
+
+export function readNixServicesEnv(): NixServicesEnv {
+    const text = fs.readFileSync(path.join(nixServicesDir(), "env"), "utf8");
+    return Object.fromEntries(text.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)])) as unknown as NixServicesEnv;
+}
+
+/** The pids nix-services.sh recorded (for the loopback and stopped checks). */
+export function nixServicesPids(): number[] {
+    const dir = path.join(nixServicesDir(), "pids");
+    return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => Number(fs.readFileSync(path.join(dir, f), "utf8").trim())) : [];
+}
+
+/** Stops the Nix services, asserting they listened on loopback only and are gone. */
+export function tearDownNixServices(): void {
+    const pids = nixServicesPids();
+    const bad = nonLoopbackListeners(pids);
+    nixServices("down");
+    assert.deepStrictEqual(bad, [], "the cache and the builder listen on loopback only");
+    assert.deepStrictEqual(pids.filter((p) => fs.existsSync(`/proc/${p}`)), [], "the cache and the builder are stopped");
+}
+
+/** Store paths of `storePath`'s closure that Nix holds now, and which signatures each carries. */
+export function storeSignatures(storePath: string): Array<{ path: string; signatures: string[]; ultimate: boolean }> {
+    const out = execFileSync("nix", ["--extra-experimental-features", "nix-command", "path-info", "--json", "--recursive", storePath], { encoding: "utf8" });
+    return (JSON.parse(out) as Array<{ path: string; signatures?: string[]; ultimate?: boolean }>).map((p) => ({ path: p.path, signatures: p.signatures ?? [], ultimate: p.ultimate === true }));
+}
+
+/**
+ * Removes a closure from the local store as far as Nix allows, as a fresh runner or a collected
+ * store would lack it: `nix-store --delete` path by path, referrers first; paths that are still
+ * alive (a GC root holds them: shared with something else on this machine) stay. Returns the
+ * paths deleted; the image itself must be one of them.
+ */
+export function deleteClosure(storePath: string): string[] {
+    const paths = execFileSync("nix-store", ["--query", "--requisites", storePath], { encoding: "utf8" }).trim().split("\n").reverse();
+    for (const p of paths) {
+        spawnSync("nix-store", ["--delete", p], { encoding: "utf8" });
+    }
+    const deleted = paths.filter((p) => !fs.existsSync(p));
+    assert.ok(deleted.includes(storePath), `${storePath} was deleted`);
+    return deleted;
 }
