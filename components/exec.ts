@@ -100,7 +100,10 @@ export function cacheCheckLines(settings: NixSettings = {}): string[] {
  * builders, or built here. A publish therefore never depends on an earlier build's leftovers.
  */
 export function realiseImageLines(settings: NixSettings = {}): string[] {
-    const realise = shCommand(["nix-store", "--realise", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES), ...nixSettingFlags(settings)]);
+    // No negative narinfo cache here: this stack may have uploaded the image after Nix last asked the
+    // cache for it (and was told "not there", which Nix would otherwise believe for an hour).
+    const realise = shCommand(["nix-store", "--realise", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
+        "--option", "narinfo-cache-negative-ttl", "0", ...nixSettingFlags(settings)]);
     return [
         `if [ ! -e "$NGD_IMAGE" ]; then`,
         `  case "\${NGD_DRV:-}" in /nix/store/*.drv) ;; *) echo "image $NGD_IMAGE is not in the Nix store and there is no derivation to realise it from" >&2; exit 1 ;; esac`,

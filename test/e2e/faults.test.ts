@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
     ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, kubeGet, localStack, processesOf, pulumiEnv as basePulumiEnv,
-    registryNumbers, waitUntil, startSuite,
+    NixServicesEnv, deleteClosure, nixServices, readNixServicesEnv, registryNumbers, tearDownNixServices, waitUntil, startSuite,
 } from "./harness";
 
 interface FaultRow {
@@ -33,6 +33,8 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
     const transcripts: string[] = [];
     const ns = "ml-local";
     let orphansStopped = 0;
+    /** Further secrets the grep must not find: the cache signing key and the builder's SSH key. */
+    const otherSecrets: Array<{ name: string; value: string }> = [];
 
     const deployment = (): Promise<K8sObject | undefined> => kubeGet(env, `/apis/apps/v1/namespaces/${ns}/deployments/fixture`);
     const snapshot = async () => {
@@ -279,8 +281,114 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
         });
     }
 
+    // Issue #9: the stack uses the rehearsal binary cache (substitutes over HTTP, uploads signed) and,
+    // for the builder row, the rehearsal remote builder (test/e2e/nix-services.sh).
+    describe("Nix beyond one machine", () => {
+        let nix: NixServicesEnv;
+        const nixComponent = (cmd: "start" | "stop", name: "cache" | "builder") => nixServices(cmd, name);
+        before(async () => {
+            nixServices("up");
+            nix = readNixServicesEnv();
+            otherSecrets.push(
+                { name: "cache signing key", value: fs.readFileSync(nix.NGD_CACHE_SECRET_KEY_FILE, "utf8").trim().split(":")[1] },
+                { name: "builder SSH key", value: fs.readFileSync(nix.NGD_BUILDER_KEY_FILE, "utf8").split("\n")[2] },
+            );
+            await stack.setConfig("registry.publisher", { value: "skopeo" }, true);
+            await stack.removeConfig("registry.dockerHost", true);
+            await stack.setConfig("nix.substituters[0]", { value: nix.NGD_CACHE_URL }, true);
+            await stack.setConfig("nix.trustedPublicKeys[0]", { value: nix.NGD_CACHE_PUBLIC_KEY }, true);
+            await stack.setConfig("nix.uploadTo", { value: nix.NGD_CACHE_UPLOAD }, true);
+            await stack.setConfig("nixSigningKey", { value: fs.readFileSync(nix.NGD_CACHE_SECRET_KEY_FILE, "utf8").trim(), secret: true });
+            await setGreeting("nix services");
+            await up();
+        });
+        after(async () => {
+            await stack.removeConfig("nix.substituters[0]", true);
+            for (const k of ["nix.trustedPublicKeys", "nix.uploadTo"]) {
+                await stack.removeConfig(k, true);
+            }
+            await stack.removeConfig("nixSigningKey");
+            tearDownNixServices();
+        });
+
+        it("GC between build and push: the push realises the image from the cache; nothing rebuilt; converges", async () => {
+            const before = await snapshot();
+            component("stop", "registry");
+            await setGreeting("fault: gc between build and push");
+            const message = await failingUp();
+            const uploaded = /uploaded the closure of (\/nix\/store\/\S+) \((\d+) paths, signed\)/.exec(transcripts.join("\n").slice(-200000));
+            assert.ok(uploaded, `the failed up built and uploaded the image:\n${message.slice(-2000)}`);
+            const image = uploaded[1];
+            const deleted = deleteClosure(image);
+            component("start", "registry");
+            const m0 = builds.nixMark();
+            await up();
+            const a = builds.nixSince(m0);
+            const fetched = a.fetched.filter((f) => f.from === nix.NGD_CACHE_URL);
+            const ok = await converged();
+            assert.ok(ok);
+            assert.strictEqual(a.builtHere.length, 0, "nothing the cache has is rebuilt");
+            assert.ok(fetched.some((f) => f.path === image), "the image came from the cache");
+            assert.notStrictEqual((await snapshot()).image, before.image, "the new image is deployed");
+            rows.push({ publisher: "skopeo", fault: "GC between build and push", outcome: `push realised it from the cache: ${fetched.length} of ${deleted.length} deleted paths fetched, 0 built`, converged: ok ? "yes" : "no", dataLost: "none" });
+        });
+
+        it("cache down: onCacheDown fail stops before building, naming the cache; onCacheDown build builds; converges", async () => {
+            const before = await snapshot();
+            nixComponent("stop", "cache");
+            try {
+                await stack.setConfig("nix.onCacheDown", { value: "fail" }, true);
+                await setGreeting("fault: cache down");
+                const m0 = builds.nixMark();
+                const message = await failingUp();
+                assert.match(message, new RegExp(`binary cache ${nix.NGD_CACHE_URL.replace(/\./g, "\\.")} does not answer \\(nix.substituters\\); nix.onCacheDown is fail`));
+                assert.deepStrictEqual(builds.nixSince(m0).builtHere, [], "nothing built");
+                assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
+                await stack.setConfig("nix.onCacheDown", { value: "build" }, true);
+                const m1 = builds.nixMark();
+                await up();
+                const built = builds.nixSince(m1).builtHere.length;
+                assert.ok(built > 0, "built here instead");
+                const ok = await converged();
+                assert.ok(ok);
+                rows.push({ publisher: "skopeo", fault: "binary cache down", outcome: `fail: up stopped naming ${nix.NGD_CACHE_URL}; build: ${built} built here`, converged: ok ? "yes" : "no", dataLost: "none" });
+            } finally {
+                nixComponent("start", "cache");
+                await stack.removeConfig("nix.onCacheDown", true);
+            }
+        });
+
+        it("builder unreachable: with maxJobs 0 the error names the builder; with local jobs allowed Nix builds here; converges", async () => {
+            const before = await snapshot();
+            await stack.setConfig("nix.builders", { value: nix.NGD_BUILDER_LINE }, true);
+            await stack.setConfig("nix.maxJobs", { value: "0" }, true);
+            await stack.setConfig("nixBuilderSshKey", { value: fs.readFileSync(nix.NGD_BUILDER_KEY_FILE, "utf8"), secret: true });
+            const builder = nix.NGD_BUILDER_LINE.split(" ")[0];
+            nixComponent("stop", "builder");
+            try {
+                await setGreeting("fault: builder unreachable");
+                const message = await failingUp();
+                assert.ok(message.includes(builder), `names ${builder}:\n${message.slice(-2500)}`);
+                assert.deepStrictEqual(await snapshot(), before, "Deployment untouched");
+                await stack.setConfig("nix.maxJobs", { value: "1" }, true);
+                const m1 = builds.nixMark();
+                await up();
+                const built = builds.nixSince(m1).builtHere.length;
+                assert.ok(built > 0, "built here instead");
+                const ok = await converged();
+                assert.ok(ok);
+                rows.push({ publisher: "skopeo", fault: "remote builder unreachable", outcome: `maxJobs 0: up failed naming ${builder}; maxJobs 1: ${built} built here`, converged: ok ? "yes" : "no", dataLost: "none" });
+            } finally {
+                nixComponent("start", "builder");
+                await stack.removeConfig("nix.builders", true);
+                await stack.removeConfig("nix.maxJobs", true);
+                await stack.removeConfig("nixBuilderSshKey");
+            }
+        });
+    });
+
     describe("secrets", () => {
-        it("no plaintext registry password in state, logs, command output or rendered manifests", async () => {
+        it("no plaintext secret (registry password, cache signing key, builder SSH key) in state, logs, command output or rendered manifests", async () => {
             // Render the same program to a directory, as a second stack with the same config.
             const cli = (...args: string[]) => execFileSync(path.join(TOOLS, "bin", "pulumi"), args, { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
             cli("stack", "init", "local-render", "--copy-config-from", "local", "--non-interactive");
@@ -294,22 +402,24 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
             transcripts.push(r.stdout, r.stderr);
             const rendered = path.join(project, "rendered");
             assert.ok(fs.existsSync(rendered) && fs.readdirSync(rendered).length > 0, "manifests rendered");
-            const grep = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+            const grep = (dir: string, secret: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
                 const p = path.join(dir, e.name);
                 if (e.isDirectory()) {
-                    return grep(p);
+                    return grep(p, secret);
                 }
-                return e.isFile() && fs.readFileSync(p).includes(password) ? [p] : [];
+                return e.isFile() && fs.readFileSync(p).includes(secret) ? [p] : [];
             });
-            const hits = [
-                ...grep(path.join(work, "state")),
-                ...grep(path.join(work, "pulumi-home")),
-                ...grep(rendered),
-                ...transcripts.filter((t) => t.includes(password)).map(() => "a pulumi transcript"),
-            ];
-            console.log(`      plaintext password hits: ${hits.length} (state, Pulumi logs, ${transcripts.length} transcripts, rendered manifests)`);
+            const secrets = [{ name: "registry password", value: password }, ...otherSecrets];
+            assert.ok(secrets.every((x) => x.value.length >= 20), "each secret is long enough to grep for");
+            const hits = secrets.flatMap((x) => [
+                ...grep(path.join(work, "state"), x.value),
+                ...grep(path.join(work, "pulumi-home"), x.value),
+                ...grep(rendered, x.value),
+                ...transcripts.filter((t) => t.includes(x.value)).map(() => "a pulumi transcript"),
+            ].map((h) => `${x.name}: ${h}`));
+            console.log(`      plaintext secret hits: ${hits.length} (${secrets.map((x) => x.name).join(", ")}; state, Pulumi logs, ${transcripts.length} transcripts, rendered manifests)`);
             assert.deepStrictEqual(hits, []);
-            rows.push({ publisher: "both", fault: "secrets: grep for the registry password", outcome: "0 hits in state, logs, outputs, rendered manifests", converged: "-", dataLost: "none" });
+            rows.push({ publisher: "both", fault: "secrets: grep for every secret", outcome: `0 hits for ${secrets.length} secrets in state, logs, outputs, manifests`, converged: "-", dataLost: "none" });
             await rs.destroy({ color: "never" });
         });
     });

@@ -80,7 +80,11 @@ describe("scale out: binary cache, remote builder, build once and promote by dig
         }
         cli("config", "set", "--path", "image.publishOnly", "true", "--stack", "images");
         cli("stack", "select", "local");
-        images = await LocalWorkspace.selectStack({ stackName: "images", workDir: project }, { envVars: pulumiEnv(path.join(work, "state"), env) });
+        // A fresh runner also has a fresh ~/.cache/nix: none of the "not in the cache" answers Nix
+        // cached on this machine while the first up built the image.
+        images = await LocalWorkspace.selectStack({ stackName: "images", workDir: project }, {
+            envVars: { ...pulumiEnv(path.join(work, "state"), env), XDG_CACHE_HOME: path.join(work, "runner-cache") },
+        });
         const deleted = deleteClosure(image);
         const m1 = shims.nixMark();
         const b1 = shims.count();
