@@ -491,17 +491,17 @@ export function storeSignatures(storePath: string): Array<{ path: string; signat
 }
 
 /**
- * Removes a closure from the local store as far as Nix allows, as a fresh runner or a collected
- * store would lack it: `nix-store --delete` path by path, referrers first; paths that are still
- * alive (a GC root holds them: shared with something else on this machine) stay. Returns the
- * paths deleted; the image itself must be one of them.
+ * Removes a closure from the local store, as a fresh runner or a collected store would lack it:
+ * `nix-store --delete` on the closure and everything that refers to it (other images and build
+ * intermediates sharing its paths; Nix deletes a path only with its referrers). Paths a GC root
+ * holds would make Nix refuse; the rehearsal has none. Returns the closure's paths now gone.
  */
 export function deleteClosure(storePath: string): string[] {
-    const paths = execFileSync("nix-store", ["--query", "--requisites", storePath], { encoding: "utf8" }).trim().split("\n").reverse();
-    for (const p of paths) {
-        spawnSync("nix-store", ["--delete", p], { encoding: "utf8" });
-    }
-    const deleted = paths.filter((p) => !fs.existsSync(p));
+    const closure = execFileSync("nix-store", ["--query", "--requisites", storePath], { encoding: "utf8" }).trim().split("\n");
+    const withReferrers = execFileSync("nix-store", ["--query", "--referrers-closure", ...closure], { encoding: "utf8" }).trim().split("\n");
+    const r = spawnSync("nix-store", ["--delete", ...withReferrers], { encoding: "utf8" });
+    assert.strictEqual(r.status, 0, r.stderr.split("\n").filter((l) => !/stale/.test(l)).join("\n").slice(-2000));
+    const deleted = closure.filter((p) => !fs.existsSync(p));
     assert.ok(deleted.includes(storePath), `${storePath} was deleted`);
     return deleted;
 }
