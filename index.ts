@@ -5,7 +5,8 @@ import { GpuDeployment } from "./components/gpuDeployment";
 import { loadKubeConfig, underMocks } from "./components/kube";
 import { clientLookup, preflightProblems } from "./components/preflight";
 import { LayeredCudaImage } from "./components/image";
-import { NixDependencySet, NixOverlay, nixOnPath } from "./components/nix";
+import { ExplainRecord, previousRecord, reportExplanation } from "./components/explain";
+import { NixDependencySet, NixOverlay, defaultEvalCacheDir, nixOnPath } from "./components/nix";
 import { PromotedImage } from "./components/promote";
 import { PublishedImage, publishImage } from "./components/publish";
 import { loadStackConfig } from "./components/stackConfig";
@@ -21,7 +22,7 @@ const formerly = (name: string): pulumi.ComponentResourceOptions => ({ aliases: 
 
 // Three kinds of stack (config.mode): `deploy` builds, pushes and runs; `publish` builds and pushes
 // only, exporting the digest; `promote` builds nothing and runs the digest another stack exported.
-function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDependencySet; published: PublishedImage } {
+function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDependencySet; published: PublishedImage; record: pulumi.Output<ExplainRecord> } {
     const overlays = config.nix.overlays.map((o) => new NixOverlay(`overlay-${o.name}`, {
         overlayName: o.name,
         file: overlayFile(config.nix.entry, o.name),
@@ -29,6 +30,8 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
         projectRoot,
     }, formerly(`overlay-${o.name}`)));
 
+    // What the last `up` recorded, so that a preview can say what changed (components/explain.ts).
+    const previous = previousRecord("previous-up");
     const dependencySet = new NixDependencySet("deps", {
         entry: config.nix.entry,
         projectRoot,
@@ -44,7 +47,21 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
             maxLayerBytes: String(config.image.maxLayerBytes),
         },
         nixAvailable: process.env.NGD_NIX_AVAILABLE !== undefined ? process.env.NGD_NIX_AVAILABLE === "true" : nixOnPath(),
+        evalCacheDir: process.env.NGD_EVAL_CACHE === "off" ? undefined : defaultEvalCacheDir(),
+        previousDrvPath: previous.then((p) => p?.drvPath),
+        preview: pulumi.runtime.isDryRun(),
     }, formerly("deps"));
+    const record = dependencySet.drvPath.apply((drvPath): ExplainRecord => ({ ...dependencySet.record, drvPath }));
+    if (pulumi.runtime.isDryRun()) {
+        reportExplanation({
+            previous,
+            current: record,
+            dryRun: dependencySet.dryRun,
+            rollout: runsImage(config) ? { kind: config.deployment.kind, namespace: config.cluster.namespace, name: config.deployment.name, replicas: config.deployment.replicas, strategy: config.deployment.strategy } : undefined,
+            caches: config.nix.settings.substituters,
+            resource: dependencySet,
+        });
+    }
 
     const image = new LayeredCudaImage("image", {
         dependencySet,
@@ -64,7 +81,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
         insecure: config.registry.insecure,
         dockerHost: config.registry.dockerHost,
     }, formerly("publish"));
-    return { image, dependencySet, published };
+    return { image, dependencySet, published, record };
 }
 
 const built = config.mode === "promote" ? undefined : buildAndPublish();
@@ -109,6 +126,9 @@ export const storePath = storePathOut;
 export const imageTag = built?.image.tag;
 export const imageRef = imageRefOut;
 export const digest = built?.published.digest;
+/** What the next preview compares with: overlays, the Nix files and pins read, the derivation. */
+// A secret only to keep its long JSON out of every preview's output diff; it holds no secret.
+export const nixExplain = built === undefined ? undefined : pulumi.secret(built.record.apply((r) => JSON.stringify(r)));
 /** What the image was built for: a promoting stack checks it against its own nix.cudaCapabilities. */
 export const cudaCapabilities = config.nix.cudaCapabilities;
 export const namespace = app?.namespaceName;

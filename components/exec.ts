@@ -151,6 +151,14 @@ export function nixEvalScript(entryAbs: string, args: NixArgs): string {
     ]);
 }
 
+/**
+ * Nix's dry run of realising a derivation (what it would build, what it would fetch and how much),
+ * printed on stdout. Never fails the preview: a cache that does not answer only shortens the list.
+ */
+export function nixDryRunScript(drvPath: string, settings?: NixSettings): string {
+    return `${shCommand(["nix-store", "--realise", "--dry-run", ...nixSettingFlags(settings), drvPath])} 2>&1 || true`;
+}
+
 /** How many lines of a failed builder's log the error shows (the rest: `nix log <drv>`). */
 export const BUILD_LOG_TAIL_LINES = 60;
 

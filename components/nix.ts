@@ -3,11 +3,13 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { NixSettings, OverlayArgValue, confinedPath } from "./config";
 import { nixEvaluationError, programError } from "./errors";
-import { NixArgs, nixBuildArgv, nixBuildScript, nixEvalScript, parseEvalOutput } from "./exec";
-import { Fingerprint, fingerprintNixFile, hashJson } from "./fingerprint";
+import { NixArgs, nixBuildArgv, nixBuildScript, nixDryRunScript, nixEvalScript, parseEvalOutput } from "./exec";
+import { DryRun, ExplainRecord, parseDryRun, pinsIn } from "./explain";
+import { FileDigest, Fingerprint, fingerprintNixFile, hashJson } from "./fingerprint";
 
 export interface NixOverlayArgs {
     /** lowerCamelCase overlay name, as the Nix entry knows it. */
@@ -42,6 +44,8 @@ export class NixOverlay extends pulumi.ComponentResource {
     public readonly overlayName: string;
     public readonly args: Record<string, OverlayArgValue>;
     public readonly summary: OverlayFingerprint;
+    /** The overlay file and every file it references, with their digests. */
+    public readonly fileDigests: FileDigest[];
     public readonly sha256: pulumi.Output<string>;
     public readonly files: pulumi.Output<string[]>;
 
@@ -51,6 +55,7 @@ export class NixOverlay extends pulumi.ComponentResource {
         this.overlayName = args.overlayName;
         this.args = args.args;
         this.summary = summary;
+        this.fileDigests = fingerprint.files;
         this.sha256 = pulumi.output(fingerprint.sha256);
         this.files = pulumi.output(fingerprint.files.map((f) => f.file));
         this.registerOutputs({ sha256: this.sha256, files: this.files });
@@ -71,6 +76,81 @@ export interface NixDependencySetArgs {
     nixSettings?: NixSettings;
     /** Whether nix-instantiate can run here; when false the derivation is replaced by the fingerprint. */
     nixAvailable: boolean;
+    /** Where evaluations are cached by the content key of everything they read (undefined: no cache). */
+    evalCacheDir?: string;
+    /** The image derivation the last `up` recorded: a preview dry-runs Nix only when the new one differs. */
+    previousDrvPath?: Promise<string | undefined>;
+    /** Whether this run is a preview (the dry run of what a change builds is shown only then). */
+    preview?: boolean;
+}
+
+/** The default evaluation cache: `$XDG_CACHE_HOME/nix-gpu-deploy/eval` (or ~/.cache/…). */
+export function defaultEvalCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+    return env.NGD_EVAL_CACHE_DIR ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "nix-gpu-deploy", "eval");
+}
+
+/**
+ * The Nix that evaluates, as the cache key knows it: the resolved nix-instantiate binary with its
+ * size and mtime (a Nix upgrade may change how a derivation is written). "" where there is none.
+ */
+export function nixIdentity(envPath = process.env.PATH ?? ""): string {
+    for (const d of envPath.split(path.delimiter)) {
+        const p = path.join(d, "nix-instantiate");
+        if (d !== "" && fs.existsSync(p)) {
+            const real = fs.realpathSync(p);
+            const st = fs.statSync(real);
+            return `${real}:${st.size}:${st.mtimeMs}`;
+        }
+    }
+    return "";
+}
+
+/**
+ * Pure: the key of an evaluation — the content fingerprint of every file it reads (the entry's and
+ * overlays' import graphs, followed through relative path literals), its arguments, the stack's Nix
+ * settings and the Nix that evaluates. Pinned sources outside the project are fixed by their hashes,
+ * which are in those files; the entries use no <nixpkgs> and no environment variables.
+ */
+export function evalCacheKey(fingerprint: string, args: NixArgs, nix: string): string {
+    return hashJson({ v: 1, fingerprint, settings: args.settings ?? {}, nix });
+}
+
+/** A cached evaluation, if there is one and its .drv is still in the store (not garbage-collected). */
+export function readEvalCache(dir: string, key: string): { drvPath: string; outPath: string } | undefined {
+    try {
+        const v = JSON.parse(fs.readFileSync(path.join(dir, `${key}.json`), "utf8")) as { drvPath?: unknown; outPath?: unknown };
+        if (typeof v.drvPath === "string" && typeof v.outPath === "string" && /^\/nix\/store\/[a-z0-9]{32}-[^/]+\.drv$/.test(v.drvPath) && fs.existsSync(v.drvPath)) {
+            return { drvPath: v.drvPath, outPath: v.outPath };
+        }
+    } catch {
+        // no entry, or an unreadable one: evaluate
+    }
+    return undefined;
+}
+
+/** Records an evaluation (atomically; a cache that cannot be written only costs the next evaluation). */
+export function writeEvalCache(dir: string, key: string, value: { drvPath: string; outPath: string }): void {
+    try {
+        fs.mkdirSync(dir, { recursive: true });
+        const tmp = path.join(dir, `.${key}.${process.pid}.tmp`);
+        fs.writeFileSync(tmp, JSON.stringify(value));
+        fs.renameSync(tmp, path.join(dir, `${key}.json`));
+    } catch {
+        // read-only or full disk: no cache
+    }
+}
+
+/** Pure: the record a preview compares with (files, pins, overlays); drvPath filled in later. */
+export function explainRecord(files: FileDigest[], overlays: Array<{ name: string; args: Record<string, OverlayArgValue> }>, readFile: (rel: string) => string): Omit<ExplainRecord, "drvPath"> {
+    const fileMap: Record<string, string> = {};
+    let pins: ExplainRecord["pins"] = {};
+    for (const f of files) {
+        fileMap[f.file] = f.sha256;
+        if (f.file.endsWith(".nix")) {
+            pins = { ...pins, ...pinsIn(f.file, readFile(f.file)) };
+        }
+    }
+    return { overlays, files: fileMap, pins };
 }
 
 /** Pure: the `--argstr` values every Nix invocation of this dependency set gets. */
@@ -107,6 +187,12 @@ export class NixDependencySet extends pulumi.ComponentResource {
     /** The image output path known from evaluation ("" where Nix cannot evaluate). */
     public readonly outPath: pulumi.Output<string>;
     public readonly evaluated: boolean;
+    /** Whether the derivation came from the evaluation cache (no nix-instantiate ran). */
+    public readonly evalCacheHit: boolean;
+    /** Files, pins and overlays of this evaluation, for the next preview to compare with. */
+    public readonly record: Omit<ExplainRecord, "drvPath">;
+    /** Nix's dry run of the new derivation (a preview whose derivation changed), else undefined. */
+    public readonly dryRun: Promise<DryRun | undefined>;
 
     constructor(name: string, args: NixDependencySetArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nix-gpu-deploy:nix:NixDependencySet", name, {}, opts);
@@ -117,30 +203,53 @@ export class NixDependencySet extends pulumi.ComponentResource {
         this.entryAbs = entryAbs;
         this.nixArgs = dependencyArgs(args);
         this.overlaySummaries = args.overlays.map((o) => o.summary);
-        const fp = dependencyFingerprint(fingerprintNixFile(entryAbs, args.projectRoot), this.overlaySummaries, this.nixArgs);
+        const entryFingerprint = fingerprintNixFile(entryAbs, args.projectRoot);
+        const fp = dependencyFingerprint(entryFingerprint, this.overlaySummaries, this.nixArgs);
         this.fingerprint = pulumi.output(fp);
         this.evaluated = args.nixAvailable;
 
+        const allFiles = [...entryFingerprint.files, ...args.overlays.flatMap((o) => o.fileDigests)];
+        this.record = explainRecord([...new Map(allFiles.map((f) => [f.file, f])).values()], args.overlays.map((o) => ({ name: o.overlayName, args: o.args })),
+            (rel) => fs.readFileSync(path.join(args.projectRoot, rel), "utf8"));
+
         if (args.nixAvailable) {
+            // A no-op preview must not pay for an evaluation (tens of seconds on a real CUDA closure):
+            // the result is cached under the content key of everything the evaluation reads.
+            const key = evalCacheKey(fp, this.nixArgs, nixIdentity());
+            const cached = args.evalCacheDir === undefined ? undefined : readEvalCache(args.evalCacheDir, key);
             // The invoke as a promise, so that a failed evaluation becomes one RunError naming the
             // entry and overlays and quoting Nix (no stack trace), which every output of this set
             // and whatever waits for them (index.ts gates the cluster resources on it) fails with.
-            const evaluation = pulumi.output(command.local.run({
+            const evaluated: Promise<{ drvPath: string; outPath: string }> = cached !== undefined ? Promise.resolve(cached) : command.local.run({
                 command: nixEvalScript(entryAbs, this.nixArgs),
                 dir: args.projectRoot,
                 environment: { NGD_FINGERPRINT: fp },
                 // Evaluation runs on every preview: keep its output (and Nix's warnings) off the display.
                 logging: "none",
-            }, { parent: this }).catch((e: unknown) => {
+            }, { parent: this }).then((r) => {
+                const parsed = parseEvalOutput(r.stdout);
+                if (args.evalCacheDir !== undefined && parsed.drvPath !== "") {
+                    writeEvalCache(args.evalCacheDir, key, parsed);
+                }
+                return parsed;
+            }, (e: unknown) => {
                 throw nixEvaluationError(args.entry, args.overlays.map((o) => o.overlayName), e);
-            }));
-            const parsed = evaluation.stdout.apply(parseEvalOutput);
-            this.drvPath = parsed.drvPath;
-            this.outPath = parsed.outPath;
+            });
+            this.evalCacheHit = cached !== undefined;
+            this.drvPath = pulumi.output(evaluated.then((e) => e.drvPath));
+            this.outPath = pulumi.output(evaluated.then((e) => e.outPath));
+            // What realising the new derivation would build and fetch, as Nix computes it without
+            // building: only on a preview whose derivation differs from the last `up`'s.
+            this.dryRun = args.preview !== true || args.previousDrvPath === undefined ? Promise.resolve(undefined)
+                : Promise.all([evaluated, args.previousDrvPath]).then(([e, prev]) => (prev === undefined || prev === e.drvPath ? undefined
+                    : command.local.run({ command: nixDryRunScript(e.drvPath, this.nixArgs.settings), logging: "none" }, { parent: this })
+                        .then((r) => parseDryRun(r.stdout), () => undefined)));
         } else {
             pulumi.log.warn("nix-instantiate is not on PATH: the build is keyed by the content fingerprint of the Nix files instead of the derivation, and the image tag is known only after the build", this);
             this.drvPath = pulumi.output(`fingerprint:${fp}`);
             this.outPath = pulumi.output("");
+            this.evalCacheHit = false;
+            this.dryRun = Promise.resolve(undefined);
         }
         this.registerOutputs({ fingerprint: this.fingerprint, drvPath: this.drvPath, outPath: this.outPath });
     }

@@ -88,6 +88,11 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
                 }
                 state.stderr = "";
             }
+            if (args.type === "pulumi:pulumi:StackReference") {
+                // As the engine reads a stack that has no outputs yet (a first deployment).
+                state.outputs = {};
+                state.secretOutputNames = [];
+            }
             if (args.type === "docker:index/registryImage:RegistryImage") {
                 state.sha256Digest = `sha256:${crypto.createHash("sha256").update(JSON.stringify(args.inputs)).digest("hex")}`;
             }
@@ -112,12 +117,15 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
             }
             throw new Error(`unexpected invoke ${args.token}`);
         },
-    }, "nix-gpu-deploy", o.stack, false);
+    }, "nix-gpu-deploy", o.stack, false, "organization");
 
     const saved = process.env.NGD_NIX_AVAILABLE;
     if (o.nixAvailable !== undefined) {
         process.env.NGD_NIX_AVAILABLE = String(o.nixAvailable);
     }
+    // Every run evaluates: the evaluation cache is tested on its own (test/unit/preview.test.ts).
+    const savedCache = process.env.NGD_EVAL_CACHE;
+    process.env.NGD_EVAL_CACHE = "off";
     delete require.cache[require.resolve(INDEX)];
     const outputs: Record<string, unknown> = {};
     let error: Error | undefined;
@@ -134,6 +142,11 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
     } catch (e) {
         error = e as Error;
     } finally {
+        if (savedCache === undefined) {
+            delete process.env.NGD_EVAL_CACHE;
+        } else {
+            process.env.NGD_EVAL_CACHE = savedCache;
+        }
         if (saved === undefined) {
             delete process.env.NGD_NIX_AVAILABLE;
         } else {

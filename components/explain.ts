@@ -1,0 +1,224 @@
+// What a preview says, in words, about a change: which overlay arguments, files and pins changed
+// (compared with what the last `up` recorded in the stack's `nixExplain` output), what Nix will
+// build or fetch for it (Nix's own dry run), and what rolls out. The logic is pure (the program
+// feeds it the previous record, the current one and Nix's dry-run text; tests call it directly);
+// the last three functions read the previous record and print.
+import * as pulumi from "@pulumi/pulumi";
+import { OverlayArgValue } from "./config";
+
+/** What the last `up` recorded about the Nix side (the stack output `nixExplain`). */
+export interface ExplainRecord {
+    /** Overlays in order, with their arguments. */
+    overlays: Array<{ name: string; args: Record<string, OverlayArgValue> }>;
+    /** Every Nix file (and file it references) the evaluation reads: project-relative path → sha256. */
+    files: Record<string, string>;
+    /** Pinned sources found in those files: `<file>: <name>` → revision (and hash, to spot a stale one). */
+    pins: Record<string, { rev: string; hash?: string }>;
+    /** The image derivation. */
+    drvPath: string;
+}
+
+/** Nix's dry run: what realising the derivation would build and fetch. */
+export interface DryRun {
+    build: string[];
+    fetch: string[];
+    downloadMiB?: number;
+}
+
+/** What rolls out when the image changes. */
+export interface RolloutFacts {
+    kind: "Deployment" | "Job";
+    namespace: string;
+    name: string;
+    replicas: number;
+    strategy: "Recreate" | "RollingUpdate";
+}
+
+const STORE_NAME = /^\/nix\/store\/[a-z0-9]{32}-(.+?)(\.drv)?$/;
+
+/** Pure: the readable name of a store path (`/nix/store/<hash>-fixture-app.drv` → `fixture-app`). */
+export function storeName(p: string): string {
+    return STORE_NAME.exec(p)?.[1] ?? p;
+}
+
+/**
+ * Pure: parses `nix-store --realise --dry-run` output (Nix 2.8 prints "these N derivations will be
+ * built:" / "this derivation will be built:" and "these N paths will be fetched (X MiB download,
+ * Y MiB unpacked):" / "this path will be fetched (…)", each followed by indented store paths).
+ */
+export function parseDryRun(text: string): DryRun {
+    const out: DryRun = { build: [], fetch: [] };
+    let list: string[] | undefined;
+    for (const line of text.split("\n")) {
+        if (/^(these \d+ derivations|this derivation) will be built:/.test(line)) {
+            list = out.build;
+        } else if (/^(these \d+ paths|this path) will be fetched/.test(line)) {
+            list = out.fetch;
+            const mib = /\(([\d.]+) MiB download/.exec(line);
+            if (mib) {
+                out.downloadMiB = Number(mib[1]);
+            }
+        } else if (/^\s+\/nix\/store\//.test(line) && list !== undefined) {
+            list.push(line.trim());
+        } else if (line.trim() !== "") {
+            list = undefined;
+        }
+    }
+    return out;
+}
+
+/** Pure: pinned sources in a Nix file: `name = { rev = "…"; sha256 = "…"; }` and GitHub archive URLs. */
+export function pinsIn(file: string, text: string): ExplainRecord["pins"] {
+    const pins: ExplainRecord["pins"] = {};
+    for (const m of text.matchAll(/([A-Za-z_][A-Za-z0-9_'-]*)\s*=\s*\{[^{}]*?\brev\s*=\s*"([^"]+)"[^{}]*?\}/g)) {
+        const hash = /\b(?:sha256|hash)\s*=\s*"([^"]+)"/.exec(m[0])?.[1];
+        pins[`${file}: ${m[1]}`] = { rev: m[2], ...(hash !== undefined ? { hash } : {}) };
+    }
+    for (const m of text.matchAll(/github\.com\/([A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+)\/archive\/([0-9a-f]{7,40})\.tar\.gz"[^}]*?\bsha256\s*=\s*"([^"]+)"/g)) {
+        pins[`${file}: ${m[1]}`] = { rev: m[2], hash: m[3] };
+    }
+    return pins;
+}
+
+const short = (rev: string) => (/^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 12) : rev);
+const showArg = (v: OverlayArgValue | undefined) => (v === undefined ? "(unset)" : JSON.stringify(v));
+
+/** Pure: what changed between the last `up` and now, one line each (empty when nothing did). */
+export function changedLines(prev: ExplainRecord, cur: ExplainRecord): string[] {
+    const lines: string[] = [];
+    const prevOverlays = new Map(prev.overlays.map((o) => [o.name, o]));
+    const curNames = new Set(cur.overlays.map((o) => o.name));
+    for (const o of cur.overlays) {
+        const p = prevOverlays.get(o.name);
+        if (p === undefined) {
+            lines.push(`overlay ${o.name}: added${Object.keys(o.args).length > 0 ? ` with ${Object.entries(o.args).map(([k, v]) => `${k} = ${showArg(v)}`).join(", ")}` : ""}`);
+            continue;
+        }
+        for (const k of [...new Set([...Object.keys(p.args), ...Object.keys(o.args)])].sort()) {
+            if (JSON.stringify(p.args[k]) !== JSON.stringify(o.args[k])) {
+                lines.push(`overlay ${o.name}: ${k} ${showArg(p.args[k])} → ${showArg(o.args[k])}`);
+            }
+        }
+    }
+    for (const o of prev.overlays) {
+        if (!curNames.has(o.name)) {
+            lines.push(`overlay ${o.name}: removed`);
+        }
+    }
+    if (prev.overlays.filter((o) => curNames.has(o.name)).map((o) => o.name).join() !== cur.overlays.filter((o) => prevOverlays.has(o.name)).map((o) => o.name).join()) {
+        lines.push(`overlays reordered: ${cur.overlays.map((o) => o.name).join(", ")}`);
+    }
+    for (const f of Object.keys(cur.files).sort()) {
+        if (prev.files[f] === undefined) {
+            lines.push(`nix file added: ${f}`);
+        } else if (prev.files[f] !== cur.files[f]) {
+            lines.push(`nix file changed: ${f}`);
+        }
+    }
+    for (const f of Object.keys(prev.files).sort()) {
+        if (cur.files[f] === undefined) {
+            lines.push(`nix file no longer read: ${f}`);
+        }
+    }
+    for (const k of Object.keys(cur.pins).sort()) {
+        const p = prev.pins[k];
+        const c = cur.pins[k];
+        if (p !== undefined && p.rev !== c.rev) {
+            const stale = p.hash !== undefined && p.hash === c.hash
+                ? " (its hash did not change: Nix will reuse the source it already has for that hash — update the hash too)" : "";
+            lines.push(`pin ${k}: ${short(p.rev)} → ${short(c.rev)}${stale}`);
+        }
+    }
+    return lines;
+}
+
+/** Pure: the preview's explanation block; [] when there is nothing to say (a no-op). */
+export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord, dry: DryRun | undefined, rollout: RolloutFacts | undefined, caches: string[] | undefined): string[] {
+    if (prev === undefined) {
+        return [];
+    }
+    const changed = changedLines(prev, cur);
+    const drvChanged = prev.drvPath !== cur.drvPath;
+    if (changed.length === 0 && !drvChanged) {
+        return [];
+    }
+    const lines = ["nix-gpu-deploy: what this change does", ...changed.map((l) => `  ${l}`)];
+    if (!drvChanged) {
+        lines.push("  the image derivation is unchanged: nothing to build, nothing rolls out");
+        return lines;
+    }
+    if (dry !== undefined) {
+        if (dry.build.length > 0) {
+            const names = dry.build.map(storeName);
+            lines.push(`  to build (${names.length} derivation${names.length === 1 ? "" : "s"}): ${names.join(", ")}`);
+        }
+        if (dry.fetch.length > 0) {
+            const from = caches === undefined ? "the machine's substituters" : caches.join(", ");
+            lines.push(`  to fetch: ${dry.fetch.length} path${dry.fetch.length === 1 ? "" : "s"}${dry.downloadMiB !== undefined ? ` (${dry.downloadMiB} MiB download)` : ""} from ${from}`);
+        }
+        if (dry.build.length === 0 && dry.fetch.length === 0) {
+            lines.push("  nothing to build or fetch: the new image is already in the store");
+        }
+    }
+    lines.push(`  image: new derivation ${cur.drvPath}`);
+    if (rollout !== undefined) {
+        lines.push(`  rollout: ${rolloutLine(rollout)}`);
+    }
+    return lines;
+}
+
+/** Pure: what rolling out a new image does to the running workload. */
+export function rolloutLine(r: RolloutFacts): string {
+    const what = `${r.kind} ${r.namespace}/${r.name}`;
+    if (r.kind === "Job") {
+        return `${what} is replaced: the running Job (if any) is deleted first, then the new one runs to completion`;
+    }
+    if (r.replicas === 0) {
+        return `${what} has 0 replicas: only its template changes`;
+    }
+    if (r.strategy === "Recreate") {
+        return `${what}, ${r.replicas} replica${r.replicas === 1 ? "" : "s"}, Recreate: every old pod stops before the new ones start (no pod serves meanwhile)`;
+    }
+    return r.replicas === 1
+        ? `${what}, 1 replica, RollingUpdate (maxSurge 0): the old pod stops before the new one starts (no pod serves meanwhile)`
+        : `${what}, ${r.replicas} replicas, RollingUpdate (maxSurge 0): one pod at a time; the other ${r.replicas - 1} old pod${r.replicas === 2 ? "" : "s"} keep serving until their turn`;
+}
+
+/**
+ * The last `up`'s record, read from this stack's own `nixExplain` output through a StackReference
+ * (the state is where it lives, so any machine previewing the stack sees the same). Undefined on
+ * the first preview of a stack, or when the record is unreadable.
+ */
+export function previousRecord(name: string, opts?: pulumi.CustomResourceOptions): Promise<ExplainRecord | undefined> {
+    const self = new pulumi.StackReference(name, { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` }, opts);
+    return self.getOutputDetails("nixExplain").then((d) => parseRecord(d.value ?? d.secretValue), () => undefined);
+}
+
+/** Pure: an `nixExplain` output value as a record, or undefined when it is not one. */
+export function parseRecord(v: unknown): ExplainRecord | undefined {
+    try {
+        const r = (typeof v === "string" ? JSON.parse(v) : v) as Partial<ExplainRecord> | undefined;
+        return r !== undefined && r !== null && Array.isArray(r.overlays) && typeof r.files === "object" && r.files !== null
+            && typeof r.pins === "object" && r.pins !== null && typeof r.drvPath === "string" ? r as ExplainRecord : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** On a preview, prints the explanation as one diagnostic (nothing on a no-op). */
+export function reportExplanation(a: {
+    previous: Promise<ExplainRecord | undefined>;
+    current: pulumi.Output<ExplainRecord>;
+    dryRun: Promise<DryRun | undefined>;
+    rollout?: RolloutFacts;
+    caches?: string[];
+    resource?: pulumi.Resource;
+}): void {
+    // Logging inside `apply` is fine: nothing is thrown or created there.
+    pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun)]).apply(([prev, cur, dry]) => {
+        const lines = explanation(prev, cur, dry, a.rollout, a.caches);
+        if (lines.length > 0) {
+            void pulumi.log.info(lines.join("\n"), a.resource);
+        }
+    });
+}

@@ -1,0 +1,184 @@
+// Issue #13: what a preview explains, and the evaluation cache that keeps a no-op preview cheap.
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { NixArgs, nixDryRunScript } from "../../components/exec";
+import { ExplainRecord, changedLines, explanation, parseDryRun, pinsIn, rolloutLine } from "../../components/explain";
+import { fingerprintNixFile } from "../../components/fingerprint";
+import { dependencyFingerprint, evalCacheKey, overlayFingerprint, readEvalCache, writeEvalCache } from "../../components/nix";
+import { ROOT } from "./harness";
+
+const record = (over: Partial<ExplainRecord> = {}): ExplainRecord => ({
+    overlays: [{ name: "greeting", args: { text: "hello" } }],
+    files: { "test/fixture/default.nix": "a", "test/fixture/overlay/greeting.nix": "b" },
+    pins: { "nix/pins.nix: nixpkgsStable": { rev: "50ab793786d9de88ee30ec4e4c24fb4236fc2674", hash: "sha256-x" } },
+    drvPath: "/nix/store/00000000000000000000000000000000-ml-fixture-image-stream.drv",
+    ...over,
+});
+
+describe("issue #13: the preview explains a change in words", () => {
+    it("names the overlay and its argument, old → new", () => {
+        const cur = record({ overlays: [{ name: "greeting", args: { text: "bye" } }] });
+        assert.deepStrictEqual(changedLines(record(), cur), ['overlay greeting: text "hello" → "bye"']);
+    });
+    it("names added and removed overlays, changed files and pins (and a pin whose hash did not move)", () => {
+        const cur = record({
+            overlays: [{ name: "greeting", args: { text: "hello" } }, { name: "slow", args: { seconds: 3 } }],
+            files: { "test/fixture/default.nix": "a2", "test/fixture/overlay/greeting.nix": "b", "test/fixture/overlay/slow.nix": "c" },
+            pins: { "nix/pins.nix: nixpkgsStable": { rev: "1111111111111111111111111111111111111111", hash: "sha256-y" } },
+        });
+        assert.deepStrictEqual(changedLines(record(), cur), [
+            "overlay slow: added with seconds = 3",
+            "nix file changed: test/fixture/default.nix",
+            "nix file added: test/fixture/overlay/slow.nix",
+            "pin nix/pins.nix: nixpkgsStable: 50ab793786d9 → 111111111111",
+        ]);
+        const stale = record({ pins: { "nix/pins.nix: nixpkgsStable": { rev: "2222222222222222222222222222222222222222", hash: "sha256-x" } } });
+        assert.match(changedLines(record(), stale)[0], /50ab793786d9 → 222222222222 \(its hash did not change: Nix will reuse the source/);
+        assert.deepStrictEqual(changedLines(cur, record()).slice(0, 1), ["overlay slow: removed"]);
+    });
+    it("finds pins as attribute sets with rev and hash, and as GitHub archive URLs with sha256", () => {
+        const pins = fs.readFileSync(path.join(ROOT, "nix/pins.nix"), "utf8");
+        assert.deepStrictEqual(Object.keys(pinsIn("nix/pins.nix", pins)), ["nix/pins.nix: nixpkgsStable", "nix/pins.nix: nixpkgsUnstable"]);
+        const lib = fs.readFileSync(path.join(ROOT, "test/fixture/nixpkgs/lib.nix"), "utf8");
+        assert.deepStrictEqual(pinsIn("test/fixture/nixpkgs/lib.nix", lib), {
+            "test/fixture/nixpkgs/lib.nix: nix-community/nixpkgs.lib": { rev: "453e937fe69ab01dcc974c7301c5afc1768c11ba", hash: "0vla4b155v8hrg2n8dzis26j4nrx216cq6l2kd84r21ijg39nvyd" },
+        });
+    });
+    it("is silent on a no-op; a comment-only edit says nothing is built; a change lists Nix's derivations to build, then the rollout", () => {
+        assert.deepStrictEqual(explanation(record(), record(), undefined, undefined, undefined), []);
+        assert.deepStrictEqual(explanation(undefined, record(), undefined, undefined, undefined), [], "nothing to compare with on the first preview");
+        const comment = record({ files: { ...record().files, "test/fixture/overlay/greeting.nix": "b2" } });
+        assert.deepStrictEqual(explanation(record(), comment, undefined, undefined, undefined), [
+            "nix-gpu-deploy: what this change does",
+            "  nix file changed: test/fixture/overlay/greeting.nix",
+            "  the image derivation is unchanged: nothing to build, nothing rolls out",
+        ]);
+        const changed = record({ overlays: [{ name: "greeting", args: { text: "bye" } }], drvPath: "/nix/store/11111111111111111111111111111111-ml-fixture-image-stream.drv" });
+        const dry = { build: ["/nix/store/22222222222222222222222222222222-fixture-app.drv", "/nix/store/11111111111111111111111111111111-ml-fixture-image-stream.drv"], fetch: ["/nix/store/33333333333333333333333333333333-torch"], downloadMiB: 812.5 };
+        const rollout = { kind: "Deployment" as const, namespace: "ml-local", name: "fixture", replicas: 2, strategy: "RollingUpdate" as const };
+        assert.deepStrictEqual(explanation(record(), changed, dry, rollout, ["http://127.0.0.1:5010"]), [
+            "nix-gpu-deploy: what this change does",
+            '  overlay greeting: text "hello" → "bye"',
+            "  to build (2 derivations): fixture-app, ml-fixture-image-stream",
+            "  to fetch: 1 path (812.5 MiB download) from http://127.0.0.1:5010",
+            "  image: new derivation /nix/store/11111111111111111111111111111111-ml-fixture-image-stream.drv",
+            "  rollout: Deployment ml-local/fixture, 2 replicas, RollingUpdate (maxSurge 0): one pod at a time; the other 1 old pod keep serving until their turn",
+        ]);
+    });
+    it("says whether old pods keep serving", () => {
+        const d = { kind: "Deployment" as const, namespace: "n", name: "w", replicas: 1, strategy: "RollingUpdate" as const };
+        assert.match(rolloutLine(d), /the old pod stops before the new one starts \(no pod serves meanwhile\)/);
+        assert.match(rolloutLine({ ...d, replicas: 3, strategy: "Recreate" }), /Recreate: every old pod stops before the new ones start/);
+        assert.match(rolloutLine({ ...d, kind: "Job" }), /Job n\/w is replaced/);
+    });
+    it("reads Nix's own dry run (a real nix-store --realise --dry-run)", function () {
+        this.timeout(30000);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-dry-"));
+        try {
+            const expr = path.join(dir, "t.nix");
+            const name = `ngd-dry-${process.pid}-${Date.now()}`;
+            fs.writeFileSync(expr, `let a = derivation { name = "${name}-a"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo > $out"]; }; in derivation { name = "${name}-b"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo \${a} > $out"]; }`);
+            const drv = execFileSync("nix-instantiate", [expr], { encoding: "utf8" }).trim();
+            const out = execFileSync("/bin/sh", ["-c", nixDryRunScript(drv, { substituters: [] })], { encoding: "utf8" });
+            assert.deepStrictEqual(parseDryRun(out).build.map((p) => path.basename(p).slice(33)).sort(), [`${name}-a.drv`, `${name}-b.drv`]);
+            assert.deepStrictEqual(parseDryRun(out).fetch, []);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+        assert.deepStrictEqual(parseDryRun("these 2 paths will be fetched (3.50 MiB download, 10.00 MiB unpacked):\n  /nix/store/a-x\n  /nix/store/b-y\n"), { build: [], fetch: ["/nix/store/a-x", "/nix/store/b-y"], downloadMiB: 3.5 });
+    });
+});
+
+describe("issue #13: the evaluation cache key covers everything the evaluation reads", () => {
+    // A copy of the parts of the project the fixture entry reads, edited one kind of input at a time.
+    let root: string;
+    const args = (over: Record<string, string> = {}, settings: NixArgs["settings"] = { substituters: [] }): NixArgs =>
+        ({ argstr: { imageName: "ml/fixture", maxLayers: "100", ...over }, settings });
+    const key = (a: NixArgs = args(), overlayArgs: Record<string, string> = { text: "hello" }, nix = "nix-2.8") => {
+        const overlay = overlayFingerprint({ overlayName: "greeting", file: "test/fixture/overlay/greeting.nix", args: overlayArgs, projectRoot: root });
+        const fp = dependencyFingerprint(fingerprintNixFile(path.join(root, "test/fixture/default.nix"), root), [overlay.summary], a);
+        return evalCacheKey(fp, a, nix);
+    };
+    const edit = (rel: string, f: (s: string) => string) => {
+        const p = path.join(root, rel);
+        const before = fs.readFileSync(p, "utf8");
+        fs.writeFileSync(p, f(before));
+        return () => fs.writeFileSync(p, before);
+    };
+    before(() => {
+        root = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-evalkey-"));
+        for (const d of ["nix", "test/fixture"]) {
+            fs.cpSync(path.join(ROOT, d), path.join(root, d), { recursive: true });
+        }
+        fs.copyFileSync(path.join(ROOT, "README.md"), path.join(root, "README.md"));
+    });
+    after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+    const kinds: Array<[string, string, (s: string) => string]> = [
+        ["the entry", "test/fixture/default.nix", (s) => `${s}\n# edited\n`],
+        ["a file the entry imports", "test/fixture/lib.nix", (s) => `${s}\n# edited\n`],
+        ["the image recipe, two imports away", "nix/docker/buildCudaLayeredImage.nix", (s) => `${s}\n# edited\n`],
+        ["the miniature package set", "test/fixture/nixpkgs/top-level.nix", (s) => `${s}\n# edited\n`],
+        ["a non-Nix file the evaluation copies (the layer planner)", "nix/docker/layer-planner.js", (s) => `${s}\n// edited\n`],
+        ["a pin", "test/fixture/nixpkgs/lib.nix", (s) => s.replace("453e937fe69ab01dcc974c7301c5afc1768c11ba", "0000000000000000000000000000000000000000")],
+        ["the overlay file", "test/fixture/overlay/greeting.nix", (s) => `${s}\n# edited\n`],
+    ];
+    for (const [what, rel, f] of kinds) {
+        it(`changes when ${what} changes (${rel})`, () => {
+            const k0 = key();
+            const restore = edit(rel, f);
+            try {
+                assert.notStrictEqual(key(), k0);
+            } finally {
+                restore();
+            }
+            assert.strictEqual(key(), k0, "and comes back with the file");
+        });
+    }
+    it("changes when the project's own source changes, and when a pin of the real entry changes (nix/build_container.nix)", () => {
+        const real = () => dependencyFingerprint(fingerprintNixFile(path.join(root, "nix/build_container.nix"), root), [], args());
+        for (const [rel, f] of [["nix/src/setup.py", (s: string) => `${s}
+# edited
+`], ["nix/pins.nix", (s: string) => s.replace("50ab793786d9de88ee30ec4e4c24fb4236fc2674", "0".repeat(40))]] as const) {
+            const k0 = real();
+            const restore = edit(rel, f);
+            try {
+                assert.notStrictEqual(real(), k0, rel);
+            } finally {
+                restore();
+            }
+        }
+    });
+    it("changes with the overlay's arguments, the entry's arguments, the Nix settings and the Nix binary", () => {
+        const k0 = key();
+        assert.notStrictEqual(key(args(), { text: "bye" }), k0);
+        assert.notStrictEqual(key(args({ maxLayers: "20" })), k0);
+        assert.notStrictEqual(key(args({}, { substituters: ["http://127.0.0.1:5010"] })), k0);
+        assert.notStrictEqual(key(args(), { text: "hello" }, "nix-2.18"), k0);
+    });
+    it("does not change with files the evaluation does not read", () => {
+        const k0 = key();
+        const restore = edit("README.md", (s) => `${s}\nedited\n`);
+        try {
+            assert.strictEqual(key(), k0);
+        } finally {
+            restore();
+        }
+    });
+    it("hits only while the cached .drv is still in the store", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-evalcache-"));
+        try {
+            const drv = execFileSync("nix-instantiate", ["-E", `derivation { name = "ngd-evalcache"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo > $out"]; }`], { encoding: "utf8" }).trim();
+            writeEvalCache(dir, "k1", { drvPath: drv, outPath: "/nix/store/x" });
+            assert.deepStrictEqual(readEvalCache(dir, "k1"), { drvPath: drv, outPath: "/nix/store/x" });
+            writeEvalCache(dir, "k2", { drvPath: "/nix/store/00000000000000000000000000000000-collected.drv", outPath: "/nix/store/y" });
+            assert.strictEqual(readEvalCache(dir, "k2"), undefined, "a collected .drv is a miss");
+            assert.strictEqual(readEvalCache(dir, "k3"), undefined);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
