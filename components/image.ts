@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { LayerStrategy, NixSettings } from "./config";
 import { boundedOutput, cacheUploadScript, parseBuildOutput, storeHash } from "./exec";
-import { NixDependencySet, OverlayFingerprint } from "./nix";
+import { NixDependencySet } from "./nix";
 
 export interface LayeringOptions {
     maxLayers: number;
@@ -25,19 +25,6 @@ export interface LayeredCudaImageArgs {
 /** Pure: what makes the build run again (a change is a replace: a new nix-build). */
 export function buildTriggers(drvPath: string, layering: LayeringOptions): unknown[] {
     return [{ drv: drvPath }, { layering: { maxLayers: layering.maxLayers, strategy: layering.strategy } }];
-}
-
-/**
- * Pure: inputs shown in the diff but not triggers. An overlay edit that does not change the
- * derivation (a comment) shows here as an update that re-runs nix-build, which finds the output
- * already in the store.
- */
-export function buildEnvironment(overlays: OverlayFingerprint[], fingerprint: string): Record<string, string> {
-    const env: Record<string, string> = { NGD_NIX_FINGERPRINT: fingerprint };
-    for (const o of overlays) {
-        env[`NGD_OVERLAY_${o.overlay}`] = `sha256:${o.sha256} args:${o.argsSha256}`;
-    }
-    return env;
 }
 
 export class LayeredCudaImage extends pulumi.ComponentResource {
@@ -63,7 +50,9 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
             create: boundedOutput(deps.buildCommand()),
             // Nothing to undo: the store path is garbage-collected by Nix when unreferenced.
             triggers: deps.drvPath.apply((drv) => buildTriggers(drv, args.layering)),
-            environment: deps.fingerprint.apply((fp) => ({ ...buildEnvironment(deps.overlaySummaries, fp), ...secrets })),
+            // Only what the build needs: what changed is explained in words by the preview
+            // (components/explain.ts), not by hashes in this resource's diff.
+            environment: secrets,
             logging: "stdoutAndStderr",
             addPreviousOutputInEnv: false,
         }, { parent: this });

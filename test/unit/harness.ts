@@ -82,7 +82,7 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
                 if (create.startsWith("nix-build")) {
                     state.stdout = realNix && !isOfflineUnbuildable(create)
                         ? sh(create, args.inputs.environment, args.inputs.dir)
-                        : `/nix/store/${fakeStoreHash(`out${args.inputs.environment?.NGD_NIX_FINGERPRINT}`)}-myproject.tar.gz\n`;
+                        : `/nix/store/${fakeStoreHash(`out${JSON.stringify(args.inputs.triggers)}`)}-myproject.tar.gz\n`;
                 } else {
                     state.stdout = `sha256:${crypto.createHash("sha256").update(JSON.stringify(args.inputs.triggers ?? create)).digest("hex")}\n`;
                 }

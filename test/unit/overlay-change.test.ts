@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { ExplainRecord, changedLines, explanation } from "../../components/explain";
 import { ProgramRun, ROOT, Recorded, find, runProgram, stackConfig } from "./harness";
 
 /** A private copy of the fixture inside the project (nix entries must stay inside it). */
@@ -51,13 +52,13 @@ describe("an overlay edit between two runs", function () {
         assert.deepStrictEqual(again.invokes, first.invokes);
     });
 
-    it("changes the build's triggers (the .drv) and names the overlay that changed", () => {
+    it("changes the build's triggers (the .drv); the record names the overlay file that changed", () => {
         const a = find(first, "command:local:Command", "-image-build").inputs;
         const b = find(changed, "command:local:Command", "-image-build").inputs;
         assert.notStrictEqual(a.triggers[0].drv, b.triggers[0].drv);
         assert.deepStrictEqual(a.triggers[1], b.triggers[1]);
-        assert.notStrictEqual(a.environment.NGD_OVERLAY_weights, b.environment.NGD_OVERLAY_weights);
-        assert.strictEqual(a.environment.NGD_OVERLAY_greeting, b.environment.NGD_OVERLAY_greeting);
+        const [ra, rb] = [first, changed].map((r) => JSON.parse(String(r.outputs.nixExplain)) as ExplainRecord);
+        assert.deepStrictEqual(changedLines(ra, rb), [`nix file changed: ${path.relative(ROOT, path.join(dir, "overlay", "weights.nix"))}`]);
         assert.strictEqual(a.create, b.create, "same nix-build command line");
     });
 
@@ -77,7 +78,7 @@ describe("an overlay edit between two runs", function () {
         assert.deepStrictEqual(depB, depA, "only the image changes in the Deployment spec");
     });
 
-    it("a comment-only edit changes the overlay fingerprint but not the derivation", async () => {
+    it("a comment-only edit changes nothing in the build; the preview says so", async () => {
         const file = path.join(dir, "overlay", "greeting.nix");
         fs.appendFileSync(file, "# a comment\n");
         const run = await runProgram({ stack: "local", config: configFor(dir), secretKeys: ["nix-gpu-deploy:registryPassword", "nix-gpu-deploy:kubeconfig"] });
@@ -85,6 +86,12 @@ describe("an overlay edit between two runs", function () {
         const a = find(changed, "command:local:Command", "-image-build").inputs;
         const b = find(run, "command:local:Command", "-image-build").inputs;
         assert.deepStrictEqual(b.triggers, a.triggers, "no rebuild trigger");
-        assert.notStrictEqual(b.environment.NGD_OVERLAY_greeting, a.environment.NGD_OVERLAY_greeting);
+        assert.deepStrictEqual(b, a, "the build's inputs do not change at all");
+        const [ra, rb] = [changed, run].map((r) => JSON.parse(String(r.outputs.nixExplain)) as ExplainRecord);
+        assert.deepStrictEqual(explanation(ra, rb, undefined, undefined, undefined), [
+            "nix-gpu-deploy: what this change does",
+            `  nix file changed: ${path.relative(ROOT, path.join(dir, "overlay", "greeting.nix"))}`,
+            "  the image derivation is unchanged: nothing to build, nothing rolls out",
+        ]);
     });
 });
