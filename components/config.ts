@@ -33,10 +33,9 @@ export interface NixSettings {
     /** Local build jobs (`--max-jobs`); 0 = build only on remote builders. */
     maxJobs?: number;
     /**
-     * What a build does when a binary cache fails: `build` = Nix's `fallback` (build what the cache
-     * cannot supply); `fail` = every substituter is checked before the build and an unreachable one
-     * fails it, naming the cache. Unset: nix.conf's `fallback` applies (Nix skips a cache it cannot
-     * reach and builds).
+     * What a build does when a binary cache does not answer (every substituter is asked before Nix
+     * runs): `build` = leave it out, saying so, and build what it would have supplied; `fail` = stop,
+     * naming it. Unset: nothing is checked (Nix skips a cache it cannot reach and builds).
      */
     onCacheDown?: "build" | "fail";
     /** A Nix store URL the built image closure is copied to, signed with the `nixSigningKey` secret. */

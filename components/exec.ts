@@ -3,8 +3,20 @@
 // project concatenates shell strings.
 import { NixSettings } from "./config";
 
+/**
+ * An argument that is a shell variable's value (`shellVar("x")` becomes `"$x"`): argv cannot carry
+ * a NUL, so no real argument starts with this marker.
+ */
+const SHELL_VAR = "\0var:";
+export function shellVar(name: string): string {
+    return `${SHELL_VAR}${name}`;
+}
+
 /** Quotes one argument for POSIX sh: safe words stay bare, everything else is single-quoted. */
 export function shQuote(arg: string): string {
+    if (arg.startsWith(SHELL_VAR)) {
+        return `"$${arg.slice(SHELL_VAR.length)}"`;
+    }
     if (arg === "") {
         return "''";
     }
@@ -34,11 +46,14 @@ export interface NixArgs {
     settings?: NixSettings;
 }
 
-/** The flags for a stack's Nix settings: nothing for a setting left unset. */
-export function nixSettingFlags(settings: NixSettings = {}): string[] {
+/**
+ * The flags for a stack's Nix settings: nothing for a setting left unset. With `live`, and
+ * `onCacheDown` set, the substituters are those `cacheCheckLines` found answering (`$ngd_subs`).
+ */
+export function nixSettingFlags(settings: NixSettings = {}, live = false): string[] {
     const flags: string[] = [];
     if (settings.substituters !== undefined) {
-        flags.push("--option", "substituters", settings.substituters.join(" "));
+        flags.push("--option", "substituters", live && settings.onCacheDown !== undefined ? shellVar("ngd_subs") : settings.substituters.join(" "));
     }
     if (settings.trustedPublicKeys !== undefined) {
         flags.push("--option", "trusted-public-keys", settings.trustedPublicKeys.join(" "));
@@ -48,9 +63,6 @@ export function nixSettingFlags(settings: NixSettings = {}): string[] {
     }
     if (settings.maxJobs !== undefined) {
         flags.push("--max-jobs", String(settings.maxJobs));
-    }
-    if (settings.onCacheDown !== undefined) {
-        flags.push("--option", "fallback", settings.onCacheDown === "build" ? "true" : "false");
     }
     return flags;
 }
@@ -81,16 +93,25 @@ export function builderKeyLines(settings: NixSettings = {}): string[] {
 }
 
 /**
- * With `onCacheDown: fail`, shell lines that ask every substituter for its nix-cache-info before a
- * build and stop, naming the cache, when one does not answer (Nix itself would skip it and build).
+ * With `onCacheDown` set, shell lines that ask every substituter for its nix-cache-info before Nix
+ * runs and set `$ngd_subs` to those that answer. `fail`: one that does not answer stops here,
+ * naming it. `build`: it is left out, with a warning naming it, and Nix builds what it would have
+ * supplied. (Left to itself, Nix 2.8 skips a dead cache and builds — or, with `fallback = true`,
+ * aborts with an uncaught SubstituterDisabled, as the fault suite found.)
  */
 export function cacheCheckLines(settings: NixSettings = {}): string[] {
-    if (settings.onCacheDown !== "fail") {
+    if (settings.onCacheDown === undefined) {
         return [];
     }
-    return (settings.substituters ?? []).map((url) =>
-        `${shCommand(["nix", "--extra-experimental-features", "nix-command", "store", "ping", "--store", url])} >/dev/null 2>&1 || ` +
-        `{ echo ${shQuote(`binary cache ${url} does not answer (nix.substituters); nix.onCacheDown is fail, so nothing is built without it. Bring the cache back, or set nix.onCacheDown to build.`)} >&2; exit 1; }`);
+    const lines = [`ngd_subs=""`];
+    for (const url of settings.substituters ?? []) {
+        const ping = `${shCommand(["nix", "--extra-experimental-features", "nix-command", "store", "ping", "--store", url])} >/dev/null 2>&1`;
+        const down = settings.onCacheDown === "fail"
+            ? `{ echo ${shQuote(`binary cache ${url} does not answer (nix.substituters); nix.onCacheDown is fail, so nothing is built without it. Bring the cache back, or set nix.onCacheDown to build.`)} >&2; exit 1; }`
+            : `echo ${shQuote(`nix-gpu-deploy: binary cache ${url} does not answer (nix.substituters): building without it (nix.onCacheDown: build)`)} >&2`;
+        lines.push(`if ${ping}; then ngd_subs="\${ngd_subs:+$ngd_subs }"${shQuote(url)}; else ${down}; fi`);
+    }
+    return lines;
 }
 
 /**
@@ -103,7 +124,7 @@ export function realiseImageLines(settings: NixSettings = {}): string[] {
     // No negative narinfo cache here: this stack may have uploaded the image after Nix last asked the
     // cache for it (and was told "not there", which Nix would otherwise believe for an hour).
     const realise = shCommand(["nix-store", "--realise", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
-        "--option", "narinfo-cache-negative-ttl", "0", ...nixSettingFlags(settings)]);
+        "--option", "narinfo-cache-negative-ttl", "0", ...nixSettingFlags(settings, true)]);
     return [
         `if [ ! -e "$NGD_IMAGE" ]; then`,
         `  case "\${NGD_DRV:-}" in /nix/store/*.drv) ;; *) echo "image $NGD_IMAGE is not in the Nix store and there is no derivation to realise it from" >&2; exit 1 ;; esac`,
@@ -169,15 +190,15 @@ export const BUILD_LOG_TAIL_LINES = 60;
  * "building '…drv'" lines; a failure ends with the builder's last lines and Nix's pointer to the
  * whole log.
  */
-export function nixBuildArgv(entryAbs: string, args: NixArgs): string[] {
+export function nixBuildArgv(entryAbs: string, args: NixArgs, live = false): string[] {
     return ["nix-build", "--no-out-link", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
-        ...nixSettingFlags(args.settings), entryAbs, ...argstrFlags(args)];
+        ...nixSettingFlags(args.settings, live), entryAbs, ...argstrFlags(args)];
 }
 
 /** The build as a script: the builders' SSH identity and the cache check (when configured), then nix-build. */
 export function nixBuildScript(entryAbs: string, args: NixArgs): string {
     const extra = [...builderKeyLines(args.settings), ...cacheCheckLines(args.settings)];
-    return extra.length === 0 ? shCommand(nixBuildArgv(entryAbs, args)) : shScript([...privateTmpLines(), ...extra, shCommand(nixBuildArgv(entryAbs, args))]);
+    return extra.length === 0 ? shCommand(nixBuildArgv(entryAbs, args)) : shScript([...privateTmpLines(), ...extra, shCommand(nixBuildArgv(entryAbs, args, true))]);
 }
 
 /** Longest output line a command passes on to the command provider. */

@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { RawStackConfig, parseStackConfig } from "../../components/config";
 import {
-    builderKeyLines, cacheCheckLines, cacheUploadScript, nixBuildScript, nixSettingFlags, privateTmpLines, realiseImageLines, shScript, skopeoPushScript,
+    builderKeyLines, cacheCheckLines, cacheUploadScript, nixBuildScript, nixSettingFlags, privateTmpLines, realiseImageLines, shScript, shellVar, skopeoPushScript,
 } from "../../components/exec";
 import { promotionProblems } from "../../components/promote";
 import { nodeFs } from "../../components/stackConfig";
@@ -25,12 +25,12 @@ const run = (script: string, env: Record<string, string>) =>
     spawnSync("/bin/sh", ["-c", script], { encoding: "utf8", env: { PATH: process.env.PATH ?? "", ...env } });
 
 describe("issue #9: Nix settings are stack config", () => {
-    it("passes nothing by default (the machine's nix.conf applies); onCacheDown maps to Nix's fallback", () => {
+    it("passes nothing by default (the machine's nix.conf applies); with onCacheDown the live scripts pass the substituters that answered", () => {
         const r = parse(() => undefined);
         assert.ok(r.ok);
         assert.deepStrictEqual(r.config.nix.settings, {});
-        assert.deepStrictEqual(nixSettingFlags({ onCacheDown: "build" }), ["--option", "fallback", "true"]);
-        assert.deepStrictEqual(nixSettingFlags({ onCacheDown: "fail" }), ["--option", "fallback", "false"]);
+        assert.deepStrictEqual(nixSettingFlags({ onCacheDown: "build" }), [], "no Nix option of its own");
+        assert.deepStrictEqual(nixSettingFlags({ onCacheDown: "build", substituters: ["http://c"] }, true), ["--option", "substituters", shellVar("ngd_subs")]);
     });
     it("an upload cache needs the signing key secret, carries no credentials and no secret-key of its own", () => {
         assert.deepStrictEqual(errors(parse((c) => { c.nix.uploadTo = "file:///srv/cache"; })), [
@@ -118,15 +118,23 @@ describe("issue #9: secrets and caches in the Nix scripts", () => {
         assert.doesNotMatch(script, /BEGIN KEY/);
         assert.strictEqual(nixBuildScript("/p/e.nix", { argstr: {} }), "nix-build --no-out-link --no-build-output --option log-lines 60 /p/e.nix");
     });
-    it("with onCacheDown: fail, a cache that does not answer stops the build, naming it", function () {
+    it("a cache that does not answer: fail stops the build naming it; build leaves it out, saying so", function () {
         this.timeout(60000);
         const lines = cacheCheckLines({ onCacheDown: "fail", substituters: ["http://127.0.0.1:9"] });
-        assert.strictEqual(lines.length, 1);
+        assert.strictEqual(lines.length, 2);
         const r = run(shScript([...lines, "echo built"]), {});
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /binary cache http:\/\/127.0.0.1:9 does not answer \(nix.substituters\); nix.onCacheDown is fail/);
         assert.doesNotMatch(r.stdout, /built/);
-        assert.deepStrictEqual(cacheCheckLines({ onCacheDown: "build", substituters: ["http://127.0.0.1:9"] }), []);
+        const local = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-cache-"));
+        const build = run(shScript([...cacheCheckLines({ onCacheDown: "build", substituters: ["http://127.0.0.1:9", `file://${local}`] }), `echo "subs=$ngd_subs"`]), {});
+        fs.rmSync(local, { recursive: true, force: true });
+        assert.strictEqual(build.status, 0, build.stderr);
+        assert.match(build.stderr, /binary cache http:\/\/127.0.0.1:9 does not answer \(nix.substituters\): building without it/);
+        assert.strictEqual(build.stdout.trim(), `subs=file://${local}`);
+        assert.deepStrictEqual(cacheCheckLines({ substituters: ["http://127.0.0.1:9"] }), [], "unset: nothing checked");
+        const script = nixBuildScript("/p/e.nix", { argstr: {}, settings: { onCacheDown: "build", substituters: ["http://127.0.0.1:9"] } });
+        assert.match(script, /--option substituters "\$ngd_subs" \/p\/e\.nix/);
     });
     it("uploads signed, the key only in a private file (file:// cache, real nix copy)", function () {
         this.timeout(60000);
