@@ -86,6 +86,8 @@ export interface Shims {
     pushes: () => number;
     /** While on, every skopeo run and `docker load` waits this many seconds before it starts (a window to interrupt a push in). */
     slowPush: (seconds: number | undefined) => void;
+    /** nix-instantiate runs so far (evaluations; a cached one runs none). */
+    evaluations: () => number;
     /** Lines Nix (nix-build, nix-store) has printed on stderr so far: a mark for `nixSince`. */
     nixMark: () => number;
     /** Nix's own account of what it did since a mark: derivations built here, built on remote builders, paths fetched from caches. */
@@ -133,6 +135,8 @@ export function toolShims(dir: string): Shims {
     // Nix's stderr is copied (tee) into one log, so tests can read what Nix says it built or fetched.
     fs.writeFileSync(path.join(binDir, "nix-build"), `#!/bin/bash\necho run >> ${counter}\nexec 2> >(tee -a ${nixLog} >&2)\nexec ${which("nix-build")} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(binDir, "nix-store"), `#!/bin/bash\nexec 2> >(tee -a ${nixLog} >&2)\nexec ${which("nix-store")} "$@"\n`, { mode: 0o755 });
+    const evalCounter = path.join(dir, "nix-instantiate.count");
+    fs.writeFileSync(path.join(binDir, "nix-instantiate"), `#!/bin/sh\necho run >> ${evalCounter}\nexec ${which("nix-instantiate")} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(binDir, "skopeo"), `#!/bin/sh\necho run >> ${pushCounter}\n[ -f ${slow} ] && sleep "$(cat ${slow})"\nexec ${which("skopeo")} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(binDir, "docker"), `#!/bin/sh\nif [ "$1" = load ]; then echo run >> ${pushCounter}; [ -f ${slow} ] && sleep "$(cat ${slow})"; fi\nexec ${which("docker")} "$@"\n`, { mode: 0o755 });
     const lines = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter((l) => l !== "").length : 0);
@@ -141,6 +145,7 @@ export function toolShims(dir: string): Shims {
         count: () => lines(counter),
         pushes: () => lines(pushCounter),
         slowPush: (seconds) => (seconds === undefined ? fs.rmSync(slow, { force: true }) : fs.writeFileSync(slow, String(seconds))),
+        evaluations: () => lines(evalCounter),
         nixMark: () => (fs.existsSync(nixLog) ? fs.readFileSync(nixLog, "utf8").split("\n").length - 1 : 0),
         nixSince: (mark) => nixActivity(fs.existsSync(nixLog) ? fs.readFileSync(nixLog, "utf8").split("\n").slice(mark) : []),
     };
