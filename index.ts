@@ -31,7 +31,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
     }, formerly(`overlay-${o.name}`)));
 
     // What the last `up` recorded, so that a preview can say what changed (components/explain.ts).
-    const previous = previousRecord("previous-up");
+    const previous = previousRecord();
     const dependencySet = new NixDependencySet("deps", {
         entry: config.nix.entry,
         projectRoot,

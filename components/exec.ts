@@ -93,7 +93,7 @@ export function builderKeyLines(settings: NixSettings = {}): string[] {
 }
 
 /**
- * With `onCacheDown` set, shell lines that ask every substituter for its nix-cache-info before Nix
+ * With `onCacheDown` set, shell lines (after `privateTmpLines`) that ask every substituter for its nix-cache-info before Nix
  * runs and set `$ngd_subs` to those that answer. `fail`: one that does not answer stops here,
  * naming it. `build`: it is left out, with a warning naming it, and Nix builds what it would have
  * supplied. (Left to itself, Nix 2.8 skips a dead cache and builds — or, with `fallback = true`,
@@ -103,9 +103,11 @@ export function cacheCheckLines(settings: NixSettings = {}): string[] {
     if (settings.onCacheDown === undefined) {
         return [];
     }
-    const lines = [`ngd_subs=""`];
+    const lines = [`ngd_subs=""`, `ngd_ping_home="$tmp/nix-ping"`];
     for (const url of settings.substituters ?? []) {
-        const ping = `${shCommand(["nix", "--extra-experimental-features", "nix-command", "store", "ping", "--store", url])} >/dev/null 2>&1`;
+        // With an empty cache directory of its own: Nix remembers a cache's nix-cache-info for days
+        // and would answer "up" without connecting.
+        const ping = `XDG_CACHE_HOME="$ngd_ping_home" ${shCommand(["nix", "--extra-experimental-features", "nix-command", "store", "ping", "--store", url])} >/dev/null 2>&1`;
         const down = settings.onCacheDown === "fail"
             ? `{ echo ${shQuote(`binary cache ${url} does not answer (nix.substituters); nix.onCacheDown is fail, so nothing is built without it. Bring the cache back, or set nix.onCacheDown to build.`)} >&2; exit 1; }`
             : `echo ${shQuote(`nix-gpu-deploy: binary cache ${url} does not answer (nix.substituters): building without it (nix.onCacheDown: build)`)} >&2`;

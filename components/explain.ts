@@ -185,17 +185,24 @@ export function rolloutLine(r: RolloutFacts): string {
 }
 
 /**
- * The last `up`'s record, read from this stack's own `nixExplain` output through a StackReference
- * (the state is where it lives, so any machine previewing the stack sees the same). Undefined on
- * the first preview of a stack, or when the record is unreadable.
+ * The last `up`'s record, read from this stack's own `nixExplain` output with the engine's
+ * `pulumi:pulumi:readStackOutputs` invoke — what a StackReference does, without registering a
+ * resource, so a no-op preview shows no `read` of it (the state is where the record lives, so any
+ * machine previewing the stack sees the same). Undefined on the first preview of a stack, or when
+ * the record is unreadable.
  */
-export function previousRecord(name: string, opts?: pulumi.CustomResourceOptions): Promise<ExplainRecord | undefined> {
-    const self = new pulumi.StackReference(name, { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` }, opts);
-    return self.getOutputDetails("nixExplain").then((d) => parseRecord(d.value ?? d.secretValue), () => undefined);
+export function previousRecord(): Promise<ExplainRecord | undefined> {
+    const name = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
+    return pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", { name }, { async: true })
+        .then((r: { outputs?: Record<string, unknown> }) => parseRecord(r.outputs?.nixExplain), () => undefined);
 }
 
 /** Pure: an `nixExplain` output value as a record, or undefined when it is not one. */
 export function parseRecord(v: unknown): ExplainRecord | undefined {
+    // A secret output arrives from the invoke still wrapped ({ <secret signature>, value }).
+    if (typeof v === "object" && v !== null && typeof (v as { value?: unknown }).value === "string") {
+        v = (v as { value: string }).value;
+    }
     try {
         const r = (typeof v === "string" ? JSON.parse(v) : v) as Partial<ExplainRecord> | undefined;
         return r !== undefined && r !== null && Array.isArray(r.overlays) && typeof r.files === "object" && r.files !== null

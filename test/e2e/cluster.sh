@@ -33,6 +33,8 @@ REGISTRY_PORT="${NGD_REGISTRY_PORT:-5001}"
 REGISTRY_USER="${NGD_REGISTRY_USER:-ngd}"
 K8S_VERSION="${K8S_VERSION:-1.34.4}"
 log() { echo "[cluster] $*" >&2; }
+# shellcheck source=test/e2e/processes.sh
+. "$(dirname "$0")/processes.sh"
 
 start() { # name, command...
   local name="$1"; shift
@@ -41,28 +43,11 @@ start() { # name, command...
   echo $! > "$D/pids/$name.pid"
 }
 
-stop_one() {
-  local f="$D/pids/$1.pid"
-  [ -f "$f" ] || return 0
-  local pid; pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
-
 stop_all() {
   [ -d "$D/pids" ] || return 0
   for name in dockerd kwok kube-scheduler kube-controller-manager kube-apiserver etcd registry registry-open registry-tls; do stop_one "$name"; done
 }
 
-wait_for() { # description, seconds, command...
-  local what="$1" secs="$2"; shift 2
-  for _ in $(seq 1 $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  log "timed out waiting for $what"; tail -n 30 "$D"/logs/*.log >&2 || true; return 1
-}
 
 api() { # method, path, [json body]
   curl -sS --fail-with-body --cacert "$D/pki/ca.crt" --cert "$D/pki/admin.crt" --key "$D/pki/admin.key" \

@@ -327,7 +327,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
             const a = builds.nixSince(m0);
             const fetched = a.fetched.filter((f) => f.from === nix.NGD_CACHE_URL);
             const ok = await converged();
-            assert.ok(ok);
+            assert.ok(ok, transcripts[transcripts.length - 1].slice(-4000));
             assert.strictEqual(a.builtHere.length, 0, "nothing the cache has is rebuilt");
             assert.ok(fetched.some((f) => f.path === image), "the image came from the cache");
             assert.notStrictEqual((await snapshot()).image, before.image, "the new image is deployed");

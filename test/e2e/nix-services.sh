@@ -20,24 +20,8 @@ BUILDER_ADDR="${NGD_BUILDER_ADDR:-127.0.0.2}"
 # What the fixture's builders use from the host (no nixpkgs stdenv offline: test/fixture/lib.nix).
 SANDBOX_PATHS="/bin /usr /lib /lib64 /etc/ssl"
 log() { echo "[nix-services] $*" >&2; }
-
-stop_one() {
-  local f="$D/pids/$1.pid"
-  [ -f "$f" ] || return 0
-  local pid; pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$f"
-}
-
-wait_for() { # description, command...
-  local what="$1"; shift
-  for _ in $(seq 1 50); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  log "timed out waiting for $what"; tail -n 20 "$D"/logs/*.log >&2 || true; return 1
-}
+# shellcheck source=test/e2e/processes.sh
+. "$(dirname "$0")/processes.sh"
 
 cache() {
   mkdir -p "$D/cache" "$D/pids" "$D/logs"
@@ -45,7 +29,7 @@ cache() {
   [ -f "$D/cache/nix-cache-info" ] || printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' > "$D/cache/nix-cache-info"
   busybox httpd -f -p "127.0.0.1:$CACHE_PORT" -h "$D/cache" >> "$D/logs/cache.log" 2>&1 &
   echo $! > "$D/pids/cache.pid"
-  wait_for "the binary cache on 127.0.0.1:$CACHE_PORT" curl -sf "http://127.0.0.1:$CACHE_PORT/nix-cache-info"
+  wait_for "the binary cache on 127.0.0.1:$CACHE_PORT" 10 curl -sf "http://127.0.0.1:$CACHE_PORT/nix-cache-info"
 }
 
 builder() {
@@ -81,7 +65,7 @@ LogLevel VERBOSE
 EOF
   /usr/sbin/sshd -D -e -f "$B/sshd_config" >> "$D/logs/builder.log" 2>&1 &
   echo $! > "$D/pids/builder.pid"
-  wait_for "sshd on $BUILDER_ADDR:22" bash -c "exec 3<>/dev/tcp/$BUILDER_ADDR/22"
+  wait_for "sshd on $BUILDER_ADDR:22" 10 bash -c "exec 3<>/dev/tcp/$BUILDER_ADDR/22"
 }
 
 up() {

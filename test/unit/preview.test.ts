@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { NixArgs, nixDryRunScript } from "../../components/exec";
-import { ExplainRecord, changedLines, explanation, parseDryRun, pinsIn, rolloutLine } from "../../components/explain";
+import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pinsIn, rolloutLine } from "../../components/explain";
 import { fingerprintNixFile } from "../../components/fingerprint";
 import { dependencyFingerprint, evalCacheKey, overlayFingerprint, readEvalCache, writeEvalCache } from "../../components/nix";
 import { ROOT } from "./harness";
@@ -180,5 +180,16 @@ describe("issue #13: the evaluation cache key covers everything the evaluation r
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+});
+
+describe("issue #13: the previous record", () => {
+    it("is read from the output as it arrives, plain or still wrapped as a secret; anything else is no record", () => {
+        const r = record();
+        assert.deepStrictEqual(parseRecord(JSON.stringify(r)), r);
+        assert.deepStrictEqual(parseRecord({ "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value: JSON.stringify(r) }), r);
+        assert.strictEqual(parseRecord(undefined), undefined);
+        assert.strictEqual(parseRecord("{not json"), undefined);
+        assert.strictEqual(parseRecord(JSON.stringify({ overlays: [] })), undefined);
     });
 });

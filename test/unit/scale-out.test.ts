@@ -121,13 +121,13 @@ describe("issue #9: secrets and caches in the Nix scripts", () => {
     it("a cache that does not answer: fail stops the build naming it; build leaves it out, saying so", function () {
         this.timeout(60000);
         const lines = cacheCheckLines({ onCacheDown: "fail", substituters: ["http://127.0.0.1:9"] });
-        assert.strictEqual(lines.length, 2);
-        const r = run(shScript([...lines, "echo built"]), {});
+        assert.strictEqual(lines.length, 3);
+        const r = run(shScript([...privateTmpLines(), ...lines, "echo built"]), {});
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /binary cache http:\/\/127.0.0.1:9 does not answer \(nix.substituters\); nix.onCacheDown is fail/);
         assert.doesNotMatch(r.stdout, /built/);
         const local = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-cache-"));
-        const build = run(shScript([...cacheCheckLines({ onCacheDown: "build", substituters: ["http://127.0.0.1:9", `file://${local}`] }), `echo "subs=$ngd_subs"`]), {});
+        const build = run(shScript([...privateTmpLines(), ...cacheCheckLines({ onCacheDown: "build", substituters: ["http://127.0.0.1:9", `file://${local}`] }), `echo "subs=$ngd_subs"`]), {});
         fs.rmSync(local, { recursive: true, force: true });
         assert.strictEqual(build.status, 0, build.stderr);
         assert.match(build.stderr, /binary cache http:\/\/127.0.0.1:9 does not answer \(nix.substituters\): building without it/);

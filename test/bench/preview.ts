@@ -1,0 +1,109 @@
+// `npm run bench:preview`: what a `pulumi preview` costs when nothing changed, side by side with an
+// empty Pulumi program's preview on the same engine, ≥ 5 runs each, interleaved (issue #13). Also
+// a rehearsal stack whose evaluation is deliberately expensive (the expensiveEval overlay, seconds):
+// a no-op preview does not pay for it again (the evaluation cache), a real change does.
+// Needs the toolchain (test/e2e/toolchain.sh); starts and stops the rehearsal cluster itself.
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ROOT, TOOLS, pulumiEnv, startSuite, tearDownSuite } from "../e2e/harness";
+
+const RUNS = Number(process.env.NGD_BENCH_RUNS ?? 5);
+const TARGET = 1.2;
+
+interface Case {
+    name: string;
+    /** One measured preview; returns its wall seconds. */
+    run: (i: number) => number;
+    seconds: number[];
+}
+
+const stats = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { min: s[0], median: s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2, max: s[s.length - 1] };
+};
+
+async function main(): Promise<void> {
+    process.env.NGD_CLUSTER_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), "ngd-bench-cluster-"));
+    const { env, work, project, stack } = await startSuite("ngd-bench-preview-");
+    try {
+        const penv = { ...process.env, ...pulumiEnv(path.join(work, "state"), env) };
+        const pulumi = (cwd: string, args: string[], extra: Record<string, string> = {}) => {
+            const t0 = process.hrtime.bigint();
+            execFileSync(path.join(TOOLS, "bin", "pulumi"), args, { cwd, env: { ...penv, ...extra }, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+            return Number(process.hrtime.bigint() - t0) / 1e9;
+        };
+        await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
+        await stack.up({ color: "never" });
+
+        // An empty TypeScript program: same engine, same language host, same transpile-only setting.
+        const empty = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-bench-empty-"));
+        fs.writeFileSync(path.join(empty, "Pulumi.yaml"), "name: ngd-empty\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n    tsconfig: tsconfig.json\n");
+        fs.writeFileSync(path.join(empty, "index.ts"), "export {};\n");
+        fs.writeFileSync(path.join(empty, "package.json"), JSON.stringify({ name: "ngd-empty", version: "0.0.0", main: "index.ts" }));
+        fs.writeFileSync(path.join(empty, "tsconfig.json"), JSON.stringify({ compilerOptions: { noCheck: true, target: "ES2022", module: "commonjs", strict: true, types: ["node"] }, files: ["index.ts"] }));
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(empty, "node_modules"));
+        await LocalWorkspace.createOrSelectStack({ stackName: "empty", workDir: empty }, { envVars: pulumiEnv(path.join(work, "state"), env) });
+
+        // The expensive-evaluation stack builds and publishes only (no cluster: it would share the
+        // local stack's namespace), with the expensiveEval overlay on top of the local stack's.
+        const cli = (...args: string[]) => execFileSync(path.join(TOOLS, "bin", "pulumi"), args, { cwd: project, env: penv, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+        cli("stack", "init", "expensive", "--copy-config-from", "local", "--non-interactive");
+        for (const k of ["gpu", "cluster", "deployment", "kubeconfig"]) {
+            cli("config", "rm", k, "--stack", "expensive");
+        }
+        cli("config", "set", "--path", "image.publishOnly", "true", "--stack", "expensive");
+        cli("config", "set", "--path", "nix.overlays[1].name", "expensiveEval", "--stack", "expensive");
+        cli("stack", "select", "local");
+        const up = (s: string) => execFileSync(path.join(TOOLS, "bin", "pulumi"), ["up", "--yes", "--stack", s, "--non-interactive", "--color", "never"], { cwd: project, env: penv, stdio: ["ignore", "pipe", "pipe"] });
+        up("expensive");
+
+        const preview = (cwd: string, s: string, extra: Record<string, string> = {}) => () => pulumi(cwd, ["preview", "--stack", s, "--non-interactive", "--color", "never"], extra);
+        const cases: Case[] = [
+            { name: "empty program", run: preview(empty, "empty"), seconds: [] },
+            { name: "local stack, no change", run: preview(project, "local"), seconds: [] },
+            { name: "expensive evaluation, no change", run: preview(project, "expensive"), seconds: [] },
+            { name: "expensive evaluation, no change, cache off", run: preview(project, "expensive", { NGD_EVAL_CACHE: "off" }), seconds: [] },
+            {
+                name: "expensive evaluation, overlay argument changed",
+                run: (i) => {
+                    cli("config", "set", "--path", "nix.overlays[0].args.text", `bench change ${process.pid}-${i}`, "--stack", "expensive");
+                    return preview(project, "expensive")();
+                },
+                seconds: [],
+            },
+        ];
+        for (const c of cases) {
+            c.run(-1); // warm-up, not counted
+        }
+        for (let i = 0; i < RUNS; i++) {
+            for (const c of cases) {
+                c.seconds.push(c.run(i));
+            }
+        }
+        const base = stats(cases[0].seconds).median;
+        console.log(`\nbench:preview — ${RUNS} runs each, interleaved; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}); wall seconds`);
+        console.log(`${"case".padEnd(48)} ${"min".padStart(6)} ${"median".padStart(7)} ${"max".padStart(6)}  vs empty`);
+        for (const c of cases) {
+            const s = stats(c.seconds);
+            console.log(`${c.name.padEnd(48)} ${s.min.toFixed(2).padStart(6)} ${s.median.toFixed(2).padStart(7)} ${s.max.toFixed(2).padStart(6)}  ${(s.median / base).toFixed(2)}×`);
+        }
+        const noop = stats(cases[1].seconds).median / base;
+        const expensive = stats(cases[2].seconds).median / base;
+        const paid = stats(cases[4].seconds).median - stats(cases[2].seconds).median;
+        console.log(`target: a no-op preview ≤ ${TARGET}× the empty program's: local ${noop.toFixed(2)}× ${noop <= TARGET ? "PASS" : "FAIL"}; expensive evaluation ${expensive.toFixed(2)}× ${expensive <= TARGET ? "PASS" : "FAIL"}`);
+        console.log(`a real change pays the evaluation: +${paid.toFixed(2)} s over the no-op (cache off: +${(stats(cases[3].seconds).median - stats(cases[2].seconds).median).toFixed(2)} s)`);
+        execFileSync(path.join(TOOLS, "bin", "pulumi"), ["destroy", "--yes", "--stack", "expensive", "--non-interactive"], { cwd: project, env: penv, stdio: "ignore" });
+        await stack.destroy({ color: "never" });
+        fs.rmSync(empty, { recursive: true, force: true });
+    } finally {
+        tearDownSuite(work, project);
+    }
+}
+
+main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+});
