@@ -59,7 +59,6 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
             dryRun: dependencySet.dryRun,
             rollout: runsImage(config) ? { kind: config.deployment.kind, namespace: config.cluster.namespace, name: config.deployment.name, replicas: config.deployment.replicas, strategy: config.deployment.strategy } : undefined,
             caches: config.nix.settings.substituters,
-            resource: dependencySet,
         });
     }
 

@@ -123,10 +123,11 @@ export function cacheCheckLines(settings: NixSettings = {}): string[] {
  * builders, or built here. A publish therefore never depends on an earlier build's leftovers.
  */
 export function realiseImageLines(settings: NixSettings = {}): string[] {
-    // No negative narinfo cache here: this stack may have uploaded the image after Nix last asked the
-    // cache for it (and was told "not there", which Nix would otherwise believe for an hour).
+    // No narinfo disk cache here: this stack may have uploaded the image after Nix last asked the
+    // cache for it (and was told "not there", which Nix would otherwise believe for an hour), and a
+    // remembered answer may carry the signature of a key the cache no longer uses.
     const realise = shCommand(["nix-store", "--realise", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
-        "--option", "narinfo-cache-negative-ttl", "0", ...nixSettingFlags(settings, true)]);
+        "--option", "narinfo-cache-negative-ttl", "0", "--option", "narinfo-cache-positive-ttl", "0", ...nixSettingFlags(settings, true)]);
     return [
         `if [ ! -e "$NGD_IMAGE" ]; then`,
         `  case "\${NGD_DRV:-}" in /nix/store/*.drv) ;; *) echo "image $NGD_IMAGE is not in the Nix store and there is no derivation to realise it from" >&2; exit 1 ;; esac`,

@@ -219,13 +219,13 @@ export function reportExplanation(a: {
     dryRun: Promise<DryRun | undefined>;
     rollout?: RolloutFacts;
     caches?: string[];
-    resource?: pulumi.Resource;
 }): void {
     // Logging inside `apply` is fine: nothing is thrown or created there.
     pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun)]).apply(([prev, cur, dry]) => {
         const lines = explanation(prev, cur, dry, a.rollout, a.caches);
         if (lines.length > 0) {
-            void pulumi.log.info(lines.join("\n"), a.resource);
+            // On the stack, not on a component: `preview --diff` shows no diagnostics of an unchanged resource.
+            void pulumi.log.info(lines.join("\n"));
         }
     });
 }

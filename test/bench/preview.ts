@@ -43,7 +43,7 @@ async function main(): Promise<void> {
         fs.writeFileSync(path.join(empty, "Pulumi.yaml"), "name: ngd-empty\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n    tsconfig: tsconfig.json\n");
         fs.writeFileSync(path.join(empty, "index.ts"), "export {};\n");
         fs.writeFileSync(path.join(empty, "package.json"), JSON.stringify({ name: "ngd-empty", version: "0.0.0", main: "index.ts" }));
-        fs.writeFileSync(path.join(empty, "tsconfig.json"), JSON.stringify({ compilerOptions: { noCheck: true, target: "ES2022", module: "commonjs", strict: true, types: ["node"] }, files: ["index.ts"] }));
+        fs.writeFileSync(path.join(empty, "tsconfig.json"), JSON.stringify({ compilerOptions: { noCheck: true, target: "ES2022", module: "commonjs", moduleResolution: "node", strict: true, types: ["node"] }, files: ["index.ts"] }));
         fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(empty, "node_modules"));
         await LocalWorkspace.createOrSelectStack({ stackName: "empty", workDir: empty }, { envVars: pulumiEnv(path.join(work, "state"), env) });
 

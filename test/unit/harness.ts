@@ -65,6 +65,10 @@ export interface RunOptions {
     /** Run real nix for nixpkgs-free entries (default true). */
     realNix?: boolean;
     nixAvailable?: boolean;
+    /** A preview (pulumi.runtime.isDryRun()); default false. */
+    preview?: boolean;
+    /** The stack's outputs as the engine's readStackOutputs returns them (the last `up`'s). */
+    previousOutputs?: Record<string, unknown>;
 }
 
 /** Runs index.ts once under fresh mocks. */
@@ -100,6 +104,9 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
         },
         call(args) {
             invokes.push({ token: args.token, inputs: args.inputs });
+            if (args.token === "pulumi:pulumi:readStackOutputs") {
+                return { name: args.inputs.name, outputs: o.previousOutputs ?? {}, secretOutputNames: [] };
+            }
             if (args.token === "command:local:run") {
                 const cmd = String(args.inputs.command);
                 if (!realNix || isOfflineUnbuildable(cmd)) {
@@ -117,7 +124,7 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
             }
             throw new Error(`unexpected invoke ${args.token}`);
         },
-    }, "nix-gpu-deploy", o.stack, false, "organization");
+    }, "nix-gpu-deploy", o.stack, o.preview ?? false, "organization");
 
     const saved = process.env.NGD_NIX_AVAILABLE;
     if (o.nixAvailable !== undefined) {

@@ -1,4 +1,5 @@
 // Issue #13: what a preview explains, and the evaluation cache that keeps a no-op preview cheap.
+import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -8,7 +9,7 @@ import { NixArgs, nixDryRunScript } from "../../components/exec";
 import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pinsIn, rolloutLine } from "../../components/explain";
 import { fingerprintNixFile } from "../../components/fingerprint";
 import { dependencyFingerprint, evalCacheKey, overlayFingerprint, readEvalCache, writeEvalCache } from "../../components/nix";
-import { ROOT } from "./harness";
+import { ROOT, runProgram, stackConfig } from "./harness";
 
 const record = (over: Partial<ExplainRecord> = {}): ExplainRecord => ({
     overlays: [{ name: "greeting", args: { text: "hello" } }],
@@ -191,5 +192,45 @@ describe("issue #13: the previous record", () => {
         assert.strictEqual(parseRecord(undefined), undefined);
         assert.strictEqual(parseRecord("{not json"), undefined);
         assert.strictEqual(parseRecord(JSON.stringify({ overlays: [] })), undefined);
+    });
+});
+
+describe("issue #13: the program prints the explanation on a preview, from the last up's record", function () {
+    this.timeout(120000);
+    const secretKeys = ["nix-gpu-deploy:registryPassword", "nix-gpu-deploy:kubeconfig"];
+    const withText = (text: string) => {
+        const cfg = stackConfig("local");
+        const nix = JSON.parse(cfg["nix-gpu-deploy:nix"]);
+        nix.overlays[0].args.text = text;
+        return { ...cfg, "nix-gpu-deploy:nix": JSON.stringify(nix), "nix-gpu-deploy:registryPassword": "x", "nix-gpu-deploy:kubeconfig": "apiVersion: v1" };
+    };
+    const captureInfo = async (f: () => Promise<void>): Promise<string[]> => {
+        const infos: string[] = [];
+        const log = pulumi.log as unknown as { info: (m: string) => Promise<void> };
+        const original = log.info;
+        log.info = async (m: string) => { infos.push(m); };
+        try {
+            await f();
+        } finally {
+            log.info = original;
+        }
+        return infos;
+    };
+    it("names the overlay argument old → new; says nothing on a no-op", async () => {
+        const first = await runProgram({ stack: "local", config: withText("one"), secretKeys });
+        assert.ifError(first.error);
+        const previousOutputs = { nixExplain: first.outputs.nixExplain };
+        const noop = await captureInfo(async () => {
+            const r = await runProgram({ stack: "local", config: withText("one"), secretKeys, preview: true, previousOutputs });
+            assert.ifError(r.error);
+        });
+        assert.deepStrictEqual(noop.filter((m) => m.startsWith("nix-gpu-deploy:")), []);
+        const changed = await captureInfo(async () => {
+            const r = await runProgram({ stack: "local", config: withText("two"), secretKeys, preview: true, previousOutputs });
+            assert.ifError(r.error);
+        });
+        const block = changed.find((m) => m.startsWith("nix-gpu-deploy: what this change does"));
+        assert.ok(block, JSON.stringify(changed));
+        assert.match(block, /overlay greeting: text "one" → "two"/);
     });
 });
