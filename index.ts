@@ -52,15 +52,13 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
         preview: pulumi.runtime.isDryRun(),
     }, formerly("deps"));
     const record = dependencySet.drvPath.apply((drvPath): ExplainRecord => ({ ...dependencySet.record, drvPath }));
-    if (pulumi.runtime.isDryRun()) {
-        reportExplanation({
+    const explained = !pulumi.runtime.isDryRun() ? pulumi.output(undefined) : reportExplanation({
             previous,
             current: record,
             dryRun: dependencySet.dryRun,
             rollout: runsImage(config) ? { kind: config.deployment.kind, namespace: config.cluster.namespace, name: config.deployment.name, replicas: config.deployment.replicas, strategy: config.deployment.strategy } : undefined,
             caches: config.nix.settings.substituters,
         });
-    }
 
     const image = new LayeredCudaImage("image", {
         dependencySet,
@@ -80,7 +78,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
         insecure: config.registry.insecure,
         dockerHost: config.registry.dockerHost,
     }, formerly("publish"));
-    return { image, dependencySet, published, record };
+    return { image, dependencySet, published, record: pulumi.all([record, explained]).apply(([r]) => r) };
 }
 
 const built = config.mode === "promote" ? undefined : buildAndPublish();

@@ -212,20 +212,24 @@ export function parseRecord(v: unknown): ExplainRecord | undefined {
     }
 }
 
-/** On a preview, prints the explanation as one diagnostic (nothing on a no-op). */
+/**
+ * On a preview, prints the explanation as one diagnostic (nothing on a no-op). The returned output
+ * resolves once it is printed: something the program exports must wait for it, or the run could end
+ * before the dry run has answered and the message is sent.
+ */
 export function reportExplanation(a: {
     previous: Promise<ExplainRecord | undefined>;
     current: pulumi.Output<ExplainRecord>;
     dryRun: Promise<DryRun | undefined>;
     rollout?: RolloutFacts;
     caches?: string[];
-}): void {
+}): pulumi.Output<void> {
     // Logging inside `apply` is fine: nothing is thrown or created there.
-    pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun)]).apply(([prev, cur, dry]) => {
+    return pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun)]).apply(async ([prev, cur, dry]) => {
         const lines = explanation(prev, cur, dry, a.rollout, a.caches);
         if (lines.length > 0) {
             // On the stack, not on a component: `preview --diff` shows no diagnostics of an unchanged resource.
-            void pulumi.log.info(lines.join("\n"));
+            await pulumi.log.info(lines.join("\n"));
         }
     });
 }

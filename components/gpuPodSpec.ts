@@ -174,7 +174,9 @@ export function deploymentSpec(i: PodTemplateInput): any {
         replicas: i.deployment.replicas,
         selector: { matchLabels: appLabels(i.deployment) },
         strategy: rolloutStrategy(i.deployment),
-        minReadySeconds: i.deployment.minReadySeconds ?? 0,
+        // Kubernetes' default (0) is left out: the provider shows a zero it stores as absent as an
+        // addition (`+ minReadySeconds: 0`) in every diff of the Deployment.
+        ...((i.deployment.minReadySeconds ?? 0) > 0 ? { minReadySeconds: i.deployment.minReadySeconds } : {}),
         progressDeadlineSeconds: i.deployment.rolloutTimeoutSeconds,
         revisionHistoryLimit: 5,
         template: gpuPodTemplate(i),

@@ -35,6 +35,7 @@ describe("preview: explains a change in words, and says nothing when nothing cha
         console.log(`      [${what}] ${shims.evaluations() - e0} evaluation(s), changes ${JSON.stringify(changes(r.changeSummary))}${explained.length > 0 ? `:\n${explained.map((l) => `        | ${l}`).join("\n")}` : ", nothing explained"}`);
         assert.strictEqual(shims.count(), b0, "a preview builds nothing");
         assert.doesNotMatch(r.stdout, /\+\s*env\s*:\s*\[\]/, "no `+ env: []` artefact");
+        assert.doesNotMatch(r.stdout, /\+\s*minReadySeconds\s*:\s*0\b/, "no `+ minReadySeconds: 0` artefact");
         return { out: r.stdout, explained, summary: r.changeSummary, evaluations: shims.evaluations() - e0 };
     };
 
