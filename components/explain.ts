@@ -194,17 +194,7 @@ export function rolloutLine(r: RolloutFacts): string {
 export function previousRecord(): Promise<ExplainRecord | undefined> {
     const name = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     return pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", { name }, { async: true })
-        .then((r: { outputs?: Record<string, unknown> }) => {
-            if (process.env.NGD_DEBUG_EXPLAIN !== undefined) {
-                void pulumi.log.warn(`explain debug: read ${name}: ${JSON.stringify(r).slice(0, 300)}`);
-            }
-            return parseRecord(r.outputs?.nixExplain);
-        }, (e: unknown) => {
-            if (process.env.NGD_DEBUG_EXPLAIN !== undefined) {
-                void pulumi.log.warn(`explain debug: read ${name} failed: ${String(e)}`);
-            }
-            return undefined;
-        });
+        .then((r: { outputs?: Record<string, unknown> }) => parseRecord(r.outputs?.nixExplain), () => undefined);
 }
 
 /** Pure: an `nixExplain` output value as a record, or undefined when it is not one. */
@@ -237,9 +227,6 @@ export function reportExplanation(a: {
     // Logging inside `apply` is fine: nothing is thrown or created there.
     return pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun)]).apply(async ([prev, cur, dry]) => {
         const lines = explanation(prev, cur, dry, a.rollout, a.caches);
-        if (process.env.NGD_DEBUG_EXPLAIN !== undefined) {
-            await pulumi.log.warn(`explain debug: prev=${prev === undefined ? "none" : prev.drvPath} cur=${cur.drvPath} dry=${JSON.stringify(dry)} lines=${lines.length}`);
-        }
         if (lines.length > 0) {
             // On the stack, not on a component: `preview --diff` shows no diagnostics of an unchanged resource.
             await pulumi.log.info(lines.join("\n"));

@@ -225,7 +225,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 const b0 = shims.count();
                 const preview = await stack.preview({ diff: true, color: "never" });
                 assert.strictEqual(shims.count(), b0, "preview builds nothing");
-                const out = preview.stdout;
+                const out = `${preview.stdout}\n${preview.stderr}`;
                 assert.match(out, /\+-\s*command:local:Command: \(replace\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*::image-build\]/, out);
                 assert.match(out, /nix-gpu-deploy: what this change does\n\s*nix file changed: test\/fixture\/overlay\/greeting\.nix\n\s*to build \(\d+ derivations?\): [^\n]*fixture-app/, `the preview says what changed and what Nix will build:\n${out}`);
                 assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv"/, "the diff shows the new derivation");

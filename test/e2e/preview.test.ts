@@ -31,12 +31,13 @@ describe("preview: explains a change in words, and says nothing when nothing cha
         const e0 = shims.evaluations();
         const b0 = shims.count();
         const r = await stack.preview({ diff: true, color: "never" });
-        const explained = block(r.stdout);
+        // With --diff the CLI prints diagnostics on stderr (pkg/backend/display/diff.go).
+        const explained = block(`${r.stdout}\n${r.stderr}`);
         console.log(`      [${what}] ${shims.evaluations() - e0} evaluation(s), changes ${JSON.stringify(changes(r.changeSummary))}${explained.length > 0 ? `:\n${explained.map((l) => `        | ${l}`).join("\n")}` : ", nothing explained"}`);
         assert.strictEqual(shims.count(), b0, "a preview builds nothing");
         assert.doesNotMatch(r.stdout, /\+\s*env\s*:\s*\[\]/, "no `+ env: []` artefact");
         assert.doesNotMatch(r.stdout, /\+\s*minReadySeconds\s*:\s*0\b/, "no `+ minReadySeconds: 0` artefact");
-        return { out: r.stdout, explained, summary: r.changeSummary, evaluations: shims.evaluations() - e0 };
+        return { out: `${r.stdout}\n${r.stderr}`, explained, summary: r.changeSummary, evaluations: shims.evaluations() - e0 };
     };
 
     before(async () => {
