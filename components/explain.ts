@@ -181,7 +181,7 @@ export function rolloutLine(r: RolloutFacts): string {
     }
     return r.replicas === 1
         ? `${what}, 1 replica, RollingUpdate (maxSurge 0): the old pod stops before the new one starts (no pod serves meanwhile)`
-        : `${what}, ${r.replicas} replicas, RollingUpdate (maxSurge 0): one pod at a time; the other ${r.replicas - 1} old pod${r.replicas === 2 ? "" : "s"} keep serving until their turn`;
+        : `${what}, ${r.replicas} replicas, RollingUpdate (maxSurge 0): one pod at a time; ${r.replicas === 2 ? "the other old pod keeps serving until its turn" : `the other ${r.replicas - 1} old pods keep serving until their turn`}`;
 }
 
 /**

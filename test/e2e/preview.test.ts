@@ -73,7 +73,7 @@ describe("preview: explains a change in words, and says nothing when nothing cha
         assert.match(p.explained[2], /^to build \((\d+) derivations?\): (.*)$/);
         assert.match(p.explained[2], /fixture-app/);
         assert.match(p.explained[2], /ml-fixture-image-stream/);
-        assert.match(p.explained.join("\n"), /rollout: Deployment ml-local\/fixture, 2 replicas, RollingUpdate \(maxSurge 0\): one pod at a time; the other 1 old pod keep serving/);
+        assert.match(p.explained.join("\n"), /rollout: Deployment ml-local\/fixture, 2 replicas, RollingUpdate \(maxSurge 0\): one pod at a time; the other old pod keeps serving/);
         assert.doesNotMatch(p.out, /NGD_OVERLAY_|sha256:[a-f0-9]{64} args:/, "no hashes in the diff");
         await stack.up({ color: "never" });
     });

@@ -66,7 +66,7 @@ describe("issue #13: the preview explains a change in words", () => {
             "  to build (2 derivations): fixture-app, ml-fixture-image-stream",
             "  to fetch: 1 path (812.5 MiB download) from http://127.0.0.1:5010",
             "  image: new derivation /nix/store/11111111111111111111111111111111-ml-fixture-image-stream.drv",
-            "  rollout: Deployment ml-local/fixture, 2 replicas, RollingUpdate (maxSurge 0): one pod at a time; the other 1 old pod keep serving until their turn",
+            "  rollout: Deployment ml-local/fixture, 2 replicas, RollingUpdate (maxSurge 0): one pod at a time; the other old pod keeps serving until its turn",
         ]);
     });
     it("says whether old pods keep serving", () => {
