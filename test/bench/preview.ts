@@ -57,7 +57,14 @@ async function main(): Promise<void> {
         cli("config", "set", "--path", "image.publishOnly", "true", "--stack", "expensive");
         cli("config", "set", "--path", "nix.overlays[1].name", "expensiveEval", "--stack", "expensive");
         cli("stack", "select", "local");
-        const up = (s: string) => execFileSync(path.join(TOOLS, "bin", "pulumi"), ["up", "--yes", "--stack", s, "--non-interactive", "--color", "never"], { cwd: project, env: penv, stdio: ["ignore", "pipe", "pipe"] });
+        const up = (s: string) => {
+            try {
+                execFileSync(path.join(TOOLS, "bin", "pulumi"), ["up", "--yes", "--stack", s, "--non-interactive", "--color", "never"], { cwd: project, env: penv, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
+            } catch (e) {
+                const f = e as { stdout?: string; stderr?: string };
+                throw new Error(`pulumi up --stack ${s} failed:\n${f.stdout ?? ""}\n${f.stderr ?? ""}`);
+            }
+        };
         up("expensive");
 
         const preview = (cwd: string, s: string, extra: Record<string, string> = {}) => () => pulumi(cwd, ["preview", "--stack", s, "--non-interactive", "--color", "never"], extra);

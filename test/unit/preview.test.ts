@@ -234,3 +234,12 @@ describe("issue #13: the program prints the explanation on a preview, from the l
         assert.match(block, /overlay greeting: text "one" → "two"/);
     });
 });
+
+describe("issue #13: the expensive-evaluation rehearsal overlay", () => {
+    it("is found by its lowerCamelCase name (overlay/expensive-eval.nix, as the config maps it) and changes the derivation with its size", function () {
+        this.timeout(60000);
+        const drv = (size: number) => execFileSync("nix-instantiate", ["--option", "substituters", "", path.join(ROOT, "test/fixture/default.nix"),
+            "--argstr", "overlays", JSON.stringify([{ name: "expensiveEval", args: { size } }])], { encoding: "utf8" }).trim();
+        assert.notStrictEqual(drv(10), drv(11));
+    });
+});
