@@ -769,7 +769,15 @@ function parseOverlays(c: Checker, v: unknown, entry: string | undefined, opts: 
 export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): ParseResult {
     const c = new Checker();
     const secretValues = new Set(raw.secretValues ?? []);
-    const val = (k: ConfigKey) => decode(c, k, hasOwn(raw.values, k) ? raw.values[k] : undefined);
+    // Each section is decoded once (the mode below and the section checks read it again), so a
+    // malformed one is reported once.
+    const decoded = new Map<ConfigKey, unknown>();
+    const val = (k: ConfigKey) => {
+        if (!decoded.has(k)) {
+            decoded.set(k, decode(c, k, hasOwn(raw.values, k) ? raw.values[k] : undefined));
+        }
+        return decoded.get(k);
+    };
 
     const unknownKeys: string[] = [];
     for (const k of raw.keysSet ?? []) {

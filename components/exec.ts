@@ -67,6 +67,17 @@ export function nixSettingFlags(settings: NixSettings = {}, live = false): strin
     return flags;
 }
 
+/** `nix` with its `nix-command` subcommands enabled (experimental in Nix 2.8). */
+const NIX_COMMAND = ["nix", "--extra-experimental-features", "nix-command"];
+
+/**
+ * Shell lines (after `privateTmpLines`) that write a secret arriving in the environment variable
+ * `envVar` to `$tmp/<file>`, readable by this user only, and drop it from the environment.
+ */
+function secretFileLines(envVar: string, file: string): string[] {
+    return [`(umask 077; printf '%s\n' "$${envVar}" > "$tmp/${file}")`, `unset ${envVar}`];
+}
+
 /** Shell lines: a private temporary directory `$tmp`, removed on exit. */
 export function privateTmpLines(): string[] {
     return [
@@ -85,8 +96,7 @@ export function builderKeyLines(settings: NixSettings = {}): string[] {
         return [];
     }
     return [
-        `(umask 077; printf '%s\n' "$NGD_BUILDER_SSH_KEY" > "$tmp/builder-key")`,
-        `unset NGD_BUILDER_SSH_KEY`,
+        ...secretFileLines("NGD_BUILDER_SSH_KEY", "builder-key"),
         `NIX_SSHOPTS="\${NIX_SSHOPTS:-} -i $tmp/builder-key -o IdentitiesOnly=yes"`,
         `export NIX_SSHOPTS`,
     ];
@@ -107,7 +117,7 @@ export function cacheCheckLines(settings: NixSettings = {}): string[] {
     for (const url of settings.substituters ?? []) {
         // With an empty cache directory of its own: Nix remembers a cache's nix-cache-info for days
         // and would answer "up" without connecting.
-        const ping = `XDG_CACHE_HOME="$ngd_ping_home" ${shCommand(["nix", "--extra-experimental-features", "nix-command", "store", "ping", "--store", url])} >/dev/null 2>&1`;
+        const ping = `XDG_CACHE_HOME="$ngd_ping_home" ${shCommand([...NIX_COMMAND, "store", "ping", "--store", url])} >/dev/null 2>&1`;
         const down = settings.onCacheDown === "fail"
             ? `{ echo ${shQuote(`binary cache ${url} does not answer (nix.substituters); nix.onCacheDown is fail, so nothing is built without it. Bring the cache back, or set nix.onCacheDown to build.`)} >&2; exit 1; }`
             : `echo ${shQuote(`nix-gpu-deploy: binary cache ${url} does not answer (nix.substituters): building without it (nix.onCacheDown: build)`)} >&2`;
@@ -149,9 +159,8 @@ export function cacheUploadScript(uploadTo: string, settings: NixSettings = {}):
         ...privateTmpLines(),
         ...builderKeyLines(settings),
         ...realiseImageLines(settings),
-        `(umask 077; printf '%s\n' "$NGD_NIX_SIGNING_KEY" > "$tmp/signing-key")`,
-        `unset NGD_NIX_SIGNING_KEY`,
-        `${shCommand(["nix", "--extra-experimental-features", "nix-command", "copy", ...nixSettingFlags(settings), "--to"])} ${shQuote(to)}"$tmp/signing-key" "$NGD_IMAGE" >&2`,
+        ...secretFileLines("NGD_NIX_SIGNING_KEY", "signing-key"),
+        `${shCommand([...NIX_COMMAND, "copy", ...nixSettingFlags(settings), "--to"])} ${shQuote(to)}"$tmp/signing-key" "$NGD_IMAGE" >&2`,
         `n=$(nix-store --query --requisites "$NGD_IMAGE" | wc -l)`,
         `echo "uploaded the closure of $NGD_IMAGE ($n paths, signed) to "${shQuote(uploadTo)}`,
     ]);

@@ -9,6 +9,8 @@ export interface FileDigest {
     /** Path relative to the project root. */
     file: string;
     sha256: string;
+    /** The source of a `.nix` file, as read for the fingerprint (the preview finds pins in it). */
+    source?: string;
 }
 
 export interface Fingerprint {
@@ -65,9 +67,10 @@ export function fingerprintNixFile(file: string, root: string): Fingerprint {
             return;
         }
         const bytes = fs.readFileSync(abs);
-        files.push({ file: path.relative(rootAbs, abs), sha256: sha256(bytes) });
-        if (abs.endsWith(".nix")) {
-            for (const lit of nixPathLiterals(bytes.toString("utf8"))) {
+        const source = abs.endsWith(".nix") ? bytes.toString("utf8") : undefined;
+        files.push({ file: path.relative(rootAbs, abs), sha256: sha256(bytes), ...(source !== undefined ? { source } : {}) });
+        if (source !== undefined) {
+            for (const lit of nixPathLiterals(source)) {
                 visit(path.resolve(path.dirname(abs), lit));
             }
         }

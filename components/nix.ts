@@ -141,13 +141,13 @@ export function writeEvalCache(dir: string, key: string, value: { drvPath: strin
 }
 
 /** Pure: the record a preview compares with (files, pins, overlays); drvPath filled in later. */
-export function explainRecord(files: FileDigest[], overlays: Array<{ name: string; args: Record<string, OverlayArgValue> }>, readFile: (rel: string) => string): Omit<ExplainRecord, "drvPath"> {
+export function explainRecord(files: FileDigest[], overlays: Array<{ name: string; args: Record<string, OverlayArgValue> }>): Omit<ExplainRecord, "drvPath"> {
     const fileMap: Record<string, string> = {};
     let pins: ExplainRecord["pins"] = {};
     for (const f of files) {
         fileMap[f.file] = f.sha256;
-        if (f.file.endsWith(".nix")) {
-            pins = { ...pins, ...pinsIn(f.file, readFile(f.file)) };
+        if (f.source !== undefined) {
+            pins = { ...pins, ...pinsIn(f.file, f.source) };
         }
     }
     return { overlays, files: fileMap, pins };
@@ -187,8 +187,6 @@ export class NixDependencySet extends pulumi.ComponentResource {
     /** The image output path known from evaluation ("" where Nix cannot evaluate). */
     public readonly outPath: pulumi.Output<string>;
     public readonly evaluated: boolean;
-    /** Whether the derivation came from the evaluation cache (no nix-instantiate ran). */
-    public readonly evalCacheHit: boolean;
     /** Files, pins and overlays of this evaluation, for the next preview to compare with. */
     public readonly record: Omit<ExplainRecord, "drvPath">;
     /** Nix's dry run of the new derivation (a preview whose derivation changed), else undefined. */
@@ -209,8 +207,7 @@ export class NixDependencySet extends pulumi.ComponentResource {
         this.evaluated = args.nixAvailable;
 
         const allFiles = [...entryFingerprint.files, ...args.overlays.flatMap((o) => o.fileDigests)];
-        this.record = explainRecord([...new Map(allFiles.map((f) => [f.file, f])).values()], args.overlays.map((o) => ({ name: o.overlayName, args: o.args })),
-            (rel) => fs.readFileSync(path.join(args.projectRoot, rel), "utf8"));
+        this.record = explainRecord([...new Map(allFiles.map((f) => [f.file, f])).values()], args.overlays.map((o) => ({ name: o.overlayName, args: o.args })));
 
         if (args.nixAvailable) {
             // A no-op preview must not pay for an evaluation (tens of seconds on a real CUDA closure):
@@ -235,7 +232,6 @@ export class NixDependencySet extends pulumi.ComponentResource {
             }, (e: unknown) => {
                 throw nixEvaluationError(args.entry, args.overlays.map((o) => o.overlayName), e);
             });
-            this.evalCacheHit = cached !== undefined;
             this.drvPath = pulumi.output(evaluated.then((e) => e.drvPath));
             this.outPath = pulumi.output(evaluated.then((e) => e.outPath));
             // What realising the new derivation would build and fetch, as Nix computes it without
@@ -248,7 +244,6 @@ export class NixDependencySet extends pulumi.ComponentResource {
             pulumi.log.warn("nix-instantiate is not on PATH: the build is keyed by the content fingerprint of the Nix files instead of the derivation, and the image tag is known only after the build", this);
             this.drvPath = pulumi.output(`fingerprint:${fp}`);
             this.outPath = pulumi.output("");
-            this.evalCacheHit = false;
             this.dryRun = Promise.resolve(undefined);
         }
         this.registerOutputs({ fingerprint: this.fingerprint, drvPath: this.drvPath, outPath: this.outPath });

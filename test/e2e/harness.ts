@@ -399,8 +399,13 @@ export async function waitUntil(what: string, seconds: number, check: () => bool
 
 /** The pids recorded by cluster.sh. */
 export function clusterPids(): number[] {
-    const dir = path.join(clusterDir(), "pids");
-    return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => Number(fs.readFileSync(path.join(dir, f), "utf8").trim())) : [];
+    return recordedPids(clusterDir());
+}
+
+/** The pids a rehearsal script (test/e2e/processes.sh) recorded under `<dir>/pids`. */
+function recordedPids(dir: string): number[] {
+    const pids = path.join(dir, "pids");
+    return fs.existsSync(pids) ? fs.readdirSync(pids).map((f) => Number(fs.readFileSync(path.join(pids, f), "utf8").trim())) : [];
 }
 
 /**
@@ -476,8 +481,7 @@ export function readNixServicesEnv(): NixServicesEnv {
 
 /** The pids nix-services.sh recorded (for the loopback and stopped checks). */
 export function nixServicesPids(): number[] {
-    const dir = path.join(nixServicesDir(), "pids");
-    return fs.existsSync(dir) ? fs.readdirSync(dir).map((f) => Number(fs.readFileSync(path.join(dir, f), "utf8").trim())) : [];
+    return recordedPids(nixServicesDir());
 }
 
 /** Stops the Nix services, asserting they listened on loopback only and are gone. */
