@@ -126,24 +126,45 @@ export function cacheCheckLines(settings: NixSettings = {}): string[] {
     return lines;
 }
 
+/** How to build the image again: the entry and arguments of the build (`imageBuildLines`). */
+export interface ImageBuild {
+    entryAbs: string;
+    args: NixArgs;
+}
+
+/**
+ * Shell lines (after `cacheCheckLines` where configured) that build the image into `$ngd_image`:
+ * `nix-build` of the entry and, when that yields a layer plan (a directory with plan.json; see
+ * nix/docker/buildCudaLayeredImage.nix), a second `nix-build` that assembles the image from it.
+ * Both are ordinary builds: whatever the caches hold is fetched, unchanged layers are not rebuilt.
+ */
+export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): string[] {
+    const argv = nixBuildArgv(build.entryAbs, build.args, true);
+    const cmd = shCommand([...argv.slice(0, 1), ...extraFlags, ...argv.slice(1)]);
+    return [
+        `ngd_image=$(${cmd})`,
+        `if [ -f "$ngd_image/plan.json" ]; then ngd_image=$(${cmd} --argstr layerPlan "$ngd_image"); fi`,
+        `case "$ngd_image" in /nix/store/*) ;; *) echo "nix-build printed no store path: $ngd_image" >&2; exit 1 ;; esac`,
+    ];
+}
+
 /**
  * Shell lines that make sure the built image `$NGD_IMAGE` is in the local store before it is read:
- * when it is not (collected, a fresh runner, another machine built it), it is realised from its
- * derivation `$NGD_DRV` with the stack's Nix settings: fetched from the caches, built on the
+ * when it is not (collected, a fresh runner, another machine built it), it is built again the way
+ * the build step built it, with the stack's Nix settings: fetched from the caches, built on the
  * builders, or built here. A publish therefore never depends on an earlier build's leftovers.
  */
-export function realiseImageLines(settings: NixSettings = {}): string[] {
+export function realiseImageLines(build: ImageBuild): string[] {
     // No narinfo disk cache here: this stack may have uploaded the image after Nix last asked the
     // cache for it (and was told "not there", which Nix would otherwise believe for an hour), and a
     // remembered answer may carry the signature of a key the cache no longer uses.
-    const realise = shCommand(["nix-store", "--realise", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
-        "--option", "narinfo-cache-negative-ttl", "0", "--option", "narinfo-cache-positive-ttl", "0", ...nixSettingFlags(settings, true)]);
+    const ttl = ["--option", "narinfo-cache-negative-ttl", "0", "--option", "narinfo-cache-positive-ttl", "0"];
     return [
         `if [ ! -e "$NGD_IMAGE" ]; then`,
-        `  case "\${NGD_DRV:-}" in /nix/store/*.drv) ;; *) echo "image $NGD_IMAGE is not in the Nix store and there is no derivation to realise it from" >&2; exit 1 ;; esac`,
-        `  echo "nix-gpu-deploy: $NGD_IMAGE is not in the local Nix store: realising $NGD_DRV" >&2`,
-        ...cacheCheckLines(settings).map((l) => `  ${l}`),
-        `  ${realise} "$NGD_DRV" >/dev/null`,
+        `  echo "nix-gpu-deploy: $NGD_IMAGE is not in the local Nix store: building it again (caches first)" >&2`,
+        ...cacheCheckLines(build.args.settings).map((l) => `  ${l}`),
+        ...imageBuildLines(build, ttl).map((l) => `  ${l}`),
+        `  [ "$ngd_image" = "$NGD_IMAGE" ] || { echo "nix-gpu-deploy: building again gave $ngd_image, not $NGD_IMAGE (the Nix files changed since the build?)" >&2; exit 1; }`,
         `fi`,
     ];
 }
@@ -153,12 +174,13 @@ export function realiseImageLines(settings: NixSettings = {}): string[] {
  * with the key in NGD_NIX_SIGNING_KEY (a secret in the environment; on disk only in a private
  * temporary file). Prints one line: how many paths the closure has and where it went.
  */
-export function cacheUploadScript(uploadTo: string, settings: NixSettings = {}): string {
+export function cacheUploadScript(uploadTo: string, build: ImageBuild): string {
     const to = `${uploadTo}${uploadTo.includes("?") ? "&" : "?"}secret-key=`;
+    const settings = build.args.settings;
     return shScript([
         ...privateTmpLines(),
         ...builderKeyLines(settings),
-        ...realiseImageLines(settings),
+        ...realiseImageLines(build),
         ...secretFileLines("NGD_NIX_SIGNING_KEY", "signing-key"),
         `${shCommand([...NIX_COMMAND, "copy", ...nixSettingFlags(settings), "--to"])} ${shQuote(to)}"$tmp/signing-key" "$NGD_IMAGE" >&2`,
         `n=$(nix-store --query --requisites "$NGD_IMAGE" | wc -l)`,
@@ -207,10 +229,18 @@ export function nixBuildArgv(entryAbs: string, args: NixArgs, live = false): str
         ...nixSettingFlags(args.settings, live), entryAbs, ...argstrFlags(args)];
 }
 
-/** The build as a script: the builders' SSH identity and the cache check (when configured), then nix-build. */
+/**
+ * The build as a script: the builders' SSH identity and the cache check (when configured), then
+ * the image's one or two nix-builds (`imageBuildLines`); prints the image's store path.
+ */
 export function nixBuildScript(entryAbs: string, args: NixArgs): string {
-    const extra = [...builderKeyLines(args.settings), ...cacheCheckLines(args.settings)];
-    return extra.length === 0 ? shCommand(nixBuildArgv(entryAbs, args)) : shScript([...privateTmpLines(), ...extra, shCommand(nixBuildArgv(entryAbs, args, true))]);
+    return shScript([
+        ...privateTmpLines(),
+        ...builderKeyLines(args.settings),
+        ...cacheCheckLines(args.settings),
+        ...imageBuildLines({ entryAbs, args }),
+        `printf '%s\\n' "$ngd_image"`,
+    ]);
 }
 
 /** Longest output line a command passes on to the command provider. */
@@ -265,17 +295,20 @@ export function storeHash(storePath: string): string {
 }
 
 /**
- * Shell lines (after `privateTmpLines`) that turn a built image (a streamLayeredImage script, or an
- * image tarball) into a seekable docker-archive file at `$archive` in the private directory `$tmp`.
+ * Shell lines (after `privateTmpLines`) that turn a nixpkgs image (a streamLayeredImage script, or
+ * an image tarball) into a seekable docker-archive file at `$archive` in the private directory `$tmp`.
  */
 export function materializeArchiveLines(imagePathVar: string): string[] {
     return [
         `archive="$tmp/image.tar"`,
         `if [ -f "$${imagePathVar}" ] && [ -x "$${imagePathVar}" ]; then "$${imagePathVar}" > "$archive"; ` +
         `elif [ -f "$${imagePathVar}" ]; then archive="$${imagePathVar}"; ` +
-        `else echo "image $${imagePathVar} is neither a stream script nor an archive" >&2; exit 1; fi`,
+        `else echo "image $${imagePathVar} is neither an image layout, a stream script nor an archive" >&2; exit 1; fi`,
     ];
 }
+
+/** Shell condition: `$NGD_IMAGE` is an image layout directory (nix/docker/assemble-image.nix). */
+const IS_LAYOUT = `[ -d "$NGD_IMAGE" ] && [ -f "$NGD_IMAGE/oci-layout" ]`;
 
 export interface SkopeoPushSpec {
     /** Destination `host[:port]/repo:tag`. */
@@ -283,26 +316,29 @@ export interface SkopeoPushSpec {
     insecure: boolean;
     /** Whether credentials arrive in REGISTRY_USERNAME / REGISTRY_PASSWORD (never on the command line). */
     withCredentials: boolean;
-    /** Realise the image from `$NGD_DRV` with these Nix settings when the store lacks it (`realiseImageLines`). */
-    realise?: NixSettings;
+    /** Build the image again when the store lacks it (`realiseImageLines`). */
+    realise?: ImageBuild;
 }
 
 /** The lines every publisher starts with: private directory, Nix credentials, the image realised. */
-function publishPreludeLines(realise: NixSettings | undefined): string[] {
+function publishPreludeLines(realise: ImageBuild | undefined): string[] {
     return [
         ...privateTmpLines(),
-        ...(realise === undefined ? [] : [...builderKeyLines(realise), ...realiseImageLines(realise)]),
-        ...materializeArchiveLines("NGD_IMAGE"),
+        ...(realise === undefined ? [] : [...builderKeyLines(realise.args.settings), ...realiseImageLines(realise)]),
     ];
 }
 
 /**
- * Pushes a docker-archive with skopeo, skipping blobs the registry has; prints `sha256:…` (the
- * manifest digest skopeo pushed) as the only stdout line. Credentials travel through the
- * environment into a private auth file, never through argv.
+ * Pushes the image with skopeo; prints `sha256:…` (the manifest digest skopeo pushed) as the only
+ * stdout line. An image layout is read in place (`oci:`): its manifest carries every blob digest,
+ * so skopeo asks the registry for each and uploads only the missing ones, with no cache of its own
+ * (it is not given one: a private, empty one per push). A nixpkgs stream is written to a private
+ * docker-archive first. Credentials travel through the environment into a private auth file,
+ * never through argv.
  */
 export function skopeoPushScript(spec: SkopeoPushSpec): string {
     const lines = publishPreludeLines(spec.realise);
+    lines.push(`if ${IS_LAYOUT}; then source="oci:$NGD_IMAGE"; else`, ...materializeArchiveLines("NGD_IMAGE").map((l) => `  ${l}`), `  source="docker-archive:$archive"`, `fi`);
     const copy = ["skopeo", "copy", "--quiet", "--digestfile", "$tmp/digest"];
     if (spec.insecure) {
         copy.push("--dest-tls-verify=false");
@@ -315,19 +351,29 @@ export function skopeoPushScript(spec: SkopeoPushSpec): string {
         );
         copy.push("--dest-authfile", "$tmp/auth.json");
     }
-    // $tmp / $archive are expanded by the shell; the destination is a quoted literal.
+    // $tmp / $source are expanded by the shell; the destination is a quoted literal.
     const quoted = copy.map((a) => (a.startsWith("$tmp") ? `"${a}"` : shQuote(a)));
-    lines.push(`${quoted.join(" ")} "docker-archive:$archive" ${shQuote(`docker://${spec.destination}`)} >&2`);
+    lines.push(`${quoted.join(" ")} "$source" ${shQuote(`docker://${spec.destination}`)} >&2`);
     lines.push(`grep -Eq '^sha256:[a-f0-9]{64}$' "$tmp/digest" || { echo "skopeo wrote no manifest digest" >&2; exit 1; }`);
     lines.push(`cat "$tmp/digest"; echo`);
     return shScript(lines);
 }
 
-/** Loads a built image into a Docker daemon; prints its image id (docker.Tag names it for the registry). */
-export function dockerLoadScript(realise?: NixSettings): string {
+/**
+ * Loads a built image into a Docker daemon; prints its image id (docker.Tag names it for the
+ * registry). An image layout is streamed into `docker load` as a docker-archive (tar following the
+ * blob symlinks): nothing is written locally, but the daemon reads every layer; a nixpkgs stream
+ * is written to a private file first.
+ */
+export function dockerLoadScript(realise?: ImageBuild): string {
     return shScript([
         ...publishPreludeLines(realise),
-        `loaded=$(docker load --input "$archive" | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,
+        `if ${IS_LAYOUT}; then`,
+        `  loaded=$(tar -chf - -C "$NGD_IMAGE" manifest.json index.json oci-layout blobs | docker load | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,
+        `else`,
+        ...materializeArchiveLines("NGD_IMAGE").map((l) => `  ${l}`),
+        `  loaded=$(docker load --input "$archive" | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,
+        `fi`,
         `[ -n "$loaded" ] || { echo "docker load reported no image" >&2; exit 1; }`,
         `docker image inspect --format '{{.Id}}' "$loaded"`,
     ]);

@@ -1,9 +1,9 @@
-// The layered CUDA image: one `nix-build` run as a `command.local.Command`, re-run only when the
-// derivation or the layering options change.
+// The layered CUDA image: its `nix-build`s (the layer plan, then the image assembled from it) run as
+// one `command.local.Command`, re-run only when the derivation or the layering options change.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { LayerStrategy, NixSettings } from "./config";
-import { boundedOutput, cacheUploadScript, parseBuildOutput, storeHash } from "./exec";
+import { LayerStrategy } from "./config";
+import { ImageBuild, boundedOutput, cacheUploadScript, parseBuildOutput, storeHash } from "./exec";
 import { NixDependencySet } from "./nix";
 
 export interface LayeringOptions {
@@ -28,17 +28,23 @@ export function buildTriggers(drvPath: string, layering: LayeringOptions): unkno
 }
 
 export class LayeredCudaImage extends pulumi.ComponentResource {
-    /** The built image: a stream script (or image tarball) in the Nix store. Depend on `build` to use it. */
+    /**
+     * The built image: an OCI layout directory (or, with nixpkgs' popularity layering, a stream
+     * script) in the Nix store; known once built. Depend on `build` to use it.
+     */
     public readonly storePath: pulumi.Output<string>;
-    /** The tag the publisher pushes: explicit, or the Nix output hash. */
+    /**
+     * The tag the publisher pushes: explicit, or the hash part of the evaluated output (the layer
+     * plan, whose hash covers everything the image is made of), so a preview already shows it.
+     */
     public readonly tag: pulumi.Output<string>;
     public readonly drvPath: pulumi.Output<string>;
     public readonly build: command.local.Command;
     /** The upload of the image closure to nix.uploadTo, where configured. */
     public readonly upload?: command.local.Command;
-    /** The stack's Nix settings, for realising the image again (caches, builders). */
-    public readonly settings: NixSettings;
-    /** NGD_IMAGE, NGD_DRV and the builders' SSH key: the environment of `realiseImageLines`. */
+    /** How to build the image again where the store lost it (entry, arguments, the stack's Nix settings). */
+    public readonly rebuild: ImageBuild;
+    /** NGD_IMAGE and the builders' SSH key: the environment of `realiseImageLines`. */
     public readonly realiseEnvironment: Record<string, pulumi.Input<string>>;
 
     constructor(name: string, args: LayeredCudaImageArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -58,16 +64,15 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         }, { parent: this });
         // Where Nix evaluated the derivation its output path is known before the build, so the
         // preview shows the new store path and tag; consumers depend on `build` for ordering.
-        const built = this.build.stdout.apply(parseBuildOutput);
-        this.storePath = deps.evaluated ? deps.outPath : built;
-        this.tag = args.tag !== undefined ? pulumi.output(args.tag) : this.storePath.apply(storeHash);
-        // What a consumer of the image needs to realise it again when the local store lost it.
-        this.settings = deps.nixArgs.settings ?? {};
-        this.realiseEnvironment = { NGD_IMAGE: this.storePath, NGD_DRV: this.drvPath, ...secrets };
+        this.storePath = this.build.stdout.apply(parseBuildOutput);
+        this.tag = args.tag !== undefined ? pulumi.output(args.tag) : (deps.evaluated ? deps.outPath : this.storePath).apply(storeHash);
+        // What a consumer of the image needs to build it again when the local store lost it.
+        this.rebuild = { entryAbs: deps.entryAbs, args: deps.nixArgs };
+        this.realiseEnvironment = { NGD_IMAGE: this.storePath, ...secrets };
         if (args.cache !== undefined) {
             const { uploadTo, signingKey } = args.cache;
             this.upload = new command.local.Command(`${name}-cache-upload`, {
-                create: boundedOutput(cacheUploadScript(uploadTo, this.settings)),
+                create: boundedOutput(cacheUploadScript(uploadTo, this.rebuild)),
                 environment: { ...this.realiseEnvironment, NGD_NIX_SIGNING_KEY: pulumi.secret(signingKey) },
                 // Once per image and cache: a cache keeps what it was given.
                 triggers: [this.storePath, uploadTo],

@@ -53,8 +53,9 @@ export function dockerRegistryAuth(registry: string, insecure: boolean, credenti
 }
 
 /**
- * Daemonless: `skopeo copy docker-archive:… docker://…` through `command`. skopeo asks the registry
- * for each blob first and uploads only the missing ones; the digest comes from `--digestfile`.
+ * Daemonless: `skopeo copy oci:<image layout> docker://…` through `command`. The layout carries
+ * every blob digest, so skopeo asks the registry for each and uploads only the missing ones, with
+ * no cache; the digest comes from `--digestfile`.
  */
 export class SkopeoPublisher extends pulumi.ComponentResource implements PublishedImage {
     public readonly ref: pulumi.Output<string>;
@@ -74,7 +75,7 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
             environment.REGISTRY_PASSWORD = pulumi.secret(args.password as pulumi.Output<string>);
         }
         this.push = new command.local.Command(`${name}-push`, {
-            create: destination.apply((d) => boundedOutput(skopeoPushScript({ destination: d, insecure: args.insecure, withCredentials, realise: args.image.settings }))),
+            create: destination.apply((d) => boundedOutput(skopeoPushScript({ destination: d, insecure: args.insecure, withCredentials, realise: args.image.rebuild }))),
             environment,
             triggers: [args.image.storePath, destination],
             logging: "stdoutAndStderr",
@@ -104,7 +105,7 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
             env.DOCKER_HOST = args.dockerHost;
         }
         const load = new command.local.Command(`${name}-load`, {
-            create: boundedOutput(dockerLoadScript(args.image.settings)),
+            create: boundedOutput(dockerLoadScript(args.image.rebuild)),
             environment: env,
             triggers: [args.image.storePath],
             logging: "stderr",

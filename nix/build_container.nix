@@ -10,6 +10,9 @@
 , maxLayers ? "100"
   # layerStrategy: "popularity" | "equal" | "stable" (components/layers.ts).
 , layerStrategy ? "stable"
+  # layerPlan: "" to evaluate or build the layer plan; the realised plan's store path to assemble
+  #   the image from it (the build's second step, see nix/docker/buildCudaLayeredImage.nix).
+, layerPlan ? ""
   # maxLayerBytes: JSON integer; the layer planner warns about larger layers.
 , maxLayerBytes ? "10737418240"
   # cudaCapabilities: JSON list for nixpkgs' config.cudaCapabilities; "[]" keeps nixpkgs' default
@@ -42,6 +45,7 @@ import ./docker/buildCudaLayeredImage.nix {
   tag = if imageTag == "" then null else imageTag;
   maxLayers = builtins.fromJSON maxLayers;
   maxLayerBytes = builtins.fromJSON maxLayerBytes;
+  layerPlan = if layerPlan == "" then null else layerPlan;
   inherit layerStrategy;
   contents = [
     pkgs.coreutils

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Runs an image the way the Deployment runs it, without a container engine: the layers of a
-# docker-archive are unpacked in order into a root, which is mounted read-only in a private mount
+# Runs an image the way the Deployment runs it, without a container engine: the layers of an
+# image (an image layout directory, or a docker-archive) are unpacked in order into a root, which is mounted read-only in a private mount
 # namespace with a fresh tmpfs on /tmp (the pod's emptyDir); the process gets the image config's Env
 # and nothing else, and runs as uid/gid 65532 with no supplementary groups (setuid from root to a
 # non-root uid clears every capability). Needs root (unshare, mount, chroot).
-# Usage: test/run-image.sh <stream-script-or-archive> [command args…]
+# Usage: test/run-image.sh <image-layout-dir|stream-script|archive> [command args…]
 #   without a command it runs the config's Entrypoint (+ Cmd).
 set -euo pipefail
 image=$1; shift
 work=$(mktemp -d "${TMPDIR:-/tmp}/ngd-run-image.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/archive" "$work/root"
-if [ -x "$image" ] && [ -f "$image" ] && [ "$(head -c 2 "$image")" = "#!" ]; then "$image" > "$work/image.tar"; else cp "$image" "$work/image.tar"; fi
-tar -xf "$work/image.tar" -C "$work/archive"
+if [ -d "$image" ]; then rmdir "$work/archive"; ln -s "$image" "$work/archive"
+else
+  if [ -x "$image" ] && [ -f "$image" ] && [ "$(head -c 2 "$image")" = "#!" ]; then "$image" > "$work/image.tar"; else cp "$image" "$work/image.tar"; fi
+  tar -xf "$work/image.tar" -C "$work/archive"
+fi
 python3 - "$work" "$@" <<'PY'
 import json, os, subprocess, sys
 work, argv = sys.argv[1], sys.argv[2:]

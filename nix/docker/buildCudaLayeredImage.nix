@@ -6,15 +6,21 @@
 #   pod's uid, so getpwuid/getpass.getuser() resolve), the CA bundle (cacert) and /tmp (1777);
 # - the env: caller's entries win over HOME/cache dirs, SSL_CERT_FILE, the CUDA/NVIDIA variables and
 #   an LD_LIBRARY_PATH that finds the host driver;
-# - the layers: with layerStrategy "popularity" nixpkgs' dockerTools.streamLayeredImage (its own
-#   closure includes the config's references); otherwise ./plan-layers.nix over the closure of the
-#   root skeleton *and the config* (so the entrypoint and every store path in Env are in a layer),
-#   packed by ./pack-layers.nix, which fails when a path of that closure is in no layer.
-# The result is an executable that writes the image as an uncompressed docker-archive to stdout.
+# - the layers. With layerStrategy "popularity": nixpkgs' dockerTools.streamLayeredImage (its own
+#   closure includes the config's references), an executable that writes an uncompressed
+#   docker-archive to stdout. Otherwise in two steps, each one `nix-build` of the caller's entry:
+#   1. without `layerPlan`: the layer plan (./plan-layers.nix) over the closure of the root skeleton
+#      *and the config* (so the entrypoint and every store path in Env are in a layer). Its store
+#      path is known at evaluation and covers everything the image is made of, so its hash part is
+#      the default tag;
+#   2. with `layerPlan` (the realised plan of step 1): ./assemble-image.nix, one derivation per layer
+#      (an unchanged layer is never rebuilt) and a small one for config and manifest; the result is
+#      an OCI image layout directory (also a docker-archive when tarred).
+#   Callers pass `layerPlan` through from their own arguments (`--argstr layerPlan …`).
 {
   # pkgs: the package set providing lib, writeShellScript, writeText, symlinkJoin, fakeNss, cacert,
-  #   dockerTools.streamLayeredImage, nodejs, coreutils, gnutar, gnused, runtimeShell and stdenv
-  #   (hostPlatform: the image architecture).
+  #   dockerTools.streamLayeredImage, nodejs, coreutils, gnutar, gnused, gzip and stdenv
+  #   (hostPlatform: the image architecture; shell: the builders' shell).
   pkgs
   # name: image name written into the archive (lowercased there).
 , name
@@ -51,6 +57,9 @@
 , visibleDevices ? null
   # created: image creation date; fixed so that rebuilds are byte-identical.
 , created ? "2024-03-08T00:00:01Z"
+  # layerPlan: null (step 1: return the layer plan) or the realised plan's store path as a string
+  #   (step 2: return the image assembled from it). Ignored with layerStrategy "popularity".
+, layerPlan ? null
 }:
 let
   inherit (pkgs) lib;
@@ -114,22 +123,32 @@ let
   skeleton = pkgs.symlinkJoin { name = "${baseName}-root"; paths = rootContents; };
   configRefs = pkgs.writeText "${baseName}-config.json" (builtins.toJSON imageConfig);
   roots = [ skeleton configRefs ];
-  shellPath = lib.makeBinPath [ pkgs.gnutar pkgs.gnused pkgs.coreutils ];
-  planned = import ./pack-layers.nix {
-    plan = import ./plan-layers.nix {
-      inherit roots maxLayerBytes shellPath;
-      strategy = layerStrategy;
-      # one layer is the root skeleton
-      maxLayers = maxLayers - 1;
-      node = "${pkgs.nodejs}/bin/node";
-    };
-    inherit roots name created shellPath architecture;
-    tag = if tag == null then "" else tag;
+  # gzip before coreutils: a busybox coreutils (the miniature set) must not shadow it
+  shellPath = lib.makeBinPath [ pkgs.gnutar pkgs.gnused pkgs.gzip pkgs.coreutils ];
+  tagString = if tag == null then "" else tag;
+  assembly = {
+    inherit name created architecture;
+    tag = tagString;
     config = imageConfig;
     rootDir = skeleton;
     extraCommands = skeletonCommands;
-    shell = pkgs.runtimeShell;
+    shell = pkgs.stdenv.shell;
+    inherit shellPath;
   };
+  plan = import ./plan-layers.nix {
+    inherit roots maxLayerBytes shellPath;
+    name = "${baseName}-layer-plan";
+    strategy = layerStrategy;
+    # one layer is the root skeleton
+    maxLayers = maxLayers - 1;
+    node = "${pkgs.nodejs}/bin/node";
+    # everything step 2 uses besides the plan, the assembly recipe included, so that the plan's
+    # store path (the default tag) changes whenever the image would
+    assembly = builtins.toJSON (assembly // {
+      recipe = map (builtins.hashFile "sha256") [ ./assemble-image.nix ./layer.nix ];
+    });
+  };
+  assembled = import ./assemble-image.nix (assembly // { inherit layerPlan; });
 in
 assert lib.assertMsg (maxLayers >= 2 && maxLayers <= 125) "buildCudaLayeredImage: maxLayers must be within 2..125";
 assert lib.assertMsg (builtins.elem layerStrategy [ "popularity" "equal" "stable" ]) "buildCudaLayeredImage: unknown layerStrategy '${layerStrategy}'";
@@ -140,4 +159,5 @@ if layerStrategy == "popularity" then
     config = imageConfig;
     extraCommands = skeletonCommands;
   }
-else planned
+else if layerPlan == null then plan
+else assembled

@@ -10,6 +10,7 @@ exports.planLayers = planLayers;
 exports.layerKey = layerKey;
 exports.repushedBytes = repushedBytes;
 exports.idealBytes = idealBytes;
+exports.coverageProblems = coverageProblems;
 // Layer planning: groups the store paths of an image closure into at most `maxLayers` layers.
 // Pure and self-contained (only `fs`, for its command line): it is also compiled to nix/docker/layer-planner.js and run
 // inside the Nix build (`npm run build:planner`; a unit test keeps the two in step).
@@ -283,6 +284,21 @@ function idealBytes(prev, next) {
     const have = new Set(prev.map((p) => p.path));
     return next.filter((p) => !have.has(p.path)).reduce((s, p) => s + p.narSize, 0);
 }
+/** Pure: what is wrong with a plan of `graph` (a path in no layer, in two, or not in the graph); [] when nothing. */
+function coverageProblems(graph, layers) {
+    const seen = new Map();
+    for (const l of layers) {
+        for (const p of l.paths) {
+            seen.set(p, (seen.get(p) ?? 0) + 1);
+        }
+    }
+    const inGraph = new Set(graph.map((i) => i.path));
+    return [
+        ...graph.filter((i) => !seen.has(i.path)).map((i) => `${i.path} is in no layer`),
+        ...[...seen].filter(([, n]) => n > 1).map(([p]) => `${p} is in ${seen.get(p)} layers`),
+        ...[...seen.keys()].filter((p) => !inGraph.has(p)).map((p) => `${p} is not in the image closure`),
+    ];
+}
 /* Command line, used inside the Nix build:
  *   node layer-planner.js <.attrs.json> <graph attribute> <strategy> <maxLayers> <maxLayerBytes>
  * reads the exportReferencesGraph output of a structured-attrs derivation and writes the plan to
@@ -302,6 +318,11 @@ function cli(argv) {
         process.stderr.write(`layer-planner: warning: ${w}\n`);
     }
     process.stderr.write(`layer-planner: ${plan.strategy}: ${graph.length} paths in ${plan.layers.length} layers\n`);
+    const problems = coverageProblems(graph, plan.layers);
+    if (problems.length > 0) {
+        process.stderr.write(`layer-planner: the plan does not cover the image closure exactly:\n${problems.join("\n")}\n`);
+        return 1;
+    }
     fs.mkdirSync(out);
     fs.writeFileSync(`${out}/plan.json`, JSON.stringify(plan));
     fs.writeFileSync(`${out}/layers.txt`, plan.layers.map((l) => l.paths.join(" ")).join("\n") + "\n");

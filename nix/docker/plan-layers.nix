@@ -1,7 +1,8 @@
 # Plans the image layers inside the build: the closure graph of `roots` (exportReferencesGraph with
 # structured attrs gives each path's narSize and references) goes through ./layer-planner.js, the
 # compiled form of components/layers.ts. The output directory holds plan.json and layers.txt (one
-# layer per line, space-separated store paths). Needs no nixpkgs, so tests run it offline.
+# layer per line, space-separated store paths); the planner fails when a path of the closure is in
+# no layer or in two. Needs no nixpkgs, so tests run it offline.
 {
   # roots: store paths whose closure the image holds.
   roots
@@ -15,13 +16,18 @@
 , node
   # shellPath: PATH for the builder's shell.
 , shellPath ? "/usr/bin:/bin"
+  # name: derivation name.
+, name ? "layer-plan-${strategy}-${toString maxLayers}"
+  # assembly: what the image is assembled from besides the plan (config, name, tag, the assembly
+  #   recipe's files, …) as a string; it only enters the derivation's hash, so that the plan's store
+  #   path identifies the whole image before anything is built.
+, assembly ? ""
   # system: the build platform.
 , system ? builtins.currentSystem
 }:
 assert builtins.elem strategy [ "popularity" "equal" "stable" ];
 derivation {
-  name = "layer-plan-${strategy}-${toString maxLayers}";
-  inherit system;
+  inherit name system assembly;
   builder = "/bin/sh";
   __structuredAttrs = true;
   exportReferencesGraph.graph = roots;

@@ -3,7 +3,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { LayerStrategyName, StorePathInfo, planLayers, repushedBytes } from "../../components/layers";
+import { LayerStrategyName, StorePathInfo, coverageProblems, planLayers, repushedBytes } from "../../components/layers";
 import { runLayerBench, targetFailures } from "../bench/layers";
 import { closureGraph, closureModel, prng } from "../bench/closure";
 import { ROOT } from "./harness";
@@ -123,5 +123,21 @@ describe("layer planner", () => {
         } finally {
             fs.rmSync(out, { recursive: true, force: true });
         }
+    });
+});
+
+describe("layer plan coverage (checked by the planner inside the build)", () => {
+    const info = (p: string, refs: string[] = []): StorePathInfo => ({ path: `/nix/store/${p.padEnd(32, "0")}-${p}`, narSize: 1, references: refs.map((r) => `/nix/store/${r.padEnd(32, "0")}-${r}`) });
+    const graph = [info("a", ["b"]), info("b")];
+    it("accepts a plan with every path of the closure in exactly one layer, for every strategy", () => {
+        for (const strategy of ["popularity", "equal", "stable"] as const) {
+            assert.deepStrictEqual(coverageProblems(graph, planLayers(graph, { strategy, maxLayers: 1 }).layers), []);
+        }
+    });
+    it("names a path in no layer, in two, or not in the closure", () => {
+        const [a, b] = graph.map((g) => g.path);
+        assert.deepStrictEqual(coverageProblems(graph, [{ paths: [a], size: 1 }]), [`${b} is in no layer`]);
+        assert.deepStrictEqual(coverageProblems(graph, [{ paths: [a, b], size: 2 }, { paths: [b], size: 1 }]), [`${b} is in 2 layers`]);
+        assert.deepStrictEqual(coverageProblems(graph, [{ paths: [a, b, "/nix/store/x"], size: 2 }]), ["/nix/store/x is not in the image closure"]);
     });
 });

@@ -52,7 +52,8 @@ describe("the program under mocks, per shipped stack", function () {
             const build = find(run, "command:local:Command", "-image-build");
             // Only the offline rehearsal switches binary caches off, through its own stack config.
             const nixFlags = stack === "local" ? "--option substituters '' " : "";
-            assert.ok(build.inputs.create.includes(`\nnix-build --no-out-link --no-build-output --option log-lines 60 ${nixFlags}/`), `${stack}: ${build.inputs.create}`);
+            assert.ok(build.inputs.create.includes(`\nngd_image=$(nix-build --no-out-link --no-build-output --option log-lines 60 ${nixFlags}/`), `${stack}: ${build.inputs.create}`);
+            assert.ok(build.inputs.create.includes(`--argstr layerPlan "$ngd_image")`), `${stack}: the image assembled from the plan`);
             const cfg = stackConfig(stack);
             const nix = JSON.parse(cfg["nix-gpu-deploy:nix"]);
             const image = JSON.parse(cfg["nix-gpu-deploy:image"]);
@@ -88,7 +89,8 @@ describe("the program under mocks, per shipped stack", function () {
             assertDigestPinned(image, ...reg[stack]);
             assert.strictEqual(run.outputs.imageRef, image);
             assert.match(String(run.outputs.imageTag), /^[a-z0-9]{32}$/);
-            assert.ok(String(run.outputs.storePath).includes(String(run.outputs.imageTag)), `${stack}: tag is the output hash`);
+            assert.match(String(run.outputs.storePath), /^\/nix\/store\/[a-z0-9]{32}-/, `${stack}: the built image: ${String(run.outputs.storePath)}`);
+            assert.ok(!String(run.outputs.storePath).includes(String(run.outputs.imageTag)), `${stack}: the tag is the evaluated plan's hash, known before the build`);
         }
     });
 

@@ -73,35 +73,41 @@ describe("issue #9: Nix settings are stack config", () => {
 describe("issue #9: the image is realised where the local store lost it", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-realise-"));
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
-    const script = shScript([...privateTmpLines(), ...realiseImageLines({ substituters: [] }), `echo "have $NGD_IMAGE"`]);
+    const expr = path.join(dir, "t.nix");
+    const build = { entryAbs: expr, args: { argstr: {}, settings: { substituters: [] } } };
+    const script = shScript([...privateTmpLines(), ...realiseImageLines(build), `echo "have $NGD_IMAGE"`]);
     it("does nothing when the image is there", () => {
         const img = path.join(dir, "image");
         fs.writeFileSync(img, "x");
-        const r = run(script, { NGD_IMAGE: img, NGD_DRV: "/nix/store/00000000000000000000000000000000-x.drv" });
+        const r = run(script, { NGD_IMAGE: img });
         assert.strictEqual(r.status, 0, r.stderr);
         assert.strictEqual(r.stdout.trim(), `have ${img}`);
         assert.strictEqual(r.stderr, "");
     });
-    it("fails with a message when there is no derivation to realise it from", () => {
-        const r = run(script, { NGD_IMAGE: "/nix/store/00000000000000000000000000000000-gone", NGD_DRV: "fingerprint:abc" });
-        assert.strictEqual(r.status, 1);
-        assert.match(r.stderr, /image \/nix\/store\/0+-gone is not in the Nix store and there is no derivation to realise it from/);
-    });
-    it("realises it from its derivation with Nix when it is missing (a collected build comes back)", function () {
+    it("builds it again, both steps (plan, then image), when it is missing (a collected build comes back)", function () {
         this.timeout(60000);
-        const expr = path.join(dir, "t.nix");
-        fs.writeFileSync(expr, `derivation { name = "ngd-realise-${process.pid}-${Date.now()}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo built > $out"]; }`);
-        const drv = execFileSync("nix-instantiate", [expr], { encoding: "utf8" }).trim();
+        const name = `ngd-realise-${process.pid}-${Date.now()}`;
+        // the entry's two steps, as nix/docker/buildCudaLayeredImage.nix makes them
+        fs.writeFileSync(expr, `{ layerPlan ? "" }: if layerPlan == "" then derivation { name = "${name}-plan"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "mkdir $out; echo {} > $out/plan.json"]; }
+            else derivation { name = "${name}-image"; system = builtins.currentSystem; builder = "/bin/sh"; plan = builtins.storePath layerPlan; args = ["-c" ''echo "built from $plan" > $out'']; }`);
+        const plan = execFileSync("nix-build", ["--no-out-link", "--option", "substituters", "", expr], { encoding: "utf8" }).trim();
+        const drv = execFileSync("nix-instantiate", [expr, "--argstr", "layerPlan", plan], { encoding: "utf8" }).trim();
         const out = execFileSync("nix-store", ["--query", "--outputs", drv], { encoding: "utf8" }).trim();
         assert.ok(!fs.existsSync(out));
-        const r = run(script, { NGD_IMAGE: out, NGD_DRV: drv });
+        const r = run(script, { NGD_IMAGE: out });
         assert.strictEqual(r.status, 0, r.stderr);
-        assert.match(r.stderr, /is not in the local Nix store: realising/);
-        assert.strictEqual(fs.readFileSync(out, "utf8"), "built\n");
+        assert.match(r.stderr, /is not in the local Nix store: building it again/);
+        assert.strictEqual(fs.readFileSync(out, "utf8"), `built from ${plan}\n`);
     });
-    it("every publisher starts by realising the image when given the stack's settings", () => {
-        assert.match(skopeoPushScript({ destination: "r/x:t", insecure: true, withCredentials: false, realise: {} }), /nix-store --realise/);
-        assert.doesNotMatch(skopeoPushScript({ destination: "r/x:t", insecure: true, withCredentials: false }), /nix-store --realise/);
+    it("fails with a message when building again gives another image (the Nix files changed)", function () {
+        this.timeout(60000);
+        const r = run(script, { NGD_IMAGE: "/nix/store/00000000000000000000000000000000-gone" });
+        assert.strictEqual(r.status, 1);
+        assert.match(r.stderr, /building again gave \/nix\/store\/\S+-image, not \/nix\/store\/0+-gone/);
+    });
+    it("every publisher starts by realising the image when told how to build it", () => {
+        assert.match(skopeoPushScript({ destination: "r/x:t", insecure: true, withCredentials: false, realise: build }), /nix-build .*narinfo-cache-negative-ttl 0/);
+        assert.doesNotMatch(skopeoPushScript({ destination: "r/x:t", insecure: true, withCredentials: false }), /nix-build/);
     });
 });
 
@@ -116,7 +122,7 @@ describe("issue #9: secrets and caches in the Nix scripts", () => {
         assert.match(sshopts, /-i \/\S+\/builder-key -o IdentitiesOnly=yes$/);
         assert.strictEqual(env, "key:unset", "the key is not inherited by what runs after");
         assert.doesNotMatch(script, /BEGIN KEY/);
-        assert.strictEqual(nixBuildScript("/p/e.nix", { argstr: {} }), "nix-build --no-out-link --no-build-output --option log-lines 60 /p/e.nix");
+        assert.doesNotMatch(nixBuildScript("/p/e.nix", { argstr: {} }), /NIX_SSHOPTS|builder-key/, "no key configured: none used");
     });
     it("a cache that does not answer: fail stops the build naming it; build leaves it out, saying so", function () {
         this.timeout(60000);
@@ -144,11 +150,10 @@ describe("issue #9: secrets and caches in the Nix scripts", () => {
             const expr = path.join(dir, "t.nix");
             fs.writeFileSync(expr, `derivation { name = "ngd-upload-${process.pid}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo up > $out"]; }`);
             const out = execFileSync("nix-build", ["--no-out-link", "--option", "substituters", "", expr], { encoding: "utf8" }).trim();
-            const drv = execFileSync("nix-store", ["--query", "--deriver", out], { encoding: "utf8" }).trim();
             const cache = `file://${dir}/cache`;
-            const script = cacheUploadScript(cache, { substituters: [] });
+            const script = cacheUploadScript(cache, { entryAbs: expr, args: { argstr: {}, settings: { substituters: [] } } });
             assert.doesNotMatch(script, /ngd-unit-1:/);
-            const r = run(script, { NGD_IMAGE: out, NGD_DRV: drv, NGD_NIX_SIGNING_KEY: fs.readFileSync(path.join(dir, "sec"), "utf8").trim() });
+            const r = run(script, { NGD_IMAGE: out, NGD_NIX_SIGNING_KEY: fs.readFileSync(path.join(dir, "sec"), "utf8").trim() });
             assert.strictEqual(r.status, 0, r.stderr);
             assert.match(r.stdout, new RegExp(`uploaded the closure of ${out} \\(1 paths, signed\\) to ${cache}`));
             const narinfo = fs.readFileSync(path.join(dir, "cache", `${path.basename(out).slice(0, 32)}.narinfo`), "utf8");
