@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
     ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, TOOLS, pulumiEnv, builtFromUpstream, cluster, imageBytes,
-    kubeGet, registryNumbers, registryTargets, runImage, useRegistry, waitUntil, watchPlugins, tearDownSuite, startSuite,
+    imageManifest, kubeGet, registryNumbers, registryTargets, runImage, useRegistry, waitUntil, watchPlugins, tearDownSuite, startSuite,
 } from "./harness";
 
 const PUBLISHERS = ["skopeo", "docker"] as const;
@@ -167,7 +167,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                     // The engine names the provider's version: the upstream source is 5.1.0, the npm SDK 5.2.0.
                     assert.match(stdout, /resource plugin docker is expected to have version >=5\.2\.0, but has 5\.1\.0/);
                 }
-                assert.strictEqual(f.nixBuilds, 1);
+                assert.strictEqual(f.nixBuilds, 2, "the plan, then the image");
                 assert.ok(f.bytesPushed > 0);
                 lastRef = String(outputs.imageRef.value);
                 assert.match(lastRef, new RegExp(`^${env.NGD_REGISTRY.replace(/\./g, "\\.")}/ml/fixture@sha256:[a-f0-9]{64}$`));
@@ -232,7 +232,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 // test/e2e/preview.test.ts checks the list with an edit no store has seen.
                 const cost = "(to build \\(\\d+ derivations?\\): [^\\n]*fixture-app|nothing to build or fetch: the new image is already in the store)";
                 assert.match(out, new RegExp(`nix-gpu-deploy: what this change does\\n\\s*nix file changed: test/fixture/overlay/greeting\\.nix\\n\\s*${cost}`), `the preview says what changed and what Nix will build:\n${out}`);
-                assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-image-stream\.drv"/, "the diff shows the new derivation");
+                assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-layer-plan\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-layer-plan\.drv"/, "the diff shows the new derivation (the layer plan's: the image is assembled from it)");
                 assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, `the Deployment will change (an update, not a replace):\n${out}`);
                 assert.match(out, /image\s*:\s*"[^"]+@sha256:[a-f0-9]{64}" => \[unknown\]/, "its image will change");
                 assert.ok((preview.changeSummary.replace ?? 0) >= 1 && (preview.changeSummary.update ?? 0) >= 1, JSON.stringify(preview.changeSummary));
@@ -245,9 +245,13 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 assert.notStrictEqual(ref, before);
                 assert.strictEqual((await deployment()).spec.template.spec.containers[0].image, ref);
                 const size = imageBytes(env, ref);
-                console.log(`      image ${size} B; pushed ${f.bytesPushed} B (${(100 * f.bytesPushed / size).toFixed(1)}%)`);
-                assert.strictEqual(f.nixBuilds, 1);
+                const oldLayers = new Set(imageManifest(env, before).layers.map((l) => l.digest));
+                const changedLayers = imageManifest(env, ref).layers.filter((l) => !oldLayers.has(l.digest)).length;
+                console.log(`      image ${size} B; pushed ${f.bytesPushed} B (${(100 * f.bytesPushed / size).toFixed(1)}%) in ${f.blobUploads} blob uploads; ${changedLayers} layers changed`);
+                assert.strictEqual(f.nixBuilds, 2, "one build: its two nix-builds (the plan, then the image)");
                 assert.ok(f.bytesPushed > 0 && f.bytesPushed < size, `pushed ${f.bytesPushed} of ${size}`);
+                assert.ok(changedLayers >= 1 && changedLayers <= 4, `an overlay of the app changes the app's layers, not the image: ${changedLayers}`);
+                assert.strictEqual(f.blobUploads, changedLayers + 1, "uploads counted at the registry: the changed layers and the config, nothing again");
                 lastRef = ref;
             });
 

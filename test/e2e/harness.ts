@@ -305,12 +305,16 @@ export function registryNumbers(env: ClusterEnv, target: RegistryTarget = regist
     return { storageBytes: blobBytes(target.storage), blobUploads: uploads };
 }
 
+/** An image's manifest as the registry serves it. */
+export function imageManifest(env: ClusterEnv, ref: string): { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number }> } {
+    const password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
+    return JSON.parse(execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `${env.NGD_REGISTRY_USER}:${password}`, `docker://${ref}`], { encoding: "utf8" }));
+}
+
 /** Compressed size of an image in the registry (manifest layers + config). */
 export function imageBytes(env: ClusterEnv, ref: string): number {
-    const password = fs.readFileSync(env.NGD_REGISTRY_PASSWORD_FILE, "utf8").trim();
-    const raw = execFileSync("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `${env.NGD_REGISTRY_USER}:${password}`, `docker://${ref}`], { encoding: "utf8" });
-    const m = JSON.parse(raw);
-    return m.config.size + m.layers.reduce((s: number, l: { size: number }) => s + l.size, 0);
+    const m = imageManifest(env, ref);
+    return m.config.size + m.layers.reduce((s, l) => s + l.size, 0);
 }
 
 /**
