@@ -55,6 +55,8 @@ import ./docker/buildCudaLayeredImage.nix {
     pkgs.ffmpeg
   ];
   path = [ pythonEnv pkgs.ffmpeg pkgs.coreutils ];
+  # the project's own code: what an app-only release changes
+  appPaths = [ project ];
   entrypoint = builtins.readFile ./entrypoint.sh;
   env = [ "PYTHONUNBUFFERED=1" ];
 }

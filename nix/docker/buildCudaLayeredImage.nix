@@ -31,6 +31,11 @@
   # entrypoint: shell text the entrypoint script runs after setting up PATH and the writable dirs,
   #   typically `exec … "$@"`.
 , entrypoint
+  # appPaths: the project's own packages (e.g. the Python package of the app): they change in nearly
+  #   every release, so the layer planner keeps them, and what changes with them (its environment,
+  #   the entrypoint), in layers of their own — an app-only release re-pushes about the app's bytes
+  #   even at a small layer budget.
+, appPaths ? [ ]
   # path: packages whose bin/ directories the entrypoint puts in front of PATH.
 , path ? [ ]
   # env: extra "NAME=value" entries of the image Env; they win over the recipe's own.
@@ -136,7 +141,7 @@ let
     inherit shellPath;
   };
   plan = import ./plan-layers.nix {
-    inherit roots maxLayerBytes shellPath;
+    inherit roots maxLayerBytes shellPath appPaths;
     name = "${baseName}-layer-plan";
     strategy = layerStrategy;
     # one layer is the root skeleton

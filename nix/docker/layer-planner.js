@@ -22,13 +22,15 @@ exports.coverageProblems = coverageProblems;
 // - equal: the seed's nix-docker-layering `generators.equal`, reimplemented from its description:
 //   popularity order, a layer is closed when its running size passes total/maxLayers (an oversized
 //   path closes its layer with what came before it), the remainder is the last layer.
-// - stable (ours): the heaviest paths become "anchors" with a layer each; every other path goes
-//   into the layer of paths that have exactly the same anchors in their closure. Membership depends
-//   only on a path's own size rank and its position in the graph, never on running sums of unrelated
-//   paths. Because a path changes whenever anything in its closure changes, a group keyed by a set
-//   containing anchor X holds only dependents of X: replacing X (torch, ffmpeg) re-pushes X's layer
-//   and groups made only of paths that changed anyway. As many anchors are taken as the budget
-//   allows, so the app and its thin wrappers end up in small top layers.
+// - stable (ours): minimises what a release re-pushes. A change to a store path changes it and
+//   every path that has it in its closure; a layer is re-pushed when any of its paths changed. The
+//   planner starts from one unit per path (for large closures: the heaviest paths as "anchors"
+//   with a unit each, every other path in the unit of the paths with exactly the same anchors in
+//   their closure) and merges units pairwise, always the pair whose merge adds least to the
+//   expected re-push (each path equally likely to change; the project's own code, `appPaths`, as
+//   likely as all the others together, since it changes in nearly every release) until the budget
+//   is met. Torch, ffmpeg and the app stay apart from what does not change with them, at 20 layers
+//   as at 100.
 const fs = require("fs");
 exports.DEFAULT_MAX_LAYERS = 100;
 exports.HARD_MAX_LAYERS = 125;
@@ -225,22 +227,117 @@ function groupsFor(g, anchors) {
     }
     return groups;
 }
-function planStable(g, maxLayers) {
-    if (g.size <= maxLayers) {
-        return [...g.paths.keys()].map((i) => layerOf(g, [i]));
-    }
+/** Anchors and their groups (see the strategies above), as many anchors as `budget` units allow. */
+function anchorUnits(g, budget) {
     // Anchor candidates: heaviest first (ties by name), so membership follows each path's own size.
     const candidates = [...g.paths.keys()].sort((a, b) => g.sizes[b] - g.sizes[a] || byNameThenPath(g.paths[a], g.paths[b]));
     let best = { anchors: [], groups: groupsFor(g, []) };
-    for (let k = 1; k < Math.min(candidates.length, maxLayers); k++) {
+    for (let k = 1; k < Math.min(candidates.length, budget); k++) {
         const anchors = candidates.slice(0, k);
         const groups = groupsFor(g, anchors);
-        if (anchors.length + groups.size <= maxLayers) {
+        if (anchors.length + groups.size <= budget) {
             best = { anchors, groups };
         }
     }
+    return [...best.anchors.map((a) => [a]), ...best.groups.values()];
+}
+function popcount(x) {
+    x -= (x >>> 1) & 0x55555555;
+    x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+    return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+/** Σ weights of a ∖ b for two path bitsets: 1 per path, plus `appWeight` per path also in `app`. */
+function weightAndNot(a, b, app, appWeight) {
+    let n = 0;
+    let inApp = 0;
+    for (let k = 0; k < a.length; k++) {
+        const d = a[k] & ~b[k];
+        n += popcount(d);
+        inApp += popcount(d & app[k]);
+    }
+    return n + appWeight * inApp;
+}
+/** Units the merge starts from: one per path, or (large closures) anchor groups, at most this many. */
+const MERGE_START_UNITS = 300;
+/**
+ * Merges units into `maxLayers` layers, each step the pair whose merge adds least to the bytes a
+ * release re-pushes. A change to store path P changes P and every path that has P in its closure,
+ * so it re-pushes each layer whose "touch set" (the union of its paths' closures) holds P. Merging
+ * U and V makes every change that touches exactly one of them re-push the other too: it costs
+ * size(V)·w(T(U)∖T(V)) + size(U)·w(T(V)∖T(U)), where w counts each path of the closure as one
+ * change, and each of the project's own paths (`app`) as many changes as the closure has paths:
+ * the app changes in nearly every release. Paths that always change together (the app, its
+ * environment and entrypoint) merge cheaply; the app merges with nothing that does not change with
+ * it, and never with torch, whose re-push every app release would then pay.
+ */
+function mergeUnits(g, start, maxLayers, app) {
+    const sets = g.closureSets();
+    const words = sets.length > 0 ? sets[0].length : 1;
+    const appSet = new Uint32Array(words);
+    for (const i of app) {
+        appSet[i >>> 5] |= 1 << (i & 31);
+    }
+    const appWeight = g.size;
+    const units = start.map((u) => [...u].sort((a, b) => byNameThenPath(g.paths[a], g.paths[b])))
+        .sort((a, b) => byNameThenPath(g.paths[a[0]], g.paths[b[0]]));
+    const m = units.length;
+    const touch = units.map((u) => {
+        const t = new Uint32Array(words);
+        for (const i of u) {
+            for (let k = 0; k < words; k++) {
+                t[k] |= sets[i][k];
+            }
+        }
+        return t;
+    });
+    const size = units.map((u) => u.reduce((s, i) => s + g.sizes[i], 0));
+    const alive = new Array(m).fill(true);
+    const cost = new Float64Array(m * m);
+    const pairCost = (a, b) => size[b] * weightAndNot(touch[a], touch[b], appSet, appWeight) + size[a] * weightAndNot(touch[b], touch[a], appSet, appWeight);
+    for (let a = 0; a < m; a++) {
+        for (let b = a + 1; b < m; b++) {
+            cost[a * m + b] = pairCost(a, b);
+        }
+    }
+    for (let left = m; left > maxLayers; left--) {
+        let best = Infinity;
+        let ba = -1;
+        let bb = -1;
+        for (let a = 0; a < m; a++) {
+            if (!alive[a]) {
+                continue;
+            }
+            for (let b = a + 1; b < m; b++) {
+                if (alive[b] && cost[a * m + b] < best) {
+                    best = cost[a * m + b];
+                    ba = a;
+                    bb = b;
+                }
+            }
+        }
+        units[ba].push(...units[bb]);
+        alive[bb] = false;
+        for (let k = 0; k < words; k++) {
+            touch[ba][k] |= touch[bb][k];
+        }
+        size[ba] += size[bb];
+        for (let c = 0; c < m; c++) {
+            if (alive[c] && c !== ba) {
+                const [x, y] = c < ba ? [c, ba] : [ba, c];
+                cost[x * m + y] = pairCost(x, y);
+            }
+        }
+    }
+    return units.filter((_, i) => alive[i]);
+}
+function planStable(g, maxLayers, appPaths = []) {
+    if (g.size <= maxLayers) {
+        return [...g.paths.keys()].map((i) => layerOf(g, [i]));
+    }
+    const start = g.size <= MERGE_START_UNITS ? [...g.paths.keys()].map((i) => [i]) : anchorUnits(g, MERGE_START_UNITS);
     const depth = g.depth();
-    const units = [...best.anchors.map((a) => [a]), ...best.groups.values()];
+    const app = appPaths.map((p) => g.index.get(p)).filter((i) => i !== undefined);
+    const units = mergeUnits(g, start, maxLayers, app);
     const height = (u) => Math.max(...u.map((i) => depth[i]));
     const firstName = (u) => u.map((i) => g.paths[i]).sort(byNameThenPath)[0];
     units.sort((a, b) => height(a) - height(b) || byNameThenPath(firstName(a), firstName(b)));
@@ -261,7 +358,7 @@ function planLayers(infos, opts) {
     const g = new ClosureGraph(infos);
     const layers = opts.strategy === "popularity" ? planPopularity(g, maxLayers)
         : opts.strategy === "equal" ? planEqual(g, maxLayers)
-            : planStable(g, maxLayers);
+            : planStable(g, maxLayers, opts.appPaths);
     const limit = opts.maxLayerBytes ?? exports.DEFAULT_MAX_LAYER_BYTES;
     for (const [i, l] of layers.entries()) {
         if (l.size > limit) {
@@ -300,20 +397,21 @@ function coverageProblems(graph, layers) {
     ];
 }
 /* Command line, used inside the Nix build:
- *   node layer-planner.js <.attrs.json> <graph attribute> <strategy> <maxLayers> <maxLayerBytes>
+ *   node layer-planner.js <.attrs.json> <graph attribute> <strategy> <maxLayers> <maxLayerBytes> [<app paths attribute>]
  * reads the exportReferencesGraph output of a structured-attrs derivation and writes the plan to
  * the derivation's `out` (a directory): plan.json, and layers.txt with one layer per line
  * (space-separated store paths) for shell consumers. */
 function cli(argv) {
-    const [attrsFile, attr, strategy, maxLayers, maxLayerBytes] = argv;
+    const [attrsFile, attr, strategy, maxLayers, maxLayerBytes, appAttr] = argv;
     if (maxLayerBytes === undefined || !["popularity", "equal", "stable"].includes(strategy)) {
-        process.stderr.write("usage: layer-planner <.attrs.json> <attr> <popularity|equal|stable> <maxLayers> <maxLayerBytes>\n");
+        process.stderr.write("usage: layer-planner <.attrs.json> <attr> <popularity|equal|stable> <maxLayers> <maxLayerBytes> [<app paths attr>]\n");
         return 2;
     }
     const attrs = JSON.parse(fs.readFileSync(attrsFile, "utf8"));
     const graph = attrs[attr];
     const out = attrs.outputs.out;
-    const plan = planLayers(graph, { strategy: strategy, maxLayers: Number(maxLayers), maxLayerBytes: Number(maxLayerBytes) });
+    const appPaths = appAttr === undefined ? [] : attrs[appAttr] ?? [];
+    const plan = planLayers(graph, { strategy: strategy, maxLayers: Number(maxLayers), maxLayerBytes: Number(maxLayerBytes), appPaths });
     for (const w of plan.warnings) {
         process.stderr.write(`layer-planner: warning: ${w}\n`);
     }

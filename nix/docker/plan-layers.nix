@@ -16,6 +16,9 @@
 , node
   # shellPath: PATH for the builder's shell.
 , shellPath ? "/usr/bin:/bin"
+  # appPaths: the project's own packages (their store paths change in nearly every release); the
+  #   stable planner keeps them, and what changes with them, apart from everything else.
+, appPaths ? [ ]
   # name: derivation name.
 , name ? "layer-plan-${strategy}-${toString maxLayers}"
   # assembly: what the image is assembled from besides the plan (config, name, tag, the assembly
@@ -27,12 +30,12 @@
 }:
 assert builtins.elem strategy [ "popularity" "equal" "stable" ];
 derivation {
-  inherit name system assembly;
+  inherit name system assembly appPaths;
   builder = "/bin/sh";
   __structuredAttrs = true;
   exportReferencesGraph.graph = roots;
   args = [ "-c" ''
     export PATH=${shellPath}
-    exec ${node} ${./layer-planner.js} .attrs.json graph ${strategy} ${toString maxLayers} ${toString maxLayerBytes}
+    exec ${node} ${./layer-planner.js} .attrs.json graph ${strategy} ${toString maxLayers} ${toString maxLayerBytes} appPaths
   '' ];
 }

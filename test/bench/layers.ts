@@ -27,8 +27,10 @@ export function runLayerBench(seed = 42, maxLayers = 100): BenchRow[] {
         const after = closureGraph(model);
         const ideal = idealBytes(before, after);
         for (const strategy of STRATEGIES) {
-            const p1 = planLayers(before, { strategy, maxLayers });
-            const p2 = planLayers(after, { strategy, maxLayers });
+            // the project's own code, as the recipe tells the planner (appPaths)
+            const app = (g: typeof before) => g.filter((p) => p.path.endsWith("-python3.11-myproject-0.1")).map((p) => p.path);
+            const p1 = planLayers(before, { strategy, maxLayers, appPaths: app(before) });
+            const p2 = planLayers(after, { strategy, maxLayers, appPaths: app(after) });
             const repushed = repushedBytes(p1.layers, p2.layers);
             const sizes = p2.layers.map((l) => l.size);
             rows.push({

@@ -54,13 +54,14 @@ describe("layering against a real registry", function () {
 
     it("a changed package rebuilds and uploads only its layer and the top one (+ config), with no local cache", () => {
         const before = buildImage([]);
-        const planBumped = nixBuild(["--argstr", "bump", "b07"]);
-        const drv = execFileSync("nix-instantiate", [...NIX, FIXTURE, "--argstr", "bump", "b07", "--argstr", "layerPlan", planBumped], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+        const bump = ["--argstr", "bump", "b07", "--argstr", "salt", `-${process.pid}-${Date.now()}`];
+        const planBumped = nixBuild(bump);
+        const drv = execFileSync("nix-instantiate", [...NIX, FIXTURE, ...bump, "--argstr", "layerPlan", planBumped], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
         // Nix's dry run prints what it would build on stderr
         const dry = execFileSync("/bin/sh", ["-c", `nix-store --realise --dry-run --option substituters '' "$0" 2>&1`, drv], { encoding: "utf8" });
         const toBuild = [...new Set(dry.match(/\/nix\/store\/[a-z0-9]{32}-[^\s]+\.drv/g) ?? [])].map((d) => d.slice(44));
         assert.deepStrictEqual(toBuild.sort(), ["blobs-image.drv", "layer-b07.drv", "layer-blobs-top.drv"], "unchanged layers are not rebuilt");
-        const after = buildImage(["--argstr", "bump", "b07"]);
+        const after = buildImage(bump);
         const a = diffIds(before);
         const b = diffIds(after);
         const changed = b.filter((d) => !a.includes(d));
