@@ -6,7 +6,7 @@
 #   the `nvidia` RuntimeClass, three docker-registry instances (HTTP with htpasswd auth, HTTP without
 #   auth, HTTPS with a certificate from the rehearsal CA and htpasswd auth), and dockerd (trusting the CA) with its own data root
 #   and socket (it pulls and runs the pushed image).
-# Usage: cluster.sh up | down | status | stop NAME | start registry|registry-open|registry-tls|kube-apiserver|kube-scheduler
+# Usage: cluster.sh up | down | status | stop NAME | start registry|registry-open|registry-tls|kube-apiserver|kube-scheduler|dockerd
 #        | reset registry|registry-open|registry-tls
 # With NGD_GPU_CLUSTER=1 (test/e2e/gpu-cluster.test.ts) `up` also creates what a real GPU fleet has:
 #   a T4 node (`Tesla-T4`, compute 7.5), a MIG single-strategy A100 node (`…-MIG-1g.5gb`, 7 × nvidia.com/gpu),
@@ -210,7 +210,8 @@ start_apiserver() {
 # from the registry and runs it, to prove the image is real.
 start_dockerd() {
   mkdir -p "$D/docker"
-  SSL_CERT_FILE="$D/pki/ca-bundle.crt" start dockerd dockerd --host "unix://$D/docker/docker.sock" --data-root "$D/docker/data" --exec-root "$D/docker/exec" \
+  local ca=(); [ ! -f "$D/pki/ca-bundle.crt" ] || ca=(env SSL_CERT_FILE="$D/pki/ca-bundle.crt")
+  start dockerd "${ca[@]}" dockerd --host "unix://$D/docker/docker.sock" --data-root "$D/docker/data" --exec-root "$D/docker/exec" \
     --pidfile "$D/docker/docker.pid" --bridge=none --iptables=false --ip6tables=false
   wait_for dockerd 60 docker --host "unix://$D/docker/docker.sock" version
 }
@@ -314,7 +315,8 @@ case "${1:-}" in
       registry|registry-open|registry-tls) registry "$2" keep ;;
       kube-apiserver) start_apiserver ;;
       kube-scheduler) start_scheduler ;;
-      *) echo "can restart: registry registry-open registry-tls kube-apiserver kube-scheduler" >&2; exit 2 ;;
+      dockerd) start_dockerd ;;
+      *) echo "can restart: registry registry-open registry-tls kube-apiserver kube-scheduler dockerd" >&2; exit 2 ;;
     esac
     log "started $2" ;;
   status) for f in "$D"/pids/*.pid; do [ -f "$f" ] && echo "$(basename "$f" .pid) $(cat "$f") $(kill -0 "$(cat "$f")" 2>/dev/null && echo running || echo dead)"; done ;;
