@@ -160,7 +160,11 @@ export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord,
             lines.push("  nothing to build or fetch: the new image is already in the store");
         }
     }
-    lines.push(`  image: new derivation ${cur.drvPath}`);
+    // With our layering the evaluated derivation is the layer plan (nix/docker/buildCudaLayeredImage.nix):
+    // the layers are derivations of the build's second step, so only their reuse can be said here.
+    lines.push(/-layer-plan\.drv$/.test(cur.drvPath)
+        ? `  image: new layer plan ${cur.drvPath}; then only layers whose store paths changed are packed, the others are reused`
+        : `  image: new derivation ${cur.drvPath}`);
     if (rollout !== undefined) {
         lines.push(`  rollout: ${rolloutLine(rollout)}`);
     }

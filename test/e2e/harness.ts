@@ -511,7 +511,17 @@ export function storeSignatures(storePath: string): Array<{ path: string; signat
  */
 export function deleteClosure(storePath: string): string[] {
     const closure = execFileSync("nix-store", ["--query", "--requisites", storePath], { encoding: "utf8" }).trim().split("\n");
-    const withReferrers = execFileSync("nix-store", ["--query", "--referrers-closure", ...closure], { encoding: "utf8" }).trim().split("\n");
+    // Everything that refers to it goes too, and (Nix keeps a derivation's outputs with it:
+    // keep-derivations) the outputs of every derivation that does — a layer derivation names its
+    // store paths, and its output may belong to another image — until nothing is added.
+    let withReferrers = new Set<string>();
+    let next = new Set(closure);
+    while (next.size > withReferrers.size) {
+        withReferrers = new Set(execFileSync("nix-store", ["--query", "--referrers-closure", ...next], { encoding: "utf8", maxBuffer: 64 << 20 }).trim().split("\n"));
+        const drvs = [...withReferrers].filter((p) => p.endsWith(".drv"));
+        const outputs = drvs.length === 0 ? [] : execFileSync("nix-store", ["--query", "--outputs", ...drvs], { encoding: "utf8", maxBuffer: 64 << 20 }).trim().split("\n").filter((p) => fs.existsSync(p));
+        next = new Set([...withReferrers, ...outputs]);
+    }
     const r = spawnSync("nix-store", ["--delete", ...withReferrers], { encoding: "utf8" });
     assert.strictEqual(r.status, 0, r.stderr.split("\n").filter((l) => !/stale/.test(l)).join("\n").slice(-2000));
     const deleted = closure.filter((p) => !fs.existsSync(p));
