@@ -232,7 +232,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 // test/e2e/preview.test.ts checks the list with an edit no store has seen.
                 const cost = "(to build \\(\\d+ derivations?\\): [^\\n]*fixture-app|nothing to build or fetch: the new image is already in the store)";
                 assert.match(out, new RegExp(`nix-gpu-deploy: what this change does\\n\\s*nix file changed: test/fixture/overlay/greeting\\.nix\\n\\s*${cost}`), `the preview says what changed and what Nix will build:\n${out}`);
-                assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-ml-fixture-layer-plan\.drv" => "\/nix\/store\/[a-z0-9]{32}-ml-fixture-layer-plan\.drv"/, "the diff shows the new derivation (the layer plan's: the image is assembled from it)");
+                assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-fixture-layer-plan\.drv" => "\/nix\/store\/[a-z0-9]{32}-fixture-layer-plan\.drv"/, "the diff shows the new derivation (the layer plan's: the image is assembled from it)");
                 assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, `the Deployment will change (an update, not a replace):\n${out}`);
                 assert.match(out, /image\s*:\s*"[^"]+@sha256:[a-f0-9]{64}" => \[unknown\]/, "its image will change");
                 assert.ok((preview.changeSummary.replace ?? 0) >= 1 && (preview.changeSummary.update ?? 0) >= 1, JSON.stringify(preview.changeSummary));

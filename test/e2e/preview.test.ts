@@ -72,7 +72,7 @@ describe("preview: explains a change in words, and says nothing when nothing cha
         assert.strictEqual(p.explained[1], `overlay greeting: text ${JSON.stringify(text("first"))} → ${JSON.stringify(text("second"))}`);
         assert.match(p.explained[2], /^to build \((\d+) derivations?\): (.*)$/);
         assert.match(p.explained[2], /fixture-app/);
-        assert.match(p.explained[2], /ml-fixture-layer-plan/);
+        assert.match(p.explained[2], /fixture-layer-plan/);
         assert.match(p.explained.join("\n"), /rollout: Deployment ml-local\/fixture, 2 replicas, RollingUpdate \(maxSurge 0\): one pod at a time; the other old pod keeps serving/);
         assert.doesNotMatch(p.out, /NGD_OVERLAY_|sha256:[a-f0-9]{64} args:/, "no hashes in the diff");
         await stack.up({ color: "never" });
