@@ -141,9 +141,16 @@ export interface ImageBuild {
 export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): string[] {
     const argv = nixBuildArgv(build.entryAbs, build.args, true);
     const cmd = shCommand([...argv.slice(0, 1), ...extraFlags, ...argv.slice(1)]);
+    // The plan is kept by a GC root in the private directory (`$tmp`, removed on exit) until the
+    // image that references it is built: a garbage collection between the two steps cannot take it.
+    const first = shCommand([...argv.slice(0, 1), ...extraFlags, ...argv.slice(1).map((a) => a === "--no-out-link" ? ["--out-link", shellVar("ngd_plan_root")] : [a]).flat()]);
     return [
-        `ngd_image=$(${cmd})`,
-        `if [ -f "$ngd_image/plan.json" ]; then ngd_image=$(${cmd} --argstr layerPlan "$ngd_image"); fi`,
+        `ngd_plan_root="$tmp/layer-plan"`,
+        `ngd_image=$(${first})`,
+        `if [ -f "$ngd_image/plan.json" ]; then`,
+        `  ngd_image=$(${cmd} --argstr layerPlan "$ngd_image")`,
+        `  [ -f "$ngd_image/oci-layout" ] || { echo "nix-build of the entry with layerPlan gave $ngd_image, not an image layout: does the entry pass layerPlan on to buildCudaLayeredImage?" >&2; exit 1; }`,
+        `fi`,
         `case "$ngd_image" in /nix/store/*) ;; *) echo "nix-build printed no store path: $ngd_image" >&2; exit 1 ;; esac`,
     ];
 }
@@ -369,7 +376,10 @@ export function dockerLoadScript(realise?: ImageBuild): string {
     return shScript([
         ...publishPreludeLines(realise),
         `if ${IS_LAYOUT}; then`,
-        `  loaded=$(tar -chf - -C "$NGD_IMAGE" manifest.json index.json oci-layout blobs | docker load | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,
+        // Only the docker-archive part (manifest.json and the blobs): with oci-layout in the stream,
+        // containerd's importer (Docker's containerd image store) would read index.json instead and
+        // name the image by its bare tag.
+        `  loaded=$(tar -chf - -C "$NGD_IMAGE" manifest.json blobs | docker load | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,
         `else`,
         ...materializeArchiveLines("NGD_IMAGE").map((l) => `  ${l}`),
         `  loaded=$(docker load --input "$archive" | sed -n 's/^Loaded image: //p; s/^Loaded image ID: //p' | tail -n 1)`,

@@ -70,6 +70,7 @@ derivation {
   PATH = shellPath;
   args = [ "-c" ''
     set -eu
+    set -f
     mkdir -p "$out/blobs/sha256"
     descriptors=""; diffIds=""; archiveLayers=""
     for l in $layers; do

@@ -165,4 +165,7 @@ if layerStrategy == "popularity" then
     extraCommands = skeletonCommands;
   }
 else if layerPlan == null then plan
-else assembled
+# a plan of another evaluation would give an image whose layers do not match its config
+else assert lib.assertMsg (layerPlan == builtins.unsafeDiscardStringContext plan.outPath)
+  "buildCudaLayeredImage: layerPlan ${layerPlan} is not this image's plan (${plan.outPath}): build the entry without layerPlan first";
+  assembled

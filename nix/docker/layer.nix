@@ -40,6 +40,8 @@ derivation {
   PATH = shellPath;
   args = [ "-c" ''
     set -eu
+    # store path names may hold `?`: no globbing of the word-split lists below
+    set -f
     mkdir -p "$out" skel/nix/store
     if [ -n "$rootDir" ]; then
       mkdir root

@@ -47,12 +47,13 @@ describe("the program under mocks, per shipped stack", function () {
         }
     });
 
-    it("builds with nix-build --no-out-link and the stack's arguments, triggered by the .drv", () => {
+    it("builds with nix-build (the plan, then the image) and the stack's arguments, triggered by the .drv", () => {
         for (const [stack, run] of Object.entries(runs)) {
             const build = find(run, "command:local:Command", "-image-build");
             // Only the offline rehearsal switches binary caches off, through its own stack config.
             const nixFlags = stack === "local" ? "--option substituters '' " : "";
-            assert.ok(build.inputs.create.includes(`\nngd_image=$(nix-build --no-out-link --no-build-output --option log-lines 60 ${nixFlags}/`), `${stack}: ${build.inputs.create}`);
+            assert.ok(build.inputs.create.includes(`\nngd_image=$(nix-build --out-link "$ngd_plan_root" --no-build-output --option log-lines 60 ${nixFlags}/`), `${stack}: ${build.inputs.create}`);
+            assert.ok(build.inputs.create.includes(`\n  ngd_image=$(nix-build --no-out-link --no-build-output --option log-lines 60 ${nixFlags}/`), `${stack}: ${build.inputs.create}`);
             assert.ok(build.inputs.create.includes(`--argstr layerPlan "$ngd_image")`), `${stack}: the image assembled from the plan`);
             const cfg = stackConfig(stack);
             const nix = JSON.parse(cfg["nix-gpu-deploy:nix"]);
@@ -61,7 +62,9 @@ describe("the program under mocks, per shipped stack", function () {
             assert.ok(build.inputs.create.includes(`--argstr imageName ${image.name}`));
             assert.ok(build.inputs.create.includes(`--argstr maxLayers ${image.maxLayers}`));
             assert.ok(build.inputs.create.includes(`--argstr cudaCapabilities '${JSON.stringify(nix.cudaCapabilities ?? [])}'`));
-            assert.ok(!build.inputs.create.includes("--out-link "));
+            // the plan's GC root lives in the command's private directory, removed on exit; nothing else leaves a link
+            assert.deepStrictEqual(build.inputs.create.match(/--out-link \S+/g), ['--out-link "$ngd_plan_root"']);
+            assert.ok(build.inputs.create.includes(`ngd_plan_root="$tmp/layer-plan"`));
             assert.match(build.inputs.triggers[0].drv, /^\/nix\/store\/[a-z0-9]{32}-.*\.drv$/);
             assert.deepStrictEqual(build.inputs.triggers[1], { layering: { maxLayers: image.maxLayers, strategy: "stable" } });
             assert.deepStrictEqual(build.inputs.environment, {}, "no hashes in the build's diff");

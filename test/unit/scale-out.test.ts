@@ -89,7 +89,7 @@ describe("issue #9: the image is realised where the local store lost it", () => 
         const name = `ngd-realise-${process.pid}-${Date.now()}`;
         // the entry's two steps, as nix/docker/buildCudaLayeredImage.nix makes them
         fs.writeFileSync(expr, `{ layerPlan ? "" }: if layerPlan == "" then derivation { name = "${name}-plan"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "mkdir $out; echo {} > $out/plan.json"]; }
-            else derivation { name = "${name}-image"; system = builtins.currentSystem; builder = "/bin/sh"; plan = builtins.storePath layerPlan; args = ["-c" ''echo "built from $plan" > $out'']; }`);
+            else derivation { name = "${name}-image"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; plan = builtins.storePath layerPlan; args = ["-c" ''mkdir $out; echo "built from $plan" > $out/built; touch $out/oci-layout'']; }`);
         const plan = execFileSync("nix-build", ["--no-out-link", "--option", "substituters", "", expr], { encoding: "utf8" }).trim();
         const drv = execFileSync("nix-instantiate", [expr, "--argstr", "layerPlan", plan], { encoding: "utf8" }).trim();
         const out = execFileSync("nix-store", ["--query", "--outputs", drv], { encoding: "utf8" }).trim();
@@ -97,7 +97,7 @@ describe("issue #9: the image is realised where the local store lost it", () => 
         const r = run(script, { NGD_IMAGE: out });
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stderr, /is not in the local Nix store: building it again/);
-        assert.strictEqual(fs.readFileSync(out, "utf8"), `built from ${plan}\n`);
+        assert.strictEqual(fs.readFileSync(path.join(out, "built"), "utf8"), `built from ${plan}\n`);
     });
     it("fails with a message when building again gives another image (the Nix files changed)", function () {
         this.timeout(60000);
