@@ -83,7 +83,7 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
             const state = { ...args.inputs };
             if (args.type === "command:local:Command") {
                 const create = String(args.inputs.create ?? "");
-                if (args.name === "image-build" || args.name.endsWith("-image-build")) {
+                if (args.name.endsWith("image-build")) {
                     // The image build (its two nix-builds): not run under mocks; an image path keyed by its triggers.
                     state.stdout = `/nix/store/${fakeStoreHash(`out${JSON.stringify(args.inputs.triggers)}`)}-myproject-image\n`;
                 } else {
