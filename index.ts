@@ -5,7 +5,7 @@ import { GpuDeployment } from "./components/gpuDeployment";
 import { loadKubeConfig, underMocks } from "./components/kube";
 import { clientLookup, preflightProblems } from "./components/preflight";
 import { LayeredCudaImage } from "./components/image";
-import { ExplainRecord, previousRecord, reportExplanation } from "./components/explain";
+import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, unwrapOutput } from "./components/explain";
 import { NixDependencySet, NixOverlay, defaultEvalCacheDir, nixOnPath } from "./components/nix";
 import { PromotedImage } from "./components/promote";
 import { PublishedImage, publishImage } from "./components/publish";
@@ -14,6 +14,9 @@ import { loadStackConfig } from "./components/stackConfig";
 const projectRoot = __dirname;
 const { config, registryPassword, registryPullPassword, kubeconfig, nixSigningKey, nixBuilderSshKey } = loadStackConfig(projectRoot);
 const stack = pulumi.getStack();
+// What the last `up` exported: a preview says what changed since (components/explain.ts), and the
+// cluster preflight runs only when what it checks changed (components/preflight.ts).
+const lastUp = lastUpOutputs();
 
 // Stable names: Pulumi URNs already carry the stack, so `pulumi stack rename` changes nothing; stacks
 // created before keep their resources through an alias from the earlier, stack-prefixed name (the
@@ -30,8 +33,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
         projectRoot,
     }, formerly(`overlay-${o.name}`)));
 
-    // What the last `up` recorded, so that a preview can say what changed (components/explain.ts).
-    const previous = previousRecord();
+    const previous = lastUp.then((o) => parseRecord(o.nixExplain));
     const dependencySet = new NixDependencySet("deps", {
         entry: config.nix.entry,
         projectRoot,
@@ -111,6 +113,7 @@ const app = !runsImage(config) || imageRefOut === undefined ? undefined : new Gp
     // The live cluster is checked before anything is registered in it (components/preflight.ts).
     preflight: underMocks() ? undefined : async (input, kubeconfigText) =>
         preflightProblems(clientLookup(loadKubeConfig(kubeconfigText, config.cluster.context)), input),
+    previousPreflightKey: lastUp.then((o) => { const k = unwrapOutput(o.clusterChecked); return typeof k === "string" ? k : undefined; }),
 }, {
     // No cluster resource (provider, namespace, pull secret) is registered before the Nix evaluation
     // (or the promoted stack's outputs) has succeeded: a failure leaves nothing registered in the cluster.
@@ -128,5 +131,7 @@ export const digest = built?.published.digest;
 export const nixExplain = built === undefined ? undefined : pulumi.secret(built.record.apply((r) => JSON.stringify(r)));
 /** What the image was built for: a promoting stack checks it against its own nix.cudaCapabilities. */
 export const cudaCapabilities = config.nix.cudaCapabilities;
+/** What the cluster preflight last depended on (a digest; components/preflight.ts `preflightKey`). */
+export const clusterChecked = app?.preflightKey;
 export const namespace = app?.namespaceName;
 export const deployment = app?.deploymentName;

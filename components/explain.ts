@@ -2,7 +2,7 @@
 // (compared with what the last `up` recorded in the stack's `nixExplain` output), what Nix will
 // build or fetch for it (Nix's own dry run), and what rolls out. The logic is pure (the program
 // feeds it the previous record, the current one and Nix's dry-run text; tests call it directly);
-// the last three functions read the previous record and print.
+// the last functions read the previous record and print.
 import * as pulumi from "@pulumi/pulumi";
 import { OverlayArgValue } from "./config";
 
@@ -189,24 +189,26 @@ export function rolloutLine(r: RolloutFacts): string {
 }
 
 /**
- * The last `up`'s record, read from this stack's own `nixExplain` output with the engine's
- * `pulumi:pulumi:readStackOutputs` invoke — what a StackReference does, without registering a
- * resource, so a no-op preview shows no `read` of it (the state is where the record lives, so any
- * machine previewing the stack sees the same). Undefined on the first preview of a stack, or when
- * the record is unreadable.
+ * The last `up`'s stack outputs, read with the engine's `pulumi:pulumi:readStackOutputs` invoke —
+ * what a StackReference does, without registering a resource, so a no-op preview shows no `read` of
+ * it (the state is where they live, so any machine previewing the stack sees the same). Empty on the
+ * first preview of a stack, or when they are unreadable.
  */
-export function previousRecord(): Promise<ExplainRecord | undefined> {
+export function lastUpOutputs(): Promise<Record<string, unknown>> {
     const name = `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`;
     return pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", { name }, { async: true })
-        .then((r: { outputs?: Record<string, unknown> }) => parseRecord(r.outputs?.nixExplain), () => undefined);
+        .then((r: { outputs?: Record<string, unknown> }) => r.outputs ?? {}, () => ({}));
+}
+
+/** Pure: an output value as the invoke returns it, a secret one unwrapped ({ <secret signature>, value }). */
+export function unwrapOutput(v: unknown): unknown {
+    const o = v as Record<string, unknown> | null;
+    return typeof o === "object" && o !== null && o[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig ? o.value : v;
 }
 
 /** Pure: an `nixExplain` output value as a record, or undefined when it is not one. */
 export function parseRecord(v: unknown): ExplainRecord | undefined {
-    // A secret output arrives from the invoke still wrapped ({ <secret signature>, value }).
-    if (typeof v === "object" && v !== null && typeof (v as { value?: unknown }).value === "string") {
-        v = (v as { value: string }).value;
-    }
+    v = unwrapOutput(v);
     try {
         const r = (typeof v === "string" ? JSON.parse(v) : v) as Partial<ExplainRecord> | undefined;
         return r !== undefined && r !== null && Array.isArray(r.overlays) && typeof r.files === "object" && r.files !== null

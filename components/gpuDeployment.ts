@@ -9,7 +9,8 @@ import { ClusterConfig, DeploymentConfig, GpuConfig } from "./config";
 import { boundedOutput } from "./exec";
 import { programError } from "./errors";
 import { appLabels, deploymentSpec, disruptionBudgetSpec, dockerConfigJson, jobSpec } from "./gpuPodSpec";
-import { OWNER_ANNOTATION, PreflightInput } from "./preflight";
+import { defaultKubeconfigFiles } from "./kube";
+import { OWNER_ANNOTATION, PreflightInput, preflightKey } from "./preflight";
 
 export interface GpuDeploymentArgs {
     gpu: GpuConfig;
@@ -32,6 +33,11 @@ export interface GpuDeploymentArgs {
      * the problems found; any problem fails preview and up. Not run with cluster.renderYamlTo.
      */
     preflight?: (input: PreflightInput, kubeconfig: string | undefined) => Promise<string[]>;
+    /**
+     * The `preflightKey` of the last `up` (stack output `clusterChecked`): when this run's is the
+     * same, nothing is about to be created and the preflight is skipped.
+     */
+    previousPreflightKey?: Promise<string | undefined>;
     /** Earlier name of this component (a stack created before the names became stable): aliased. */
     previousName?: string;
 }
@@ -67,6 +73,8 @@ export class GpuDeployment extends pulumi.ComponentResource {
     public readonly deploymentName: pulumi.Output<string>;
     /** The namespace name once the live cluster has been checked (fails with the preflight's problems). */
     public readonly checkedNamespace: pulumi.Output<string>;
+    /** What the preflight depended on (components/preflight.ts `preflightKey`); "" when none ran. A secret. */
+    public readonly preflightKey: pulumi.Output<string>;
 
     constructor(name: string, args: GpuDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nix-gpu-deploy:k8s:GpuDeployment", name, {}, {
@@ -106,20 +114,32 @@ export class GpuDeployment extends pulumi.ComponentResource {
         if (!isJob && deployment.podDisruptionBudget !== undefined) {
             objects.push({ kind: "PodDisruptionBudget", name: deployment.name });
         }
-        const checked: pulumi.Output<string> = args.preflight === undefined || cluster.renderYamlTo !== undefined
-            ? pulumi.output(cluster.namespace)
-            : pulumi.unsecret(pulumi.output(args.kubeconfig ?? "").apply(async (kc) => {
+        const preflight = args.preflight;
+        const checkedKey: pulumi.Output<string> = preflight === undefined || cluster.renderYamlTo !== undefined
+            ? pulumi.output("")
+            : pulumi.output(args.kubeconfig ?? "").apply(async (kc) => {
+                const input: PreflightInput = { owner, namespace: cluster.namespace, createNamespace: cluster.createNamespace, objects, runtimeClassName: args.gpu.runtimeClassName };
+                let key = "";
+                try {
+                    key = preflightKey(input, kc !== "" ? kc : defaultKubeconfigFiles().map((f) => f.text).join("\n---\n"), cluster.context);
+                } catch {
+                    // No readable default kubeconfig: the check runs and says what is wrong.
+                }
+                if (key !== "" && key === await args.previousPreflightKey) {
+                    return key;
+                }
                 let problems: string[];
                 try {
-                    problems = await args.preflight!({ owner, namespace: cluster.namespace, createNamespace: cluster.createNamespace, objects, runtimeClassName: args.gpu.runtimeClassName }, kc === "" ? undefined : kc);
+                    problems = await preflight(input, kc === "" ? undefined : kc);
                 } catch (e) {
                     throw programError(`the cluster ${cluster.name} could not be checked before deploying (is it reachable with this kubeconfig${cluster.context !== undefined ? ` and context ${cluster.context}` : ""}?): ${(e as Error).message}`);
                 }
                 if (problems.length > 0) {
                     throw programError(`the cluster ${cluster.name} is not ready for this stack (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${problems.map((p) => `  - ${p}`).join("\n")}`);
                 }
-                return cluster.namespace;
-            }));
+                return key;
+            });
+        const checked: pulumi.Output<string> = pulumi.unsecret(checkedKey.apply(() => cluster.namespace));
 
         const childOpts = { parent: this, provider: this.provider };
         // A rename or a namespace change replaces: delete the old object first, so that its pods free
@@ -197,6 +217,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
         }
 
         this.checkedNamespace = checked;
+        this.preflightKey = pulumi.secret(checkedKey);
         this.namespaceName = namespaceName;
         this.deploymentName = this.workload.metadata.name;
         this.registerOutputs({ namespace: this.namespaceName, deployment: this.deploymentName });

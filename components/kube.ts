@@ -3,8 +3,9 @@
 // token files re-read, client certificates, proxy-url), selecting the same kubeconfig and context as
 // the Kubernetes provider does — the inline `kubeconfig` secret, else $KUBECONFIG / ~/.kube/config,
 // and `cluster.context` for either.
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
@@ -57,21 +58,33 @@ export function mergeKubeconfigs(files: { text: string; dir: string }[]): string
     return JSON.stringify(out);
 }
 
+/**
+ * The official client, loaded on first use: loading it takes about 0.4 s, which a preview that has
+ * nothing to check in the cluster (components/preflight.ts `preflightKey`) does not pay.
+ */
+export function kubeClient(): typeof import("@kubernetes/client-node") {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, see above
+    return require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
+}
+
+/** The default kubeconfig files, as client-go picks them: $KUBECONFIG's existing files, else ~/.kube/config. */
+export function defaultKubeconfigFiles(): { text: string; dir: string }[] {
+    const listed = (process.env.KUBECONFIG ?? "").split(path.delimiter).filter((f) => f !== "");
+    // As client-go: listed files that do not exist are skipped; without $KUBECONFIG, ~/.kube/config.
+    const files = listed.length > 0 ? listed.filter((f) => fs.existsSync(f)) : [path.join(os.homedir(), ".kube", "config")];
+    if (files.length === 0) {
+        throw new Error(`none of the kubeconfig files in $KUBECONFIG exists (${listed.join(path.delimiter)})`);
+    }
+    return files.map((f) => ({ text: fs.readFileSync(f, "utf8"), dir: path.dirname(path.resolve(f)) }));
+}
+
 /** The kubeconfig the provider uses: inline text, else the default files; then the context, if named. */
 export function loadKubeConfig(inline?: string, context?: string): KubeConfig {
-    const kc = new KubeConfig();
+    const kc = new (kubeClient().KubeConfig)();
     if (inline !== undefined && inline !== "") {
         kc.loadFromString(normalizeKubeconfig(inline));
     } else {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports -- read lazily, only here
-        const fs = require("fs") as typeof import("fs");
-        const listed = (process.env.KUBECONFIG ?? "").split(path.delimiter).filter((f) => f !== "");
-        // As client-go: listed files that do not exist are skipped; without $KUBECONFIG, ~/.kube/config.
-        const files = listed.length > 0 ? listed.filter((f) => fs.existsSync(f)) : [path.join(os.homedir(), ".kube", "config")];
-        if (files.length === 0) {
-            throw new Error(`none of the kubeconfig files in $KUBECONFIG exists (${listed.join(path.delimiter)})`);
-        }
-        kc.loadFromString(mergeKubeconfigs(files.map((f) => ({ text: fs.readFileSync(f, "utf8"), dir: path.dirname(path.resolve(f)) }))));
+        kc.loadFromString(mergeKubeconfigs(defaultKubeconfigFiles()));
     }
     if (context !== undefined && context !== "") {
         if (kc.getContextObject(context) === null) {

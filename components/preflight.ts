@@ -14,8 +14,13 @@
 //
 // Also: a RuntimeClass named in gpu.runtimeClassName must exist (GKE has no `nvidia` one; pods
 // naming a missing class are refused by admission).
-import * as k8s from "@kubernetes/client-node";
-import { apiErrorMessage } from "./kube";
+//
+// The check concerns what the stack is about to create, so it runs only when something it looks at
+// changed since the last `up` (`preflightKey`): a no-op preview neither asks the cluster nor loads
+// the client.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { createHash } from "crypto";
+import { apiErrorMessage, kubeClient } from "./kube";
 
 export const OWNER_ANNOTATION = "nix-gpu-deploy/owner";
 export const MANAGED_BY = "nix-gpu-deploy";
@@ -99,8 +104,20 @@ export async function preflightProblems(lookup: Lookup, i: PreflightInput): Prom
     return problems;
 }
 
+/**
+ * Pure: what the check depends on, as one digest — the owner, namespace, objects and RuntimeClass it
+ * looks for, the kubeconfig text (inline, or the default files' contents) and the context. The last
+ * `up` exports it (stack output `clusterChecked`); a run whose key is the same has nothing new to
+ * create in the same cluster (every object it registers is already in the stack's state), so it
+ * skips the check. Any change to what is created, where, or with which credentials runs it again.
+ */
+export function preflightKey(input: PreflightInput, kubeconfigText: string, context: string | undefined): string {
+    return createHash("sha256").update(JSON.stringify({ v: 1, input, kubeconfig: kubeconfigText, context: context ?? "" })).digest("hex");
+}
+
 /** Lookups through the official client. */
-export function clientLookup(kc: k8s.KubeConfig): Lookup {
+export function clientLookup(kc: KubeConfig): Lookup {
+    const k8s = kubeClient();
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const apps = kc.makeApiClient(k8s.AppsV1Api);
     const batch = kc.makeApiClient(k8s.BatchV1Api);

@@ -2,6 +2,7 @@
 // preflight (no take-over), and the GpuDeployment component's resource options under mocks.
 import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
+import { execFileSync } from "child_process";
 import { ParseResult, RawStackConfig, RunningStackConfig, parseStackConfig, runsImage } from "../../components/config";
 import { GpuDeployment, GpuDeploymentArgs } from "../../components/gpuDeployment";
 import { baseProduct, capabilityRuns, capabilityTerms, productCapability } from "../../components/gpuModel";
@@ -217,7 +218,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
     this.timeout(30000);
     interface Reg { type: string; name: string; props: Record<string, unknown>; opts: pulumi.CustomResourceOptions }
     /** Constructs the component alone, recording every child's inputs and options (transformations). */
-    async function build(mutate: (c: Cfg) => void, extra: Partial<GpuDeploymentArgs> = {}): Promise<{ regs: Reg[]; error?: Error; resources: { type: string; name: string; inputs: Record<string, unknown> }[] }> {
+    async function build(mutate: (c: Cfg) => void, extra: Partial<GpuDeploymentArgs> = {}, out: { preflightKey?: pulumi.Output<string> } = {}): Promise<{ regs: Reg[]; error?: Error; resources: { type: string; name: string; inputs: Record<string, unknown> }[] }> {
         const cfg = ok(mutate);
         const resources: { type: string; name: string; inputs: Record<string, unknown> }[] = [];
         await pulumi.runtime.setMocks({
@@ -236,6 +237,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         let error: Error | undefined;
         try {
             const gd = new GpuDeployment("gpu", args, { transformations: [(t) => { regs.push({ type: t.type, name: t.name, props: t.props, opts: t.opts }); return undefined; }] });
+            out.preflightKey = gd.preflightKey;
             // The SDK's own promise of the value: a failed output rejects it (apply's callback would never run).
             await (gd.checkedNamespace as unknown as { promise(): Promise<unknown> }).promise();
             await new Promise((r) => setTimeout(r, 100));
@@ -294,6 +296,41 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         assert.strictEqual(regs.find((r) => r.type === "kubernetes:core/v1:Namespace"), undefined);
         assert.strictEqual((resources.find((r) => r.type === "kubernetes:apps/v1:Deployment")!.inputs as { metadata: { namespace: string } }).metadata.namespace, "ml-local");
         assert.deepStrictEqual(seen, { owner: "p/local", namespace: "ml-local", createNamespace: false, objects: [{ kind: "Deployment", name: "fixture" }, { kind: "Secret", name: "fixture-registry" }], runtimeClassName: undefined });
+    });
+    it("issue #13: the preflight runs only when what it checks changed since the last up (its key)", async () => {
+        const kubeconfig = pulumi.secret("apiVersion: v1\nkind: Config\ncurrent-context: local\n");
+        let calls = 0;
+        const counting = { kubeconfig, preflight: async () => { calls++; return []; } };
+        const key = async (extra: Partial<GpuDeploymentArgs>, mutate: (c: Cfg) => void = () => undefined) => {
+            const gd: { preflightKey?: pulumi.Output<string> } = {};
+            await build(mutate, extra, gd);
+            return (gd.preflightKey as unknown as { promise(): Promise<string> }).promise();
+        };
+        const first = await key(counting);
+        assert.match(first, /^[0-9a-f]{64}$/);
+        assert.strictEqual(calls, 1, "no previous key: the check runs");
+        assert.strictEqual(await key({ ...counting, previousPreflightKey: Promise.resolve(first) }), first);
+        assert.strictEqual(calls, 1, "the same key: skipped");
+        for (const [what, extra, mutate] of [
+            ["another kubeconfig", { kubeconfig: pulumi.secret("apiVersion: v1\nkind: Config\ncurrent-context: other\n") }, () => undefined],
+            ["another deployment name", {}, (c: Cfg) => { c.deployment.name = "fixture-2"; }],
+            ["another namespace", {}, (c: Cfg) => { c.cluster.namespace = "ml-2"; }],
+            ["createNamespace off", {}, (c: Cfg) => { c.cluster.createNamespace = false; }],
+            ["a RuntimeClass", {}, (c: Cfg) => { c.gpu.runtimeClassName = "nvidia"; }],
+            ["another context", {}, (c: Cfg) => { c.cluster.context = "other"; }],
+            ["another cluster identity (owner)", {}, (c: Cfg) => { c.cluster.name = "other"; }],
+        ] as [string, Partial<GpuDeploymentArgs>, (c: Cfg) => void][]) {
+            const before: number = calls;
+            const k = await key({ ...counting, ...extra, previousPreflightKey: Promise.resolve(first) }, mutate);
+            assert.notStrictEqual(k, first, what);
+            assert.strictEqual(calls, before + 1, `${what}: the check runs again`);
+        }
+    });
+    it("issue #13: loading the program's modules does not load the Kubernetes client (0.4 s): only a preflight that runs does", () => {
+        const loaded = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e",
+            "for (const m of ['./index.ts', './components/gpuDeployment', './components/preflight', './components/kube']) { try { require(m); } catch {} } "
+            + "process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('@kubernetes/client-node'))))"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, PULUMI_CONFIG: "{}" } });
+        assert.strictEqual(loaded, "false");
     });
     it("item 7: a pre-created pull secret is referenced, not created (also with rendered manifests)", async () => {
         const { resources } = await build((c) => { c.cluster.imagePullSecret = "pull-ro"; });
