@@ -60,6 +60,8 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
             dryRun: dependencySet.dryRun,
             rollout: runsImage(config) ? { kind: config.deployment.kind, namespace: config.cluster.namespace, name: config.deployment.name, replicas: config.deployment.replicas, strategy: config.deployment.strategy } : undefined,
             caches: config.nix.settings.substituters,
+            previousImage: lastUp.then((o) => { const p = unwrapOutput(o.storePath); return typeof p === "string" ? p : undefined; }),
+            layering: { strategy: config.image.layerStrategy, maxLayers: config.image.maxLayers },
         });
 
     const image = new LayeredCudaImage("image", {

@@ -218,8 +218,19 @@ export function nixEvalScript(entryAbs: string, args: NixArgs): string {
  * printed on stdout. Never fails the preview: a cache that does not answer only shortens the list.
  */
 export function nixDryRunScript(drvPath: string, settings?: NixSettings): string {
-    return `${shCommand(["nix-store", "--realise", "--dry-run", ...nixSettingFlags(settings), drvPath])} 2>&1 || true`;
+    const drv = shCommand([drvPath]);
+    return [
+        `${shCommand(["nix-store", "--realise", "--dry-run", ...nixSettingFlags(settings), drvPath])} 2>&1 || true`,
+        // Then every output and source of the derivation's closure (what a layer forecast needs:
+        // components/forecast.ts): local store queries, no build.
+        `echo ${shCommand([CLOSURE_MARKER])}`,
+        `nix-store --query --requisites ${drv} | grep -v '[.]drv$' || true`,
+        `nix-store --query --requisites ${drv} | grep '[.]drv$' | xargs -r nix-store --query --outputs || true`,
+    ].join("\n");
 }
+
+/** Separates Nix's dry-run text from the closure's paths in nixDryRunScript's output. */
+export const CLOSURE_MARKER = "--- closure outputs and sources ---";
 
 /** How many lines of a failed builder's log the error shows (the rest: `nix log <drv>`). */
 export const BUILD_LOG_TAIL_LINES = 60;

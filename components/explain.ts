@@ -5,6 +5,9 @@
 // the last functions read the previous record and print.
 import * as pulumi from "@pulumi/pulumi";
 import { OverlayArgValue } from "./config";
+import { CLOSURE_MARKER } from "./exec";
+import { LayerForecast, forecastLayers, forecastLine, readPreviousImage } from "./forecast";
+import { LayerStrategyName } from "./layers";
 
 /** What the last `up` recorded about the Nix side (the stack output `nixExplain`). */
 export interface ExplainRecord {
@@ -23,6 +26,8 @@ export interface DryRun {
     build: string[];
     fetch: string[];
     downloadMiB?: number;
+    /** Every output and source path of the derivation's closure (after CLOSURE_MARKER), if listed. */
+    closure?: string[];
 }
 
 /** What rolls out when the image changes. */
@@ -48,6 +53,11 @@ export function storeName(p: string): string {
  */
 export function parseDryRun(text: string): DryRun {
     const out: DryRun = { build: [], fetch: [] };
+    const marker = text.indexOf(CLOSURE_MARKER);
+    if (marker >= 0) {
+        out.closure = text.slice(marker + CLOSURE_MARKER.length).split("\n").map((l) => l.trim()).filter((l) => /^\/nix\/store\/[a-z0-9]{32}-/.test(l));
+        text = text.slice(0, marker);
+    }
     let list: string[] | undefined;
     for (const line of text.split("\n")) {
         if (/^(these \d+ derivations|this derivation) will be built:/.test(line)) {
@@ -133,7 +143,7 @@ export function changedLines(prev: ExplainRecord, cur: ExplainRecord): string[] 
 }
 
 /** Pure: the preview's explanation block; [] when there is nothing to say (a no-op). */
-export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord, dry: DryRun | undefined, rollout: RolloutFacts | undefined, caches: string[] | undefined): string[] {
+export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord, dry: DryRun | undefined, rollout: RolloutFacts | undefined, caches: string[] | undefined, layers?: LayerForecast | string): string[] {
     if (prev === undefined) {
         return [];
     }
@@ -165,6 +175,9 @@ export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord,
     lines.push(/-layer-plan\.drv$/.test(cur.drvPath)
         ? `  image: new layer plan ${cur.drvPath}; then only layers whose store paths changed are packed, the others are reused`
         : `  image: new derivation ${cur.drvPath}`);
+    if (layers !== undefined) {
+        lines.push(`  ${forecastLine(layers)}`);
+    }
     if (rollout !== undefined) {
         lines.push(`  rollout: ${rolloutLine(rollout)}`);
     }
@@ -229,13 +242,36 @@ export function reportExplanation(a: {
     dryRun: Promise<DryRun | undefined>;
     rollout?: RolloutFacts;
     caches?: string[];
+    /** The last `up`'s image (its `storePath` output) and this run's layering: for the layer forecast. */
+    previousImage?: Promise<string | undefined>;
+    layering?: { strategy: LayerStrategyName; maxLayers: number };
 }): pulumi.Output<void> {
     // Logging inside `apply` is fine: nothing is thrown or created there.
-    return pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun)]).apply(async ([prev, cur, dry]) => {
-        const lines = explanation(prev, cur, dry, a.rollout, a.caches);
+    return pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun), pulumi.output(a.previousImage)]).apply(async ([prev, cur, dry, prevImage]) => {
+        const layers = dry?.closure === undefined || a.layering === undefined ? undefined : layerForecast(prevImage, dry.closure, a.layering);
+        const lines = explanation(prev, cur, dry, a.rollout, a.caches, layers);
         if (lines.length > 0) {
             // On the stack, not on a component: `preview --diff` shows no diagnostics of an unchanged resource.
             await pulumi.log.info(lines.join("\n"));
         }
     });
+}
+
+/**
+ * The layer forecast (components/forecast.ts) for a plan-layered image, or why there is none. The
+ * planner gets `maxLayers - 1`: the recipe keeps one layer for the root skeleton.
+ */
+export function layerForecast(previousImage: string | undefined, closure: string[], layering: { strategy: LayerStrategyName; maxLayers: number }): LayerForecast | string {
+    if (layering.strategy === "popularity") {
+        return "the popularity strategy packs layers with nixpkgs' streamLayeredImage, which keeps no plan";
+    }
+    const prev = readPreviousImage(previousImage);
+    if (typeof prev === "string") {
+        return prev;
+    }
+    try {
+        return forecastLayers(prev, closure, { strategy: layering.strategy, maxLayers: layering.maxLayers - 1 });
+    } catch (e) {
+        return `the forecast failed: ${(e as Error).message}`;
+    }
 }

@@ -142,6 +142,7 @@ let
   };
   plan = import ./plan-layers.nix {
     inherit roots maxLayerBytes shellPath appPaths;
+    rootDir = skeleton;
     name = "${baseName}-layer-plan";
     strategy = layerStrategy;
     # one layer is the root skeleton

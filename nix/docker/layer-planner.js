@@ -399,8 +399,9 @@ function coverageProblems(graph, layers) {
 /* Command line, used inside the Nix build:
  *   node layer-planner.js <.attrs.json> <graph attribute> <strategy> <maxLayers> <maxLayerBytes> [<app paths attribute>]
  * reads the exportReferencesGraph output of a structured-attrs derivation and writes the plan to
- * the derivation's `out` (a directory): plan.json, and layers.txt with one layer per line
- * (space-separated store paths) for shell consumers. */
+ * the derivation's `out` (a directory): plan.json; layers.txt with one layer per line
+ * (space-separated store paths) for shell consumers; input.json (PlanInput, with the derivation's
+ * `rootDir` attribute when it has one). */
 function cli(argv) {
     const [attrsFile, attr, strategy, maxLayers, maxLayerBytes, appAttr] = argv;
     if (maxLayerBytes === undefined || !["popularity", "equal", "stable"].includes(strategy)) {
@@ -424,6 +425,8 @@ function cli(argv) {
     fs.mkdirSync(out);
     fs.writeFileSync(`${out}/plan.json`, JSON.stringify(plan));
     fs.writeFileSync(`${out}/layers.txt`, plan.layers.map((l) => l.paths.join(" ")).join("\n") + "\n");
+    const input = { graph, appPaths, ...(typeof attrs.rootDir === "string" ? { rootDir: attrs.rootDir } : {}) };
+    fs.writeFileSync(`${out}/input.json`, JSON.stringify(input));
     return 0;
 }
 if (require.main === module) {

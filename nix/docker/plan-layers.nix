@@ -1,7 +1,8 @@
 # Plans the image layers inside the build: the closure graph of `roots` (exportReferencesGraph with
 # structured attrs gives each path's narSize and references) goes through ./layer-planner.js, the
-# compiled form of components/layers.ts. The output directory holds plan.json and layers.txt (one
-# layer per line, space-separated store paths); the planner fails when a path of the closure is in
+# compiled form of components/layers.ts. The output directory holds plan.json, layers.txt (one
+# layer per line, space-separated store paths) and input.json (the graph, appPaths and rootDir it
+# planned from, for the next preview's forecast); the planner fails when a path of the closure is in
 # no layer or in two. Needs no nixpkgs, so tests run it offline.
 {
   # roots: store paths whose closure the image holds.
@@ -19,6 +20,9 @@
   # appPaths: the project's own packages (their store paths change in nearly every release); the
   #   stable planner keeps them, and what changes with them, apart from everything else.
 , appPaths ? [ ]
+  # rootDir: the store path whose tree becomes the image's root layer (packed after the planned
+  #   layers), or null; recorded in input.json so that a preview can tell whether that layer changes.
+, rootDir ? null
   # name: derivation name.
 , name ? "layer-plan-${strategy}-${toString maxLayers}"
   # assembly: what the image is assembled from besides the plan (config, name, tag, the assembly
@@ -29,7 +33,7 @@
 , system ? builtins.currentSystem
 }:
 assert builtins.elem strategy [ "popularity" "equal" "stable" ];
-derivation {
+derivation ({
   inherit name system assembly appPaths;
   builder = "/bin/sh";
   __structuredAttrs = true;
@@ -38,4 +42,4 @@ derivation {
     export PATH=${shellPath}
     exec ${node} ${./layer-planner.js} .attrs.json graph ${strategy} ${toString maxLayers} ${toString maxLayerBytes} appPaths
   '' ];
-}
+} // (if rootDir == null then { } else { inherit rootDir; }))

@@ -233,6 +233,8 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 const cost = "(to build \\(\\d+ derivations?\\): [^\\n]*fixture-app|nothing to build or fetch: the new image is already in the store)";
                 assert.match(out, new RegExp(`nix-gpu-deploy: what this change does\\n\\s*nix file changed: test/fixture/overlay/greeting\\.nix\\n\\s*${cost}`), `the preview says what changed and what Nix will build:\n${out}`);
                 assert.match(out, /drv\s*:\s*"\/nix\/store\/[a-z0-9]{32}-fixture-layer-plan\.drv" => "\/nix\/store\/[a-z0-9]{32}-fixture-layer-plan\.drv"/, "the diff shows the new derivation (the layer plan's: the image is assembled from it)");
+                const forecast = /layers \(forecast from the previous image's plan\): (\d+) of (\d+) change \(([^)]*)\); about (.+?) to push/.exec(out);
+                assert.ok(forecast !== null, `the preview forecasts the layers that change:\n${out}`);
                 assert.match(out, /~\s+kubernetes:apps\/v1:Deployment: \(update\)/, `the Deployment will change (an update, not a replace):\n${out}`);
                 assert.match(out, /image\s*:\s*"[^"]+@sha256:[a-f0-9]{64}" => \[unknown\]/, "its image will change");
                 assert.ok((preview.changeSummary.replace ?? 0) >= 1 && (preview.changeSummary.update ?? 0) >= 1, JSON.stringify(preview.changeSummary));
@@ -252,6 +254,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
                 assert.ok(f.bytesPushed > 0 && f.bytesPushed < size, `pushed ${f.bytesPushed} of ${size}`);
                 assert.ok(changedLayers >= 1 && changedLayers <= 4, `an overlay of the app changes the app's layers, not the image: ${changedLayers}`);
                 assert.strictEqual(f.blobUploads, changedLayers + 1, "uploads counted at the registry: the changed layers and the config, nothing again");
+                assert.deepStrictEqual([Number(forecast[1]), Number(forecast[2])], [changedLayers, imageManifest(env, ref).layers.length], `the preview's forecast (${forecast[0]}) is what the registry received`);
                 lastRef = ref;
             });
 

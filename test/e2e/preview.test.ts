@@ -73,6 +73,7 @@ describe("preview: explains a change in words, and says nothing when nothing cha
         assert.match(p.explained[2], /^to build \((\d+) derivations?\): (.*)$/);
         assert.match(p.explained[2], /fixture-app/);
         assert.match(p.explained[2], /fixture-layer-plan/);
+        assert.match(p.explained.join("\n"), /\nlayers \(forecast from the previous image's plan\): [1-4] of \d+ change \([^)]*fixture-app[^)]*\); about [\d.]+ (B|KiB) to push plus the image config; \d+ reused\n/);
         assert.match(p.explained.join("\n"), /rollout: Deployment ml-local\/fixture, 2 replicas, RollingUpdate \(maxSurge 0\): one pod at a time; the other old pod keeps serving/);
         assert.doesNotMatch(p.out, /NGD_OVERLAY_|sha256:[a-f0-9]{64} args:/, "no hashes in the diff");
         await stack.up({ color: "never" });

@@ -81,11 +81,17 @@ describe("issue #13: the preview explains a change in words", () => {
         try {
             const expr = path.join(dir, "t.nix");
             const name = `ngd-dry-${process.pid}-${Date.now()}`;
-            fs.writeFileSync(expr, `let a = derivation { name = "${name}-a"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo > $out"]; }; in derivation { name = "${name}-b"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo \${a} > $out"]; }`);
-            const drv = execFileSync("nix-instantiate", [expr], { encoding: "utf8" }).trim();
+            fs.writeFileSync(expr, `rec { a = derivation { name = "${name}-a"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo > $out"]; }; b = derivation { name = "${name}-b"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo \${a} > $out"]; src = ./t.nix; }; }`);
+            const drv = execFileSync("nix-instantiate", [expr, "-A", "b"], { encoding: "utf8" }).trim();
             const out = execFileSync("/bin/sh", ["-c", nixDryRunScript(drv, { substituters: [] })], { encoding: "utf8" });
-            assert.deepStrictEqual(parseDryRun(out).build.map((p) => path.basename(p).slice(33)).sort(), [`${name}-a.drv`, `${name}-b.drv`]);
-            assert.deepStrictEqual(parseDryRun(out).fetch, []);
+            const dry = parseDryRun(out);
+            assert.deepStrictEqual(dry.build.map((p) => path.basename(p).slice(33)).sort(), [`${name}-a.drv`, `${name}-b.drv`]);
+            assert.deepStrictEqual(dry.fetch, []);
+            // The closure's outputs (not built yet) and its source: what the layer forecast matches against.
+            const evalString = (attr: string) => JSON.parse(execFileSync("nix-instantiate", ["--eval", expr, "-A", attr], { encoding: "utf8" })) as string;
+            const src = execFileSync("nix-store", ["--query", "--references", drv], { encoding: "utf8" }).split("\n").filter((p) => p.endsWith("-t.nix"));
+            assert.deepStrictEqual(dry.closure?.sort(), [evalString("a.outPath"), evalString("b.outPath"), ...src].sort());
+            assert.strictEqual(src.length, 1);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }

@@ -1,0 +1,107 @@
+// Issue #13: the preview's forecast of which layers change and how many bytes are pushed
+// (components/forecast.ts), against the planner's real next plan on the torch+CUDA-shaped graphs.
+import * as assert from "assert";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { explanation } from "../../components/explain";
+import { PreviousImage, forecastLayers, forecastLine, humanBytes, readPreviousImage, survivors } from "../../components/forecast";
+import { Layer, StorePathInfo, planLayers } from "../../components/layers";
+import { SCENARIOS, closureGraph, closureModel } from "../bench/closure";
+
+const P = (hash: string, name: string) => `/nix/store/${hash.repeat(32).slice(0, 32)}-${name}`;
+const key = (l: Layer) => [...l.paths].sort().join("\n");
+const app = (g: StorePathInfo[]) => g.filter((p) => p.path.endsWith("-python3.11-myproject-0.1")).map((p) => p.path);
+
+describe("issue #13: the layer forecast", () => {
+    it("matches the planner's real next plan: the same changed layers, and bytes within 3 % (every scenario, 20 and 100 layers, 3 seeds)", () => {
+        for (const maxLayers of [20, 100]) {
+            for (const scenario of SCENARIOS) {
+                for (const seed of [1, 2, 3]) {
+                    const before = closureGraph(closureModel(seed));
+                    const model = closureModel(seed);
+                    scenario.apply(model);
+                    const after = closureGraph(model);
+                    const p1 = planLayers(before, { strategy: "stable", maxLayers, appPaths: app(before) });
+                    const p2 = planLayers(after, { strategy: "stable", maxLayers, appPaths: app(after) });
+                    const have = new Set(p1.layers.map(key));
+                    const actual = p2.layers.filter((l) => !have.has(key(l)));
+                    // Compressed blobs at 40 % of narSize; the root layer changes with nothing here.
+                    const rootDir = P("r", "fixture-root");
+                    const prev: PreviousImage = { layers: p1.layers, input: { graph: before, appPaths: app(before), rootDir }, blobSizes: [...p1.layers.map((l) => Math.round(l.size * 0.4)), 512] };
+                    // The derivation's closure also holds build-only outputs, sources and .drv files.
+                    const closure = [...after.map((p) => p.path), rootDir, P("b", "gcc-13.2.0"), P("c", "source"), ...after.map((p) => `${p.path}.drv`.replace(/\/nix\/store\/./, "/nix/store/d"))];
+                    const f = forecastLayers(prev, closure, { strategy: "stable", maxLayers });
+                    const what = `${scenario.name}, ${maxLayers} layers, seed ${seed}`;
+                    assert.strictEqual(f.total, p2.layers.length + 1, what);
+                    assert.deepStrictEqual(f.changed.map((c) => c.name).sort(), actual.map((l) => path.basename(l.paths[0]).slice(33)).sort(), what);
+                    const bytes = actual.reduce((s, l) => s + l.size * 0.4, 0);
+                    assert.ok(Math.abs(f.bytes / bytes - 1) <= 0.03, `${what}: ${f.bytes} forecast, ${bytes} actual`);
+                    assert.strictEqual(f.compressed, true);
+                }
+            }
+        }
+    });
+    it("keeps what the new closure still has, replaces by name, and counts removed paths and the root layer", () => {
+        const lib = P("1", "libfoo-1.0");
+        const oldApp = P("2", "app-0.1");
+        const gone = P("3", "libgone-2");
+        const root = P("4", "image-root");
+        const graph: StorePathInfo[] = [
+            { path: lib, narSize: 1000, references: [] },
+            { path: gone, narSize: 500, references: [] },
+            { path: oldApp, narSize: 100, references: [lib, gone] },
+            { path: root, narSize: 10, references: [oldApp] },
+        ];
+        const newApp = P("5", "app-0.1");
+        const newRoot = P("6", "image-root");
+        const map = survivors(graph, [lib, newApp, newRoot, P("7", "app-0.1.drv")]);
+        assert.deepStrictEqual([...map], [[lib, lib], [gone, undefined], [oldApp, newApp], [root, newRoot]]);
+        // Two new paths of one name: the old one changed, but which one replaces it is unknown.
+        assert.strictEqual(survivors(graph, [lib, P("8", "app-0.1"), P("9", "app-0.1")]).get(oldApp), `${oldApp}#replaced`);
+
+        const plan = planLayers(graph.slice(0, 3), { strategy: "stable", maxLayers: 10, appPaths: [oldApp] });
+        const prev: PreviousImage = { layers: plan.layers, input: { graph: graph.slice(0, 3), appPaths: [oldApp], rootDir: root }, blobSizes: [...plan.layers.map((l) => l.size / 2), 7] };
+        const f = forecastLayers(prev, [lib, newApp, newRoot], { strategy: "stable", maxLayers: 10 });
+        assert.deepStrictEqual(f.changed, [{ name: "app-0.1", bytes: 50 }, { name: "the root layer", bytes: 7 }]);
+        assert.deepStrictEqual([f.total, f.bytes, f.replaced, f.removed], [3, 57, 1, 1]);
+        assert.strictEqual(forecastLine(f), "layers (forecast from the previous image's plan): 2 of 3 change (app-0.1, the root layer); about 57 B to push plus the image config; 1 reused");
+        const none = forecastLayers(prev, [lib, oldApp, gone, root], { strategy: "stable", maxLayers: 10 });
+        assert.strictEqual(forecastLine(none), "layers (forecast from the previous image's plan): none of the 4 change; about 0 B to push plus the image config; 4 reused");
+        // Without the previous blob sizes, narSize (said so).
+        assert.match(forecastLine(forecastLayers({ ...prev, blobSizes: undefined }, [lib, newApp, root], { strategy: "stable", maxLayers: 10 })), /1 of 3 change \(app-0\.1\); about 100 B to push uncompressed/);
+        assert.strictEqual(forecastLine("the previous image is not known"), "layers: not forecast: the previous image is not known");
+        assert.deepStrictEqual([humanBytes(1023), humanBytes(1536), humanBytes(5 * 1024 ** 3)], ["1023 B", "1.5 KiB", "5.0 GiB"]);
+    });
+    it("reads the previous image from its directory (plan, input, OCI manifest), or says why it cannot", () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-forecast-"));
+        try {
+            const plan = path.join(dir, "plan");
+            const image = path.join(dir, "image");
+            fs.mkdirSync(plan);
+            fs.mkdirSync(path.join(image, "blobs", "sha256"), { recursive: true });
+            const layers = [{ paths: [P("1", "a")], size: 10 }];
+            fs.writeFileSync(path.join(plan, "plan.json"), JSON.stringify({ strategy: "stable", layers, warnings: [] }));
+            fs.writeFileSync(path.join(image, "layer-plan"), `${plan}\n`);
+            assert.match(String(readPreviousImage(image)), /predates forecasts \(no input\.json\)/);
+            const input = { graph: [{ path: P("1", "a"), narSize: 10, references: [] }], appPaths: [], rootDir: P("2", "root") };
+            fs.writeFileSync(path.join(plan, "input.json"), JSON.stringify(input));
+            assert.deepStrictEqual(readPreviousImage(image), { layers, input, blobSizes: undefined });
+            fs.writeFileSync(path.join(image, "blobs", "sha256", "m".repeat(64)), JSON.stringify({ layers: [{ size: 4 }, { size: 3 }] }));
+            fs.writeFileSync(path.join(image, "index.json"), JSON.stringify({ manifests: [{ digest: `sha256:${"m".repeat(64)}` }] }));
+            assert.deepStrictEqual(readPreviousImage(image), { layers, input, blobSizes: [4, 3] });
+            assert.match(String(readPreviousImage(path.join(dir, "collected"))), /is not in this machine's Nix store/);
+            assert.strictEqual(readPreviousImage(undefined), "the previous image is not known");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+    it("is a line of the explanation, after the image line", () => {
+        const rec = (drvPath: string) => ({ overlays: [], files: {}, pins: {}, drvPath });
+        const lines = explanation(rec(P("a", "x-layer-plan.drv")), rec(P("b", "x-layer-plan.drv")), { build: [P("c", "app.drv")], fetch: [] }, undefined, undefined, "the previous image is not known");
+        assert.deepStrictEqual(lines.slice(-2), [
+            `  image: new layer plan ${P("b", "x-layer-plan.drv")}; then only layers whose store paths changed are packed, the others are reused`,
+            "  layers: not forecast: the previous image is not known",
+        ]);
+    });
+});
