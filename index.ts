@@ -115,7 +115,9 @@ const app = !runsImage(config) || imageRefOut === undefined ? undefined : new Gp
     // The live cluster is checked before anything is registered in it (components/preflight.ts).
     preflight: underMocks() ? undefined : async (input, kubeconfigText) =>
         preflightProblems(clientLookup(loadKubeConfig(kubeconfigText, config.cluster.context)), input),
-    previousPreflightKey: lastUp.then((o) => { const k = unwrapOutput(o.clusterChecked); return typeof k === "string" ? k : undefined; }),
+    // NGD_PREFLIGHT=always checks the cluster on every run, whatever changed.
+    previousPreflightKey: process.env.NGD_PREFLIGHT === "always" ? Promise.resolve(undefined)
+        : lastUp.then((o) => { const k = unwrapOutput(o.clusterChecked); return typeof k === "string" ? k : undefined; }),
 }, {
     // No cluster resource (provider, namespace, pull secret) is registered before the Nix evaluation
     // (or the promoted stack's outputs) has succeeded: a failure leaves nothing registered in the cluster.
