@@ -221,16 +221,22 @@ export function nixDryRunScript(drvPath: string, settings?: NixSettings): string
     const drv = shCommand([drvPath]);
     return [
         `${shCommand(["nix-store", "--realise", "--dry-run", ...nixSettingFlags(settings), drvPath])} 2>&1 || true`,
-        // Then every output and source of the derivation's closure (what a layer forecast needs:
-        // components/forecast.ts): local store queries, no build.
+        // Then what a layer forecast needs (components/forecast.ts), from local store queries, no
+        // build: every output and source of the derivation's closure, closed by the end marker only
+        // when every query succeeded (a partial list would forecast wrongly), and the derivation's
+        // structured attributes (a plan's appPaths, rootDir and assembly), where it has them.
         `echo ${shCommand([CLOSURE_MARKER])}`,
-        `nix-store --query --requisites ${drv} | grep -v '[.]drv$' || true`,
-        `nix-store --query --requisites ${drv} | grep '[.]drv$' | xargs -r nix-store --query --outputs || true`,
+        `ngd_reqs=$(nix-store --query --requisites ${drv}) && { printf '%s\\n' "$ngd_reqs" | grep -v '[.]drv$' || true; } \\`,
+        `  && printf '%s\\n' "$ngd_reqs" | grep '[.]drv$' | xargs -r nix-store --query --outputs && echo ${shCommand([CLOSURE_END])}`,
+        `echo ${shCommand([ATTRS_MARKER])}`,
+        `nix-store --query --binding __json ${drv} 2>/dev/null || true`,
     ].join("\n");
 }
 
-/** Separates Nix's dry-run text from the closure's paths in nixDryRunScript's output. */
+/** Separate Nix's dry-run text, the closure's paths and the derivation's attributes in nixDryRunScript's output. */
 export const CLOSURE_MARKER = "--- closure outputs and sources ---";
+export const CLOSURE_END = "--- end of closure ---";
+export const ATTRS_MARKER = "--- derivation attributes ---";
 
 /** How many lines of a failed builder's log the error shows (the rest: `nix log <drv>`). */
 export const BUILD_LOG_TAIL_LINES = 60;

@@ -5,8 +5,8 @@
 // the last functions read the previous record and print.
 import * as pulumi from "@pulumi/pulumi";
 import { OverlayArgValue } from "./config";
-import { CLOSURE_MARKER } from "./exec";
-import { LayerForecast, forecastLayers, forecastLine, readPreviousImage } from "./forecast";
+import { ATTRS_MARKER, CLOSURE_END, CLOSURE_MARKER } from "./exec";
+import { LayerForecast, forecastLayers, forecastLine, nextPlanAttrs, readPreviousImage } from "./forecast";
 import { LayerStrategyName } from "./layers";
 
 /** What the last `up` recorded about the Nix side (the stack output `nixExplain`). */
@@ -26,8 +26,10 @@ export interface DryRun {
     build: string[];
     fetch: string[];
     downloadMiB?: number;
-    /** Every output and source path of the derivation's closure (after CLOSURE_MARKER), if listed. */
+    /** Every output and source path of the derivation's closure, if Nix listed it completely. */
     closure?: string[];
+    /** The derivation's structured attributes (`__json`), if it has them. */
+    attrs?: Record<string, unknown>;
 }
 
 /** What rolls out when the image changes. */
@@ -53,9 +55,22 @@ export function storeName(p: string): string {
  */
 export function parseDryRun(text: string): DryRun {
     const out: DryRun = { build: [], fetch: [] };
+    const attrsAt = text.indexOf(ATTRS_MARKER);
+    if (attrsAt >= 0) {
+        try {
+            const v = JSON.parse(text.slice(attrsAt + ATTRS_MARKER.length).trim()) as unknown;
+            out.attrs = typeof v === "object" && v !== null ? v as Record<string, unknown> : undefined;
+        } catch {
+            // a derivation without structured attributes
+        }
+        text = text.slice(0, attrsAt);
+    }
     const marker = text.indexOf(CLOSURE_MARKER);
     if (marker >= 0) {
-        out.closure = text.slice(marker + CLOSURE_MARKER.length).split("\n").map((l) => l.trim()).filter((l) => /^\/nix\/store\/[a-z0-9]{32}-/.test(l));
+        const listed = text.slice(marker + CLOSURE_MARKER.length);
+        if (listed.includes(CLOSURE_END)) {
+            out.closure = listed.split("\n").map((l) => l.trim()).filter((l) => /^\/nix\/store\/[a-z0-9]{32}-/.test(l));
+        }
         text = text.slice(0, marker);
     }
     let list: string[] | undefined;
@@ -248,7 +263,7 @@ export function reportExplanation(a: {
 }): pulumi.Output<void> {
     // Logging inside `apply` is fine: nothing is thrown or created there.
     return pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun), pulumi.output(a.previousImage)]).apply(async ([prev, cur, dry, prevImage]) => {
-        const layers = dry?.closure === undefined || a.layering === undefined ? undefined : layerForecast(prevImage, dry.closure, a.layering);
+        const layers = dry === undefined || a.layering === undefined ? undefined : layerForecast(prevImage, dry, a.layering);
         const lines = explanation(prev, cur, dry, a.rollout, a.caches, layers);
         if (lines.length > 0) {
             // On the stack, not on a component: `preview --diff` shows no diagnostics of an unchanged resource.
@@ -261,16 +276,19 @@ export function reportExplanation(a: {
  * The layer forecast (components/forecast.ts) for a plan-layered image, or why there is none. The
  * planner gets `maxLayers - 1`: the recipe keeps one layer for the root skeleton.
  */
-export function layerForecast(previousImage: string | undefined, closure: string[], layering: { strategy: LayerStrategyName; maxLayers: number }): LayerForecast | string {
+export function layerForecast(previousImage: string | undefined, dry: DryRun, layering: { strategy: LayerStrategyName; maxLayers: number }): LayerForecast | string {
     if (layering.strategy === "popularity") {
         return "the popularity strategy packs layers with nixpkgs' streamLayeredImage, which keeps no plan";
+    }
+    if (dry.closure === undefined) {
+        return "Nix could not list the new derivation's closure";
     }
     const prev = readPreviousImage(previousImage);
     if (typeof prev === "string") {
         return prev;
     }
     try {
-        return forecastLayers(prev, closure, { strategy: layering.strategy, maxLayers: layering.maxLayers - 1 });
+        return forecastLayers(prev, dry.closure, { strategy: layering.strategy, maxLayers: layering.maxLayers - 1 }, nextPlanAttrs(dry.attrs));
     } catch (e) {
         return `the forecast failed: ${(e as Error).message}`;
     }

@@ -34,8 +34,9 @@ export interface GpuDeploymentArgs {
      */
     preflight?: (input: PreflightInput, kubeconfig: string | undefined) => Promise<string[]>;
     /**
-     * The `preflightKey` of the last `up` (stack output `clusterChecked`): when this run's is the
-     * same, nothing is about to be created and the preflight is skipped.
+     * The `preflightKey` of the last `up` (stack output `clusterChecked`): a preview whose key is the
+     * same has nothing new to create and skips the preflight. `up` always runs it (drift: an object
+     * deleted and re-created by someone else since, a RuntimeClass removed).
      */
     previousPreflightKey?: Promise<string | undefined>;
     /** Earlier name of this component (a stack created before the names became stable): aliased. */
@@ -125,7 +126,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
                 } catch {
                     // No readable default kubeconfig: the check runs and says what is wrong.
                 }
-                if (key !== "" && key === await args.previousPreflightKey) {
+                if (pulumi.runtime.isDryRun() && key !== "" && key === await args.previousPreflightKey) {
                     return key;
                 }
                 let problems: string[];
@@ -217,7 +218,8 @@ export class GpuDeployment extends pulumi.ComponentResource {
         }
 
         this.checkedNamespace = checked;
-        this.preflightKey = pulumi.secret(checkedKey);
+        // Recorded once the workload exists (and its namespace, when the stack creates it).
+        this.preflightKey = pulumi.secret(pulumi.all([checkedKey, this.workload.metadata.uid, this.namespace?.metadata.uid ?? ""]).apply(([k]) => k));
         this.namespaceName = namespaceName;
         this.deploymentName = this.workload.metadata.name;
         this.registerOutputs({ namespace: this.namespaceName, deployment: this.deploymentName });

@@ -451,6 +451,8 @@ export interface PlanInput {
     appPaths: string[];
     /** The store path whose tree is the image's root layer (packed after the planned layers), if any. */
     rootDir?: string;
+    /** The derivation's `assembly` attribute: what the layers are packed with (JSON), if any. */
+    assembly?: string;
 }
 
 /* Command line, used inside the Nix build:
@@ -458,7 +460,7 @@ export interface PlanInput {
  * reads the exportReferencesGraph output of a structured-attrs derivation and writes the plan to
  * the derivation's `out` (a directory): plan.json; layers.txt with one layer per line
  * (space-separated store paths) for shell consumers; input.json (PlanInput, with the derivation's
- * `rootDir` attribute when it has one). */
+ * `rootDir` and `assembly` attributes when it has them). */
 function cli(argv: string[]): number {
     const [attrsFile, attr, strategy, maxLayers, maxLayerBytes, appAttr] = argv;
     if (maxLayerBytes === undefined || !["popularity", "equal", "stable"].includes(strategy)) {
@@ -482,7 +484,11 @@ function cli(argv: string[]): number {
     fs.mkdirSync(out);
     fs.writeFileSync(`${out}/plan.json`, JSON.stringify(plan));
     fs.writeFileSync(`${out}/layers.txt`, plan.layers.map((l) => l.paths.join(" ")).join("\n") + "\n");
-    const input: PlanInput = { graph, appPaths, ...(typeof attrs.rootDir === "string" ? { rootDir: attrs.rootDir } : {}) };
+    const input: PlanInput = {
+        graph, appPaths,
+        ...(typeof attrs.rootDir === "string" ? { rootDir: attrs.rootDir } : {}),
+        ...(typeof attrs.assembly === "string" ? { assembly: attrs.assembly } : {}),
+    };
     fs.writeFileSync(`${out}/input.json`, JSON.stringify(input));
     return 0;
 }

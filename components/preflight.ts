@@ -15,9 +15,9 @@
 // Also: a RuntimeClass named in gpu.runtimeClassName must exist (GKE has no `nvidia` one; pods
 // naming a missing class are refused by admission).
 //
-// The check concerns what the stack is about to create, so it runs only when something it looks at
-// changed since the last `up` (`preflightKey`): a no-op preview neither asks the cluster nor loads
-// the client.
+// The check concerns what the stack is about to create, so a preview runs it only when something it
+// looks at changed since the last `up` (`preflightKey`): a no-op preview neither asks the cluster nor
+// loads the client. `up` always runs it.
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "crypto";
 import { apiErrorMessage, kubeClient } from "./kube";
@@ -107,9 +107,10 @@ export async function preflightProblems(lookup: Lookup, i: PreflightInput): Prom
 /**
  * Pure: what the check depends on, as one digest — the owner, namespace, objects and RuntimeClass it
  * looks for, the kubeconfig text (inline, or the default files' contents) and the context. The last
- * `up` exports it (stack output `clusterChecked`); a run whose key is the same has nothing new to
- * create in the same cluster (every object it registers is already in the stack's state), so it
- * skips the check. Any change to what is created, where, or with which credentials runs it again.
+ * `up` exports it (stack output `clusterChecked`); a preview whose key is the same has nothing new
+ * to create in the same cluster (every object it registers is already in the stack's state), so it
+ * skips the check. Any change to what is created, where, or with which credentials runs it again,
+ * and so does every `up` (the cluster may have drifted since).
  */
 export function preflightKey(input: PreflightInput, kubeconfigText: string, context: string | undefined): string {
     return createHash("sha256").update(JSON.stringify({ v: 1, input, kubeconfig: kubeconfigText, context: context ?? "" })).digest("hex");

@@ -401,7 +401,7 @@ function coverageProblems(graph, layers) {
  * reads the exportReferencesGraph output of a structured-attrs derivation and writes the plan to
  * the derivation's `out` (a directory): plan.json; layers.txt with one layer per line
  * (space-separated store paths) for shell consumers; input.json (PlanInput, with the derivation's
- * `rootDir` attribute when it has one). */
+ * `rootDir` and `assembly` attributes when it has them). */
 function cli(argv) {
     const [attrsFile, attr, strategy, maxLayers, maxLayerBytes, appAttr] = argv;
     if (maxLayerBytes === undefined || !["popularity", "equal", "stable"].includes(strategy)) {
@@ -425,7 +425,11 @@ function cli(argv) {
     fs.mkdirSync(out);
     fs.writeFileSync(`${out}/plan.json`, JSON.stringify(plan));
     fs.writeFileSync(`${out}/layers.txt`, plan.layers.map((l) => l.paths.join(" ")).join("\n") + "\n");
-    const input = { graph, appPaths, ...(typeof attrs.rootDir === "string" ? { rootDir: attrs.rootDir } : {}) };
+    const input = {
+        graph, appPaths,
+        ...(typeof attrs.rootDir === "string" ? { rootDir: attrs.rootDir } : {}),
+        ...(typeof attrs.assembly === "string" ? { assembly: attrs.assembly } : {}),
+    };
     fs.writeFileSync(`${out}/input.json`, JSON.stringify(input));
     return 0;
 }

@@ -38,47 +38,32 @@ async function main(): Promise<void> {
         await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
         await stack.up({ color: "never" });
 
-        // An empty TypeScript program: same engine, same language host, same transpile-only setting
-        // and transpiler (the project's tsconfig.pulumi.json `ts-node` options: swc).
-        const empty = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-bench-empty-"));
-        fs.writeFileSync(path.join(empty, "Pulumi.yaml"), "name: ngd-empty\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n    tsconfig: tsconfig.json\n");
-        fs.writeFileSync(path.join(empty, "index.ts"), "export {};\n");
-        fs.writeFileSync(path.join(empty, "package.json"), JSON.stringify({ name: "ngd-empty", version: "0.0.0", main: "index.ts" }));
+        /** A throw-away program directory and its stack, on this project's node_modules. */
+        const program = async (name: string, files: { pulumiYaml?: string; indexTs?: string; tsconfig?: unknown; dependencies?: unknown }) => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ngd-bench-${name}-`));
+            fs.writeFileSync(path.join(dir, "Pulumi.yaml"), files.pulumiYaml ?? `name: ngd-${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n    tsconfig: tsconfig.json\n`);
+            fs.writeFileSync(path.join(dir, "index.ts"), files.indexTs ?? "export {};\n");
+            fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: `ngd-${name}`, version: "0.0.0", main: "index.ts", dependencies: files.dependencies }));
+            fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify(files.tsconfig ?? sameSettings));
+            fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+            await LocalWorkspace.createOrSelectStack({ stackName: name, workDir: dir }, { envVars: pulumiEnv(path.join(work, "state"), env) });
+            return dir;
+        };
+        const compilerOptions = { target: "ES2022", module: "commonjs", moduleResolution: "node", strict: true, types: ["node"] };
+        // This program's settings: transpile-only with the project's tsconfig.pulumi.json `ts-node` options (swc).
         const tsNode = (JSON.parse(fs.readFileSync(path.join(ROOT, "tsconfig.pulumi.json"), "utf8")) as { "ts-node"?: unknown })["ts-node"];
-        fs.writeFileSync(path.join(empty, "tsconfig.json"), JSON.stringify({ compilerOptions: { noCheck: true, target: "ES2022", module: "commonjs", moduleResolution: "node", strict: true, types: ["node"] }, files: ["index.ts"], "ts-node": tsNode }));
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(empty, "node_modules"));
-        await LocalWorkspace.createOrSelectStack({ stackName: "empty", workDir: empty }, { envVars: pulumiEnv(path.join(work, "state"), env) });
+        const sameSettings = { compilerOptions: { ...compilerOptions, noCheck: true }, files: ["index.ts"], "ts-node": tsNode };
+        // An empty TypeScript program: same engine, same language host, same settings.
+        const empty = await program("empty", {});
         // The empty program as `pulumi new typescript` sets it up: Pulumi's default TypeScript handling,
         // where ts-node type-checks (the baseline of issue #13's 6.6 s figure).
-        const emptyDefault = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-bench-empty-default-"));
-        fs.copyFileSync(path.join(empty, "package.json"), path.join(emptyDefault, "package.json"));
-        fs.writeFileSync(path.join(emptyDefault, "Pulumi.yaml"), "name: ngd-empty-default\nruntime:\n  name: nodejs\n");
-        fs.writeFileSync(path.join(emptyDefault, "index.ts"), "export {};\n");
-        fs.writeFileSync(path.join(emptyDefault, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module: "commonjs", moduleResolution: "node", strict: true, types: ["node"] }, files: ["index.ts"] }));
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(emptyDefault, "node_modules"));
-        await LocalWorkspace.createOrSelectStack({ stackName: "empty-default", workDir: emptyDefault }, { envVars: pulumiEnv(path.join(work, "state"), env) });
+        const emptyDefault = await program("empty-default", { pulumiYaml: "name: ngd-empty-default\nruntime:\n  name: nodejs\n", tsconfig: { compilerOptions, files: ["index.ts"] } });
         // The smallest program that uses the SDK (`pulumi new typescript` imports it): loading
         // @pulumi/pulumi's index (about 0.3 s here) is a cost of every Pulumi program with a resource.
-        const minimal = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-bench-minimal-"));
-        for (const f of ["package.json", "tsconfig.json"]) {
-            fs.copyFileSync(path.join(empty, f), path.join(minimal, f));
-        }
-        fs.writeFileSync(path.join(minimal, "Pulumi.yaml"), fs.readFileSync(path.join(empty, "Pulumi.yaml"), "utf8").replace("name: ngd-empty", "name: ngd-minimal"));
-        fs.writeFileSync(path.join(minimal, "index.ts"), "import * as pulumi from \"@pulumi/pulumi\";\nexport const stack = pulumi.getStack();\n");
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(minimal, "node_modules"));
-        await LocalWorkspace.createOrSelectStack({ stackName: "minimal", workDir: minimal }, { envVars: pulumiEnv(path.join(work, "state"), env) });
-        // The same empty program with this project's package.json: the engine then starts the same
-        // provider plugins (command, docker, kubernetes) it starts for the real program, so the ratio
-        // against it is what the program itself costs.
-        const emptyDeps = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-bench-empty-deps-"));
-        for (const f of ["index.ts", "tsconfig.json"]) {
-            fs.copyFileSync(path.join(empty, f), path.join(emptyDeps, f));
-        }
-        fs.writeFileSync(path.join(emptyDeps, "Pulumi.yaml"), fs.readFileSync(path.join(empty, "Pulumi.yaml"), "utf8").replace("name: ngd-empty", "name: ngd-empty-deps"));
-        const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as Record<string, unknown>;
-        fs.writeFileSync(path.join(emptyDeps, "package.json"), JSON.stringify({ name: "ngd-empty-deps", version: "0.0.0", main: "index.ts", dependencies: pkg.dependencies }));
-        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(emptyDeps, "node_modules"));
-        await LocalWorkspace.createOrSelectStack({ stackName: "empty-deps", workDir: emptyDeps }, { envVars: pulumiEnv(path.join(work, "state"), env) });
+        const minimal = await program("minimal", { indexTs: "import * as pulumi from \"@pulumi/pulumi\";\nexport const stack = pulumi.getStack();\n" });
+        // The same empty program with this project's package.json: the engine then knows the same
+        // provider plugins (command, docker, kubernetes) it knows for the real program.
+        const emptyDeps = await program("empty-deps", { dependencies: (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as Record<string, unknown>).dependencies });
 
         // The expensive-evaluation stack builds and publishes only (no cluster: it would share the
         // local stack's namespace), with the expensiveEval overlay on top of the local stack's.

@@ -218,7 +218,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
     this.timeout(30000);
     interface Reg { type: string; name: string; props: Record<string, unknown>; opts: pulumi.CustomResourceOptions }
     /** Constructs the component alone, recording every child's inputs and options (transformations). */
-    async function build(mutate: (c: Cfg) => void, extra: Partial<GpuDeploymentArgs> = {}, out: { preflightKey?: pulumi.Output<string> } = {}): Promise<{ regs: Reg[]; error?: Error; resources: { type: string; name: string; inputs: Record<string, unknown> }[] }> {
+    async function build(mutate: (c: Cfg) => void, extra: Partial<GpuDeploymentArgs> = {}, out: { preflightKey?: pulumi.Output<string> } = {}, preview = false): Promise<{ regs: Reg[]; error?: Error; resources: { type: string; name: string; inputs: Record<string, unknown> }[] }> {
         const cfg = ok(mutate);
         const resources: { type: string; name: string; inputs: Record<string, unknown> }[] = [];
         await pulumi.runtime.setMocks({
@@ -227,7 +227,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
                 return { id: `${a.name}-id`, state: { ...a.inputs, metadata: { ...(a.inputs.metadata ?? {}), uid: `uid-${a.name}`, generation: 1 } } };
             },
             call: () => ({}),
-        }, "p", "local", false);
+        }, "p", "local", preview);
         const regs: Reg[] = [];
         const args: GpuDeploymentArgs = {
             gpu: cfg.gpu, deployment: cfg.deployment, cluster: cfg.cluster, image, projectRoot: ROOT, storePath: "/nix/store/x-image",
@@ -297,20 +297,22 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         assert.strictEqual((resources.find((r) => r.type === "kubernetes:apps/v1:Deployment")!.inputs as { metadata: { namespace: string } }).metadata.namespace, "ml-local");
         assert.deepStrictEqual(seen, { owner: "p/local", namespace: "ml-local", createNamespace: false, objects: [{ kind: "Deployment", name: "fixture" }, { kind: "Secret", name: "fixture-registry" }], runtimeClassName: undefined });
     });
-    it("issue #13: the preflight runs only when what it checks changed since the last up (its key)", async () => {
+    it("issue #13: a preview runs the preflight only when what it checks changed since the last up (its key); up always runs it", async () => {
         const kubeconfig = pulumi.secret("apiVersion: v1\nkind: Config\ncurrent-context: local\n");
         let calls = 0;
         const counting = { kubeconfig, preflight: async () => { calls++; return []; } };
-        const key = async (extra: Partial<GpuDeploymentArgs>, mutate: (c: Cfg) => void = () => undefined) => {
+        const key = async (extra: Partial<GpuDeploymentArgs>, mutate: (c: Cfg) => void = () => undefined, preview = true) => {
             const gd: { preflightKey?: pulumi.Output<string> } = {};
-            await build(mutate, extra, gd);
+            await build(mutate, extra, gd, preview);
             return (gd.preflightKey as unknown as { promise(): Promise<string> }).promise();
         };
         const first = await key(counting);
         assert.match(first, /^[0-9a-f]{64}$/);
         assert.strictEqual(calls, 1, "no previous key: the check runs");
         assert.strictEqual(await key({ ...counting, previousPreflightKey: Promise.resolve(first) }), first);
-        assert.strictEqual(calls, 1, "the same key: skipped");
+        assert.strictEqual(calls, 1, "a preview with the same key: skipped");
+        assert.strictEqual(await key({ ...counting, previousPreflightKey: Promise.resolve(first) }, () => undefined, false), first);
+        assert.strictEqual(calls, 2, "up with the same key: the check runs (the cluster may have drifted)");
         for (const [what, extra, mutate] of [
             ["another kubeconfig", { kubeconfig: pulumi.secret("apiVersion: v1\nkind: Config\ncurrent-context: other\n") }, () => undefined],
             ["another deployment name", {}, (c: Cfg) => { c.deployment.name = "fixture-2"; }],

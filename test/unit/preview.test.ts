@@ -5,7 +5,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { NixArgs, nixDryRunScript } from "../../components/exec";
+import { CLOSURE_END, NixArgs, nixDryRunScript } from "../../components/exec";
 import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pinsIn, rolloutLine } from "../../components/explain";
 import { fingerprintNixFile } from "../../components/fingerprint";
 import { dependencyFingerprint, evalCacheKey, overlayFingerprint, readEvalCache, writeEvalCache } from "../../components/nix";
@@ -92,6 +92,10 @@ describe("issue #13: the preview explains a change in words", () => {
             const src = execFileSync("nix-store", ["--query", "--references", drv], { encoding: "utf8" }).split("\n").filter((p) => p.endsWith("-t.nix"));
             assert.deepStrictEqual(dry.closure?.sort(), [evalString("a.outPath"), evalString("b.outPath"), ...src].sort());
             assert.strictEqual(src.length, 1);
+            assert.strictEqual(dry.attrs, undefined, "no structured attributes");
+            // A query that fails leaves the list without its end marker: no closure, not a partial one.
+            assert.strictEqual(parseDryRun(out.replace(CLOSURE_END, "")).closure, undefined);
+            assert.deepStrictEqual(parseDryRun(out.replace(/--- derivation attributes ---\n?/, "--- derivation attributes ---\n{\"appPaths\":[\"/nix/store/x-app\"]}\n")).attrs, { appPaths: ["/nix/store/x-app"] });
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
