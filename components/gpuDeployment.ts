@@ -218,8 +218,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
         }
 
         this.checkedNamespace = checked;
-        // Recorded once the workload exists (and its namespace, when the stack creates it).
-        this.preflightKey = pulumi.secret(pulumi.all([checkedKey, this.workload.metadata.uid, this.namespace?.metadata.uid ?? ""]).apply(([k]) => k));
+        this.preflightKey = pulumi.secret(checkedKey);
         this.namespaceName = namespaceName;
         this.deploymentName = this.workload.metadata.name;
         this.registerOutputs({ namespace: this.namespaceName, deployment: this.deploymentName });
