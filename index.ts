@@ -5,7 +5,7 @@ import { GpuDeployment } from "./components/gpuDeployment";
 import { loadKubeConfig, underMocks } from "./components/kube";
 import { clientLookup, preflightProblems } from "./components/preflight";
 import { LayeredCudaImage } from "./components/image";
-import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, unwrapOutput } from "./components/explain";
+import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, stringOutput } from "./components/explain";
 import { NixDependencySet, NixOverlay, defaultEvalCacheDir, nixOnPath } from "./components/nix";
 import { PromotedImage } from "./components/promote";
 import { PublishedImage, publishImage } from "./components/publish";
@@ -60,7 +60,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
             dryRun: dependencySet.dryRun,
             rollout: runsImage(config) ? { kind: config.deployment.kind, namespace: config.cluster.namespace, name: config.deployment.name, replicas: config.deployment.replicas, strategy: config.deployment.strategy } : undefined,
             caches: config.nix.settings.substituters,
-            previousImage: lastUp.then((o) => { const p = unwrapOutput(o.storePath); return typeof p === "string" ? p : undefined; }),
+            previousImage: lastUp.then((o) => stringOutput(o, "storePath")),
             layering: { strategy: config.image.layerStrategy, maxLayers: config.image.maxLayers },
         });
 
@@ -117,7 +117,7 @@ const app = !runsImage(config) || imageRefOut === undefined ? undefined : new Gp
         preflightProblems(clientLookup(loadKubeConfig(kubeconfigText, config.cluster.context)), input),
     // NGD_PREFLIGHT=always checks the cluster on every run, whatever changed.
     previousPreflightKey: process.env.NGD_PREFLIGHT === "always" ? Promise.resolve(undefined)
-        : lastUp.then((o) => { const k = unwrapOutput(o.clusterChecked); return typeof k === "string" ? k : undefined; }),
+        : lastUp.then((o) => stringOutput(o, "clusterChecked")),
 }, {
     // No cluster resource (provider, namespace, pull secret) is registered before the Nix evaluation
     // (or the promoted stack's outputs) has succeeded: a failure leaves nothing registered in the cluster.

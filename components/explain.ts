@@ -234,6 +234,12 @@ export function unwrapOutput(v: unknown): unknown {
     return typeof o === "object" && o !== null && o[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig ? o.value : v;
 }
 
+/** Pure: a string output of the last `up` (a secret one unwrapped), or undefined. */
+export function stringOutput(outputs: Record<string, unknown>, name: string): string | undefined {
+    const v = unwrapOutput(outputs[name]);
+    return typeof v === "string" ? v : undefined;
+}
+
 /** Pure: an `nixExplain` output value as a record, or undefined when it is not one. */
 export function parseRecord(v: unknown): ExplainRecord | undefined {
     v = unwrapOutput(v);
