@@ -4,7 +4,7 @@ import { overlayFile, runsImage } from "./components/config";
 import { GpuDeployment } from "./components/gpuDeployment";
 import { loadKubeConfig, underMocks } from "./components/kube";
 import { clientLookup, preflightProblems } from "./components/preflight";
-import { LayeredCudaImage } from "./components/image";
+import { LayeredCudaImage, reportRunSummary } from "./components/image";
 import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, stringOutput } from "./components/explain";
 import { NixDependencySet, NixOverlay, defaultEvalCacheDir, nixOnPath } from "./components/nix";
 import { PromotedImage } from "./components/promote";
@@ -12,6 +12,7 @@ import { PublishedImage, publishImage } from "./components/publish";
 import { loadStackConfig } from "./components/stackConfig";
 
 const projectRoot = __dirname;
+const programStart = Date.now();
 const { config, registryPassword, registryPullPassword, kubeconfig, nixSigningKey, nixBuilderSshKey } = loadStackConfig(projectRoot);
 const stack = pulumi.getStack();
 // What the last `up` exported: a preview says what changed since (components/explain.ts), and the
@@ -82,6 +83,8 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
         insecure: config.registry.insecure,
         dockerHost: config.registry.dockerHost,
     }, formerly("publish"));
+    // `up` ends with one line: built, fetched, pushed, time (components/progress.ts).
+    reportRunSummary(image, [image.build.stderr, published.log], programStart);
     return { image, dependencySet, published, record: pulumi.all([record, explained]).apply(([r]) => r) };
 }
 

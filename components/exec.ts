@@ -47,13 +47,14 @@ export interface NixArgs {
 }
 
 /**
- * The flags for a stack's Nix settings: nothing for a setting left unset. With `live`, and
- * `onCacheDown` set, the substituters are those `cacheCheckLines` found answering (`$ngd_subs`).
+ * The flags for a stack's Nix settings, for the commands the program runs itself (evaluation, the
+ * preview's dry run): nothing for a setting left unset. The build, upload and publish resources get
+ * the same settings as data instead (`nixConfigText`, through the environment).
  */
-export function nixSettingFlags(settings: NixSettings = {}, live = false): string[] {
+export function nixSettingFlags(settings: NixSettings = {}): string[] {
     const flags: string[] = [];
     if (settings.substituters !== undefined) {
-        flags.push("--option", "substituters", live && settings.onCacheDown !== undefined ? shellVar("ngd_subs") : settings.substituters.join(" "));
+        flags.push("--option", "substituters", settings.substituters.join(" "));
     }
     if (settings.trustedPublicKeys !== undefined) {
         flags.push("--option", "trusted-public-keys", settings.trustedPublicKeys.join(" "));
@@ -65,6 +66,68 @@ export function nixSettingFlags(settings: NixSettings = {}, live = false): strin
         flags.push("--max-jobs", String(settings.maxJobs));
     }
     return flags;
+}
+
+/**
+ * The stack's Nix settings as nix.conf lines, for NIX_CONFIG (Nix reads it after nix.conf, so these
+ * win; unset settings are absent and the machine's nix.conf applies). Config validation keeps `#`
+ * (a nix.conf comment) and newlines out of the values.
+ */
+export function nixConfigText(settings: NixSettings = {}): string {
+    const lines: string[] = [];
+    if (settings.substituters !== undefined) {
+        lines.push(`substituters = ${settings.substituters.join(" ")}`);
+    }
+    if (settings.trustedPublicKeys !== undefined) {
+        lines.push(`trusted-public-keys = ${settings.trustedPublicKeys.join(" ")}`);
+    }
+    if (settings.builders !== undefined) {
+        lines.push(`builders = ${settings.builders}`);
+    }
+    if (settings.maxJobs !== undefined) {
+        lines.push(`max-jobs = ${settings.maxJobs}`);
+    }
+    return lines.join("\n");
+}
+
+/** The environment variable that carries the value of `--argstr <name>` into a script. */
+export function argVar(name: string): string {
+    if (!/^[A-Za-z][A-Za-z0-9]*$/.test(name)) {
+        throw new Error(`argVar: ${name} is not a plain argument name`);
+    }
+    return `NGD_ARG_${name}`;
+}
+
+/**
+ * The environment of every script that may build the image (`imageBuildLines`): the entry, each
+ * `--argstr` value, the Nix settings and the cache check, as data. The scripts themselves are fixed
+ * text, so a preview's diff of a build or publish step shows what changed (an overlay argument, a
+ * cache) as a change of these values — Pulumi shows a JSON value's diff key by key — never as a
+ * changed script.
+ */
+export function buildEnvironment(build: ImageBuild): Record<string, string> {
+    const env: Record<string, string> = { NGD_ENTRY: build.entryAbs };
+    for (const k of Object.keys(build.args.argstr).sort()) {
+        env[argVar(k)] = build.args.argstr[k];
+    }
+    const settings = build.args.settings ?? {};
+    const conf = nixConfigText(settings);
+    if (conf !== "") {
+        env.NGD_NIX_CONFIG = conf;
+    }
+    if (settings.onCacheDown !== undefined) {
+        env.NGD_ON_CACHE_DOWN = settings.onCacheDown;
+        env.NGD_SUBSTITUTERS = (settings.substituters ?? []).join(" ");
+    }
+    return env;
+}
+
+/** Shell lines: the stack's Nix settings (NGD_NIX_CONFIG) appended to NIX_CONFIG, where there are any. */
+export function nixConfigLines(): string[] {
+    return [
+        `if [ -n "\${NGD_NIX_CONFIG:-}" ]; then NIX_CONFIG="\${NIX_CONFIG:+$NIX_CONFIG`,
+        `}$NGD_NIX_CONFIG"; export NIX_CONFIG; fi`,
+    ];
 }
 
 /** `nix` with its `nix-command` subcommands enabled (experimental in Nix 2.8). */
@@ -89,41 +152,46 @@ export function privateTmpLines(): string[] {
 /**
  * Shell lines (after `privateTmpLines`) that make the stack's SSH identity for remote builders
  * usable: the key arrives in NGD_BUILDER_SSH_KEY (a secret in the environment, never in argv), goes
- * to a private file, and Nix's ssh connections take it through NIX_SSHOPTS.
+ * to a private file, and Nix's ssh connections take it through NIX_SSHOPTS. Nothing without one.
  */
-export function builderKeyLines(settings: NixSettings = {}): string[] {
-    if (settings.hasBuilderSshKey !== true) {
-        return [];
-    }
+export function builderKeyLines(): string[] {
     return [
-        ...secretFileLines("NGD_BUILDER_SSH_KEY", "builder-key"),
-        `NIX_SSHOPTS="\${NIX_SSHOPTS:-} -i $tmp/builder-key -o IdentitiesOnly=yes"`,
-        `export NIX_SSHOPTS`,
+        `if [ -n "\${NGD_BUILDER_SSH_KEY:-}" ]; then`,
+        ...secretFileLines("NGD_BUILDER_SSH_KEY", "builder-key").map((l) => `  ${l}`),
+        `  NIX_SSHOPTS="\${NIX_SSHOPTS:-} -i $tmp/builder-key -o IdentitiesOnly=yes"`,
+        `  export NIX_SSHOPTS`,
+        `fi`,
     ];
 }
 
 /**
- * With `onCacheDown` set, shell lines (after `privateTmpLines`) that ask every substituter for its nix-cache-info before Nix
- * runs and set `$ngd_subs` to those that answer. `fail`: one that does not answer stops here,
- * naming it. `build`: it is left out, with a warning naming it, and Nix builds what it would have
- * supplied. (Left to itself, Nix 2.8 skips a dead cache and builds — or, with `fallback = true`,
- * aborts with an uncaught SubstituterDisabled, as the fault suite found.)
+ * With NGD_ON_CACHE_DOWN set (nix.onCacheDown), shell lines (after `privateTmpLines` and
+ * `nixConfigLines`) that ask every substituter in NGD_SUBSTITUTERS for its nix-cache-info before
+ * Nix runs, and let Nix use only those that answer (a last `substituters` line in NIX_CONFIG).
+ * `fail`: one that does not answer stops here, naming it. `build`: it is left out, with a warning
+ * naming it, and Nix builds what it would have supplied. (Left to itself, Nix 2.8 skips a dead cache
+ * and builds — or, with `fallback = true`, aborts with an uncaught SubstituterDisabled, as the fault
+ * suite found.)
  */
-export function cacheCheckLines(settings: NixSettings = {}): string[] {
-    if (settings.onCacheDown === undefined) {
-        return [];
-    }
-    const lines = [`ngd_subs=""`, `ngd_ping_home="$tmp/nix-ping"`];
-    for (const url of settings.substituters ?? []) {
-        // With an empty cache directory of its own: Nix remembers a cache's nix-cache-info for days
-        // and would answer "up" without connecting.
-        const ping = `XDG_CACHE_HOME="$ngd_ping_home" ${shCommand([...NIX_COMMAND, "store", "ping", "--store", url])} >/dev/null 2>&1`;
-        const down = settings.onCacheDown === "fail"
-            ? `{ echo ${shQuote(`binary cache ${url} does not answer (nix.substituters); nix.onCacheDown is fail, so nothing is built without it. Bring the cache back, or set nix.onCacheDown to build.`)} >&2; exit 1; }`
-            : `echo ${shQuote(`nix-gpu-deploy: binary cache ${url} does not answer (nix.substituters): building without it (nix.onCacheDown: build)`)} >&2`;
-        lines.push(`if ${ping}; then ngd_subs="\${ngd_subs:+$ngd_subs }"${shQuote(url)}; else ${down}; fi`);
-    }
-    return lines;
+export function cacheCheckLines(): string[] {
+    // With an empty cache directory of its own: Nix remembers a cache's nix-cache-info for days and
+    // would answer "up" without connecting.
+    const ping = `XDG_CACHE_HOME="$tmp/nix-ping" ${shCommand([...NIX_COMMAND, "store", "ping", "--store", shellVar("ngd_url")])} >/dev/null 2>&1`;
+    return [
+        `if [ -n "\${NGD_ON_CACHE_DOWN:-}" ]; then`,
+        `  ngd_subs=""`,
+        // No globbing: an s3:// URL's `?` is not a pattern.
+        `  set -f`,
+        `  for ngd_url in \${NGD_SUBSTITUTERS:-}; do`,
+        `    if ${ping}; then ngd_subs="\${ngd_subs:+$ngd_subs }$ngd_url"`,
+        `    elif [ "$NGD_ON_CACHE_DOWN" = fail ]; then echo "binary cache $ngd_url does not answer (nix.substituters); nix.onCacheDown is fail, so nothing is built without it. Bring the cache back, or set nix.onCacheDown to build." >&2; exit 1`,
+        `    else echo "nix-gpu-deploy: binary cache $ngd_url does not answer (nix.substituters): building without it (nix.onCacheDown: build)" >&2; fi`,
+        `  done`,
+        `  set +f`,
+        `  NIX_CONFIG="\${NIX_CONFIG:+$NIX_CONFIG`,
+        `}substituters = $ngd_subs"; export NIX_CONFIG`,
+        `fi`,
+    ];
 }
 
 /** How to build the image again: the entry and arguments of the build (`imageBuildLines`). */
@@ -133,22 +201,44 @@ export interface ImageBuild {
 }
 
 /**
- * Shell lines (after `cacheCheckLines` where configured) that build the image into `$ngd_image`:
- * `nix-build` of the entry and, when that yields a layer plan (a directory with plan.json; see
- * nix/docker/buildCudaLayeredImage.nix), a second `nix-build` that assembles the image from it.
- * Both are ordinary builds: whatever the caches hold is fetched, unchanged layers are not rebuilt.
+ * Shell lines defining `ngd_nix_build ARGS…`: nix-build with ARGS, its out path on stdout. With
+ * NGD_PROGRESS naming the progress filter (components/progress.ts, compiled), Nix logs in its
+ * internal JSON format and the filter turns that into a progress line every few seconds and a
+ * one-line summary on stderr, passing Nix's errors and warnings through; the status is nix-build's.
+ * Without NGD_PROGRESS, or with NGD_PROGRESS_OFF set (in the environment Pulumi runs in): Nix's own log.
+ */
+export function nixBuildFunctionLines(): string[] {
+    return [
+        `ngd_nix_build() {`,
+        `  if [ -n "\${NGD_PROGRESS:-}" ] && [ -z "\${NGD_PROGRESS_OFF:-}" ]; then`,
+        `    { ngd_st=0; nix-build "$@" --log-format internal-json 2>&1 1>&4 4>&- || ngd_st=$?; echo "$ngd_st" > "$tmp/nix-build.status"; } | node "$NGD_PROGRESS" nix >&2`,
+        `    return "$(cat "$tmp/nix-build.status")"`,
+        `  fi`,
+        `  nix-build "$@"`,
+        `} 4>&1`,
+    ];
+}
+
+/**
+ * Shell lines (after `privateTmpLines`, `nixConfigLines` and `cacheCheckLines`) that build the image
+ * into `$ngd_image`: `nix-build` of the entry and, when that yields a layer plan (a directory with
+ * plan.json; see nix/docker/buildCudaLayeredImage.nix), a second `nix-build` that assembles the
+ * image from it. Both are ordinary builds: whatever the caches hold is fetched, unchanged layers are
+ * not rebuilt. The entry and arguments come from the environment (`buildEnvironment`).
  */
 export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): string[] {
-    const argv = nixBuildArgv(build.entryAbs, build.args, true);
-    const cmd = shCommand([...argv.slice(0, 1), ...extraFlags, ...argv.slice(1)]);
+    const flags = [...nixBuildFlags(), ...extraFlags];
+    const tail = [shellVar("NGD_ENTRY"), ...argstrFlags(build.args, true)];
     // The plan is kept by a GC root in the private directory (`$tmp`, removed on exit) until the
     // image that references it is built: a garbage collection between the two steps cannot take it.
-    const first = shCommand([...argv.slice(0, 1), ...extraFlags, ...argv.slice(1).map((a) => a === "--no-out-link" ? ["--out-link", shellVar("ngd_plan_root")] : [a]).flat()]);
+    const first = shCommand(["ngd_nix_build", ...flags, "--out-link", shellVar("ngd_plan_root"), ...tail]);
+    const second = shCommand(["ngd_nix_build", ...flags, "--no-out-link", ...tail]);
     return [
+        ...nixBuildFunctionLines(),
         `ngd_plan_root="$tmp/layer-plan"`,
         `ngd_image=$(${first})`,
         `if [ -f "$ngd_image/plan.json" ]; then`,
-        `  ngd_image=$(${cmd} --argstr layerPlan "$ngd_image")`,
+        `  ngd_image=$(${second} --argstr layerPlan "$ngd_image")`,
         `  [ -f "$ngd_image/oci-layout" ] || { echo "nix-build of the entry with layerPlan gave $ngd_image, not an image layout: does the entry pass layerPlan on to buildCudaLayeredImage?" >&2; exit 1; }`,
         `fi`,
         `case "$ngd_image" in /nix/store/*) ;; *) echo "nix-build printed no store path: $ngd_image" >&2; exit 1 ;; esac`,
@@ -169,7 +259,7 @@ export function realiseImageLines(build: ImageBuild): string[] {
     return [
         `if [ ! -e "$NGD_IMAGE" ]; then`,
         `  echo "nix-gpu-deploy: $NGD_IMAGE is not in the local Nix store: building it again (caches first)" >&2`,
-        ...cacheCheckLines(build.args.settings).map((l) => `  ${l}`),
+        ...cacheCheckLines().map((l) => `  ${l}`),
         ...imageBuildLines(build, ttl).map((l) => `  ${l}`),
         `  [ "$ngd_image" = "$NGD_IMAGE" ] || { echo "nix-gpu-deploy: building again gave $ngd_image, not $NGD_IMAGE (the Nix files changed since the build?)" >&2; exit 1; }`,
         `fi`,
@@ -177,26 +267,28 @@ export function realiseImageLines(build: ImageBuild): string[] {
 }
 
 /**
- * Copies the closure of the built image to a Nix store (a binary cache), signing what it uploads
- * with the key in NGD_NIX_SIGNING_KEY (a secret in the environment; on disk only in a private
- * temporary file). Prints one line: how many paths the closure has and where it went.
+ * Copies the closure of the built image to the Nix store NGD_UPLOAD_TO (a binary cache), signing
+ * what it uploads with the key in NGD_NIX_SIGNING_KEY (a secret in the environment; on disk only in
+ * a private temporary file). Prints one line: how many paths the closure has and where it went.
+ * Its environment: `buildEnvironment`, NGD_IMAGE, NGD_UPLOAD_TO and the key.
  */
-export function cacheUploadScript(uploadTo: string, build: ImageBuild): string {
-    const to = `${uploadTo}${uploadTo.includes("?") ? "&" : "?"}secret-key=`;
-    const settings = build.args.settings;
+export function cacheUploadScript(build: ImageBuild): string {
     return shScript([
         ...privateTmpLines(),
-        ...builderKeyLines(settings),
+        ...nixConfigLines(),
+        ...builderKeyLines(),
         ...realiseImageLines(build),
         ...secretFileLines("NGD_NIX_SIGNING_KEY", "signing-key"),
-        `${shCommand([...NIX_COMMAND, "copy", ...nixSettingFlags(settings), "--to"])} ${shQuote(to)}"$tmp/signing-key" "$NGD_IMAGE" >&2`,
+        `case "$NGD_UPLOAD_TO" in *\\?*) ngd_to="$NGD_UPLOAD_TO&secret-key=$tmp/signing-key" ;; *) ngd_to="$NGD_UPLOAD_TO?secret-key=$tmp/signing-key" ;; esac`,
+        `${shCommand([...NIX_COMMAND, "copy", "--to", shellVar("ngd_to"), shellVar("NGD_IMAGE")])} >&2`,
         `n=$(nix-store --query --requisites "$NGD_IMAGE" | wc -l)`,
-        `echo "uploaded the closure of $NGD_IMAGE ($n paths, signed) to "${shQuote(uploadTo)}`,
+        `echo "uploaded the closure of $NGD_IMAGE ($n paths, signed) to $NGD_UPLOAD_TO"`,
     ]);
 }
 
-function argstrFlags(args: NixArgs): string[] {
-    return Object.keys(args.argstr).sort().flatMap((k) => ["--argstr", k, args.argstr[k]]);
+/** `--argstr` flags: the values themselves, or (`fromEnv`) references to their variables (`argVar`). */
+function argstrFlags(args: NixArgs, fromEnv = false): string[] {
+    return Object.keys(args.argstr).sort().flatMap((k) => ["--argstr", k, fromEnv ? shellVar(argVar(k)) : args.argstr[k]]);
 }
 
 /**
@@ -242,27 +334,32 @@ export const ATTRS_MARKER = "--- derivation attributes ---";
 export const BUILD_LOG_TAIL_LINES = 60;
 
 /**
- * The build: `nix-build` without an out-link; the out path goes to stdout. Builders' logs are not
- * streamed (`--no-build-output`): the command provider copies everything a command prints into its
- * error, uncapped, so a failed CUDA build would fail `up` with megabytes. Progress shows as Nix's
- * "building '…drv'" lines; a failure ends with the builder's last lines and Nix's pointer to the
- * whole log.
+ * The build's fixed flags. Builders' logs are not streamed (`--no-build-output`): the command
+ * provider copies everything a command prints into its error, uncapped, so a failed CUDA build would
+ * fail `up` with megabytes. A failure ends with the builder's last lines and Nix's pointer to the
+ * whole log; progress shows as a line every few seconds (`nixBuildFunctionLines`).
  */
-export function nixBuildArgv(entryAbs: string, args: NixArgs, live = false): string[] {
-    return ["nix-build", "--no-out-link", "--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES),
-        ...nixSettingFlags(args.settings, live), entryAbs, ...argstrFlags(args)];
+export function nixBuildFlags(): string[] {
+    return ["--no-build-output", "--option", "log-lines", String(BUILD_LOG_TAIL_LINES)];
+}
+
+/** The `nix-build` argument vector of an entry, its values inline (for the program's own use). */
+export function nixBuildArgv(entryAbs: string, args: NixArgs): string[] {
+    return ["nix-build", "--no-out-link", ...nixBuildFlags(), ...nixSettingFlags(args.settings), entryAbs, ...argstrFlags(args)];
 }
 
 /**
- * The build as a script: the builders' SSH identity and the cache check (when configured), then
- * the image's one or two nix-builds (`imageBuildLines`); prints the image's store path.
+ * The build as a script: the Nix settings, the builders' SSH identity and the cache check (each
+ * where configured), then the image's one or two nix-builds (`imageBuildLines`); prints the image's
+ * store path. Fixed text for a given set of argument names; its environment is `buildEnvironment`.
  */
-export function nixBuildScript(entryAbs: string, args: NixArgs): string {
+export function nixBuildScript(build: ImageBuild): string {
     return shScript([
         ...privateTmpLines(),
-        ...builderKeyLines(args.settings),
-        ...cacheCheckLines(args.settings),
-        ...imageBuildLines({ entryAbs, args }),
+        ...nixConfigLines(),
+        ...builderKeyLines(),
+        ...cacheCheckLines(),
+        ...imageBuildLines(build),
         `printf '%s\\n' "$ngd_image"`,
     ]);
 }
@@ -338,48 +435,51 @@ export interface SkopeoPushSpec {
     /** Destination `host[:port]/repo:tag`. */
     destination: string;
     insecure: boolean;
-    /** Whether credentials arrive in REGISTRY_USERNAME / REGISTRY_PASSWORD (never on the command line). */
-    withCredentials: boolean;
-    /** Build the image again when the store lacks it (`realiseImageLines`). */
-    realise?: ImageBuild;
 }
 
-/** The lines every publisher starts with: private directory, Nix credentials, the image realised. */
+/** The lines every publisher starts with: private directory, Nix settings and credentials, the image realised. */
 function publishPreludeLines(realise: ImageBuild | undefined): string[] {
     return [
         ...privateTmpLines(),
-        ...(realise === undefined ? [] : [...builderKeyLines(realise.args.settings), ...realiseImageLines(realise)]),
+        ...(realise === undefined ? [] : [...nixConfigLines(), ...builderKeyLines(), ...realiseImageLines(realise)]),
     ];
+}
+
+/** The skopeo push's own environment (with `buildEnvironment` where it may build the image again). */
+export function skopeoPushEnvironment(spec: SkopeoPushSpec): Record<string, string> {
+    return { NGD_DESTINATION: `docker://${spec.destination}`, NGD_DEST_TLS_VERIFY: spec.insecure ? "false" : "true" };
 }
 
 /**
  * Pushes the image with skopeo; prints `sha256:…` (the manifest digest skopeo pushed) as the only
  * stdout line. An image layout is read in place (`oci:`): its manifest carries every blob digest,
- * so skopeo asks the registry for each and uploads only the missing ones, with no cache of its own
- * (it is not given one: a private, empty one per push). A nixpkgs stream is written to a private
- * docker-archive first. Credentials travel through the environment into a private auth file,
- * never through argv.
+ * so skopeo asks the registry for each and uploads only the missing ones. A nixpkgs stream is
+ * written to a private docker-archive first. Credentials (REGISTRY_USERNAME / REGISTRY_PASSWORD,
+ * when set) travel through the environment into a private auth file, never through argv. With
+ * NGD_PROGRESS naming the progress filter, skopeo's debug log goes through it (layers sent and
+ * reused, bytes; components/progress.ts) and only errors, progress and a summary reach stderr.
+ * Fixed text; destination and TLS come from `skopeoPushEnvironment`.
  */
-export function skopeoPushScript(spec: SkopeoPushSpec): string {
-    const lines = publishPreludeLines(spec.realise);
+export function skopeoPushScript(realise?: ImageBuild): string {
+    const lines = publishPreludeLines(realise);
     lines.push(`if ${IS_LAYOUT}; then source="oci:$NGD_IMAGE"; else`, ...materializeArchiveLines("NGD_IMAGE").map((l) => `  ${l}`), `  source="docker-archive:$archive"`, `fi`);
-    const copy = ["skopeo", "copy", "--quiet", "--digestfile", "$tmp/digest"];
-    if (spec.insecure) {
-        copy.push("--dest-tls-verify=false");
-    }
-    if (spec.withCredentials) {
-        lines.push(
-            `umask 077`,
-            `auth=$(printf '%s:%s' "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" | base64 | tr -d '\\n')`,
-            `printf '{"auths":{"%s":{"auth":"%s"}}}' "$NGD_REGISTRY" "$auth" > "$tmp/auth.json"`,
-        );
-        copy.push("--dest-authfile", "$tmp/auth.json");
-    }
-    // $tmp / $source are expanded by the shell; the destination is a quoted literal.
-    const quoted = copy.map((a) => (a.startsWith("$tmp") ? `"${a}"` : shQuote(a)));
-    lines.push(`${quoted.join(" ")} "$source" ${shQuote(`docker://${spec.destination}`)} >&2`);
-    lines.push(`grep -Eq '^sha256:[a-f0-9]{64}$' "$tmp/digest" || { echo "skopeo wrote no manifest digest" >&2; exit 1; }`);
-    lines.push(`cat "$tmp/digest"; echo`);
+    lines.push(
+        `set -- --dest-tls-verify="\${NGD_DEST_TLS_VERIFY:-true}"`,
+        `if [ -n "\${REGISTRY_USERNAME:-}" ]; then`,
+        `  umask 077`,
+        `  auth=$(printf '%s:%s' "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" | base64 | tr -d '\\n')`,
+        `  printf '{"auths":{"%s":{"auth":"%s"}}}' "$NGD_REGISTRY" "$auth" > "$tmp/auth.json"`,
+        `  set -- "$@" --dest-authfile "$tmp/auth.json"`,
+        `fi`,
+        `if [ -n "\${NGD_PROGRESS:-}" ] && [ -z "\${NGD_PROGRESS_OFF:-}" ]; then`,
+        `  { ngd_st=0; skopeo --debug copy --digestfile "$tmp/digest" "$@" "$source" "$NGD_DESTINATION" 2>&1 || ngd_st=$?; echo "$ngd_st" > "$tmp/skopeo.status"; } | node "$NGD_PROGRESS" skopeo "$NGD_IMAGE" >&2`,
+        `  ngd_st=$(cat "$tmp/skopeo.status"); [ "$ngd_st" = 0 ] || exit "$ngd_st"`,
+        `else`,
+        `  skopeo copy --quiet --digestfile "$tmp/digest" "$@" "$source" "$NGD_DESTINATION" >&2`,
+        `fi`,
+        `grep -Eq '^sha256:[a-f0-9]{64}$' "$tmp/digest" || { echo "skopeo wrote no manifest digest" >&2; exit 1; }`,
+        `cat "$tmp/digest"; echo`,
+    );
     return shScript(lines);
 }
 

@@ -3,8 +3,10 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { LayerStrategy } from "./config";
-import { ImageBuild, boundedOutput, cacheUploadScript, parseBuildOutput, storeHash } from "./exec";
+import * as path from "path";
+import { ImageBuild, boundedOutput, buildEnvironment, cacheUploadScript, nixBuildScript, parseBuildOutput, storeHash } from "./exec";
 import { NixDependencySet } from "./nix";
+import { parseSummaries, runSummaryLine } from "./progress";
 
 export interface LayeringOptions {
     maxLayers: number;
@@ -21,6 +23,12 @@ export interface LayeredCudaImageArgs {
     /** Upload the image closure to this Nix store, signed with `signingKey` (nix.uploadTo, nixSigningKey). */
     cache?: { uploadTo: string; signingKey: pulumi.Output<string> };
 }
+
+/**
+ * The progress filter the build and publish scripts pipe Nix's and skopeo's logs through (compiled
+ * from components/progress.ts). `NGD_PROGRESS_OFF=1` in the environment Pulumi runs in turns it off.
+ */
+export const PROGRESS_FILTER = path.join(__dirname, "progress-filter.js");
 
 /** Pure: what makes the build run again (a change is a replace: a new nix-build). */
 export function buildTriggers(drvPath: string, layering: LayeringOptions): unknown[] {
@@ -44,7 +52,7 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
     public readonly upload?: command.local.Command;
     /** How to build the image again where the store lost it (entry, arguments, the stack's Nix settings). */
     public readonly rebuild: ImageBuild;
-    /** NGD_IMAGE and the builders' SSH key: the environment of `realiseImageLines`. */
+    /** The build's environment, NGD_IMAGE and the builders' SSH key: the environment of `realiseImageLines`. */
     public readonly realiseEnvironment: Record<string, pulumi.Input<string>>;
 
     constructor(name: string, args: LayeredCudaImageArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -52,13 +60,17 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         const deps = args.dependencySet;
         this.drvPath = deps.drvPath;
         const secrets: Record<string, pulumi.Input<string>> = args.builderSshKey === undefined ? {} : { NGD_BUILDER_SSH_KEY: pulumi.secret(args.builderSshKey) };
+        // What a consumer of the image needs to build it again when the local store lost it.
+        this.rebuild = deps.imageBuild();
+        // The script is fixed text; the entry, overlay arguments and Nix settings are its environment,
+        // so an overlay change reads in `preview --diff` as a change of those values (a JSON value is
+        // diffed key by key), and what changed is also explained in words (components/explain.ts).
+        const buildEnv = { ...buildEnvironment(this.rebuild), NGD_PROGRESS: PROGRESS_FILTER };
         this.build = new command.local.Command(`${name}-build`, {
-            create: boundedOutput(deps.buildCommand()),
+            create: boundedOutput(nixBuildScript(this.rebuild)),
             // Nothing to undo: the store path is garbage-collected by Nix when unreferenced.
             triggers: deps.drvPath.apply((drv) => buildTriggers(drv, args.layering)),
-            // Only what the build needs: what changed is explained in words by the preview
-            // (components/explain.ts), not by hashes in this resource's diff.
-            environment: secrets,
+            environment: { ...buildEnv, ...secrets },
             logging: "stdoutAndStderr",
             addPreviousOutputInEnv: false,
         }, { parent: this });
@@ -66,14 +78,12 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         // preview shows the new store path and tag; consumers depend on `build` for ordering.
         this.storePath = this.build.stdout.apply(parseBuildOutput);
         this.tag = args.tag !== undefined ? pulumi.output(args.tag) : (deps.evaluated ? deps.outPath : this.storePath).apply(storeHash);
-        // What a consumer of the image needs to build it again when the local store lost it.
-        this.rebuild = { entryAbs: deps.entryAbs, args: deps.nixArgs };
-        this.realiseEnvironment = { NGD_IMAGE: this.storePath, ...secrets };
+        this.realiseEnvironment = { ...buildEnv, NGD_IMAGE: this.storePath, ...secrets };
         if (args.cache !== undefined) {
             const { uploadTo, signingKey } = args.cache;
             this.upload = new command.local.Command(`${name}-cache-upload`, {
-                create: boundedOutput(cacheUploadScript(uploadTo, this.rebuild)),
-                environment: { ...this.realiseEnvironment, NGD_NIX_SIGNING_KEY: pulumi.secret(signingKey) },
+                create: boundedOutput(cacheUploadScript(this.rebuild)),
+                environment: { ...this.realiseEnvironment, NGD_UPLOAD_TO: uploadTo, NGD_NIX_SIGNING_KEY: pulumi.secret(signingKey) },
                 // Once per image and cache: a cache keeps what it was given.
                 triggers: [this.storePath, uploadTo],
                 logging: "stdoutAndStderr",
@@ -82,4 +92,23 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         }
         this.registerOutputs({ storePath: this.storePath, tag: this.tag, drvPath: this.drvPath });
     }
+}
+
+/**
+ * At the end of an `up`, one line on `on`: what the steps that ran this time built, fetched and
+ * pushed, from their summaries (components/progress.ts), e.g. `nix-gpu-deploy: built 3
+ * derivations, fetched 0 paths (0 B), pushed 3 of 13 layers (1.6 KiB), 6.1 s in the build and push`.
+ * Steps that did not run (their output is the last run's) do not count; nothing ran, nothing said.
+ */
+export function reportRunSummary(on: pulumi.Resource, logs: Array<pulumi.Input<string | undefined>>, since: number): void {
+    if (pulumi.runtime.isDryRun()) {
+        return;
+    }
+    // The logs stay secret where they are; the line holds counts and sizes only.
+    pulumi.unsecret(pulumi.all(logs)).apply((texts) => {
+        const r = parseSummaries(texts.filter((t): t is string => typeof t === "string").join("\n"), since);
+        if (r !== undefined) {
+            pulumi.log.info(runSummaryLine(r), on);
+        }
+    });
 }

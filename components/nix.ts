@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { NixSettings, OverlayArgValue, confinedPath } from "./config";
 import { nixEvaluationError, programError } from "./errors";
-import { NixArgs, nixBuildArgv, nixBuildScript, nixDryRunScript, nixEvalScript, parseEvalOutput } from "./exec";
+import { ImageBuild, NixArgs, nixBuildArgv, nixDryRunScript, nixEvalScript, parseEvalOutput } from "./exec";
 import { DryRun, ExplainRecord, parseDryRun, pinsIn } from "./explain";
 import { FileDigest, Fingerprint, fingerprintNixFile, hashJson } from "./fingerprint";
 
@@ -254,8 +254,8 @@ export class NixDependencySet extends pulumi.ComponentResource {
         return nixBuildArgv(this.entryAbs, this.nixArgs);
     }
 
-    /** The build command (for `command.local.Command`): nix-build, after the SSH identity and cache check when configured. */
-    buildCommand(): string {
-        return nixBuildScript(this.entryAbs, this.nixArgs);
+    /** How to build the image: the entry and arguments (components/exec.ts `nixBuildScript`, `buildEnvironment`). */
+    imageBuild(): ImageBuild {
+        return { entryAbs: this.entryAbs, args: this.nixArgs };
     }
 }

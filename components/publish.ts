@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { Publisher } from "./config";
-import { boundedOutput, dockerLoadScript, parseDigest, skopeoPushScript } from "./exec";
+import { boundedOutput, dockerLoadScript, parseDigest, skopeoPushEnvironment, skopeoPushScript } from "./exec";
 import { LayeredCudaImage } from "./image";
 
 export interface PublisherArgs {
@@ -25,6 +25,8 @@ export interface PublishedImage {
     /** `host/repo@sha256:…`: what the Deployment runs. */
     ref: pulumi.Output<string>;
     digest: pulumi.Output<string>;
+    /** What the push step printed (its progress and summary), where the publisher runs one of its own. */
+    log?: pulumi.Output<string>;
 }
 
 /** Pure: `host/repo` and `host/repo:tag`. */
@@ -61,21 +63,25 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
     public readonly ref: pulumi.Output<string>;
     public readonly digest: pulumi.Output<string>;
     public readonly push: command.local.Command;
+    public readonly log: pulumi.Output<string>;
 
     constructor(name: string, args: PublisherArgs, opts?: pulumi.ComponentResourceOptions) {
         super("nix-gpu-deploy:publish:SkopeoPublisher", name, {}, opts);
         const withCredentials = args.username !== undefined && args.password !== undefined;
         const destination = args.image.tag.apply((tag) => repositoryRef(args.registry, args.repository, tag));
+        // The script is fixed text: destination, TLS and the image's build are its environment.
         const environment: Record<string, pulumi.Input<string>> = {
             ...args.image.realiseEnvironment,
             NGD_REGISTRY: args.registry,
+            NGD_DESTINATION: destination.apply((d) => skopeoPushEnvironment({ destination: d, insecure: args.insecure }).NGD_DESTINATION),
+            NGD_DEST_TLS_VERIFY: skopeoPushEnvironment({ destination: "", insecure: args.insecure }).NGD_DEST_TLS_VERIFY,
         };
         if (withCredentials) {
             environment.REGISTRY_USERNAME = args.username as string;
             environment.REGISTRY_PASSWORD = pulumi.secret(args.password as pulumi.Output<string>);
         }
         this.push = new command.local.Command(`${name}-push`, {
-            create: destination.apply((d) => boundedOutput(skopeoPushScript({ destination: d, insecure: args.insecure, withCredentials, realise: args.image.rebuild }))),
+            create: boundedOutput(skopeoPushScript(args.image.rebuild)),
             environment,
             triggers: [args.image.storePath, destination],
             logging: "stdoutAndStderr",
@@ -86,6 +92,7 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
         // show it, so it is explicitly made plain again.
         this.digest = pulumi.unsecret(this.push.stdout.apply(parseDigest));
         this.ref = this.digest.apply((d) => digestRef(args.registry, args.repository, d));
+        this.log = this.push.stderr;
         this.registerOutputs({ ref: this.ref, digest: this.digest });
     }
 }

@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { dockerLoadScript, nixBuildScript, skopeoPushScript } from "../../components/exec";
+import { buildEnvironment, dockerLoadScript, nixBuildScript, skopeoPushEnvironment, skopeoPushScript } from "../../components/exec";
 import { Dockerd, startDockerd } from "../services/dockerd";
 import { Registry, blobUploads, logLines, startRegistry } from "../services/registry";
 
@@ -144,8 +144,8 @@ function publish(seq: Sequence, registry: Registry, image: string, tag: string, 
     if (seq.publisher === "skopeo") {
         const home = seq.cache === "cold" ? fresh() : (state.home ??= fresh());
         try {
-            const r = accounted(skopeoPushScript({ destination: `${registry.host}/bench:${tag}`, insecure: true, withCredentials: true }), {
-                ...process.env, HOME: home, XDG_CACHE_HOME: path.join(home, ".cache"), XDG_RUNTIME_DIR: home,
+            const r = accounted(skopeoPushScript(), {
+                ...process.env, ...skopeoPushEnvironment({ destination: `${registry.host}/bench:${tag}`, insecure: true }), HOME: home, XDG_CACHE_HOME: path.join(home, ".cache"), XDG_RUNTIME_DIR: home,
                 NGD_IMAGE: image, NGD_REGISTRY: registry.host, REGISTRY_USERNAME: registry.username, REGISTRY_PASSWORD: registry.password,
             });
             return { written: r.written, stderr: r.stderr };
@@ -207,7 +207,8 @@ async function benchSize(sizeMiB: number, o: ReleaseBenchOptions, made: Set<stri
                 let previousLayers: string[] = [];
                 for (const [i, [step, v]] of STEPS.entries()) {
                     const t0 = Date.now();
-                    const b = accounted(nixBuildScript(FIXTURE, { argstr: fixtureArgs(sizeMiB, v, maxLayers), settings: { substituters: [] } }), process.env);
+                    const build = { entryAbs: FIXTURE, args: { argstr: fixtureArgs(sizeMiB, v, maxLayers), settings: { substituters: [] } } };
+                    const b = accounted(nixBuildScript(build), { ...process.env, ...buildEnvironment(build) });
                     const image = b.stdout.trim().split("\n").pop() as string;
                     made.add(image);
                     const built = (b.stderr.match(/^building '/gm) ?? []).length;

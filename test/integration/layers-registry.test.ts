@@ -1,11 +1,12 @@
 // With Debian nix, a real registry and skopeo: a one-package change uploads one layer, counted at
 // the registry (its access log), with no skopeo cache at all.
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { skopeoPushScript } from "../../components/exec";
+import { skopeoPushEnvironment, skopeoPushScript } from "../../components/exec";
+import { PROGRESS_FILTER } from "../../components/image";
 import { Registry, blobUploads, logLines, startRegistry } from "../services/registry";
 import { ROOT } from "../unit/harness";
 
@@ -21,16 +22,22 @@ function diffIds(image: string): string[] {
 }
 
 /** A push as the SkopeoPublisher runs it, with a fresh HOME (no skopeo blob-info cache). */
-function push(registry: Registry, image: string, tag: string): { digest: string; uploads: ReturnType<typeof blobUploads> } {
+function push(registry: Registry, image: string, tag: string): { digest: string; uploads: ReturnType<typeof blobUploads>; log: string } {
     const skip = logLines(registry.log);
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-cold-home-"));
     try {
-        const script = skopeoPushScript({ destination: `${registry.host}/blobs:${tag}`, insecure: true, withCredentials: true });
-        const digest = execFileSync("/bin/sh", ["-c", script], {
-            env: { ...process.env, HOME: home, XDG_CACHE_HOME: path.join(home, ".cache"), XDG_RUNTIME_DIR: home, NGD_IMAGE: image, NGD_REGISTRY: registry.host, REGISTRY_USERNAME: registry.username, REGISTRY_PASSWORD: registry.password },
+        const script = skopeoPushScript();
+        // With the progress filter, as the SkopeoPublisher runs it (issue #20).
+        const r = spawnSync("/bin/sh", ["-c", script], {
+            env: {
+                ...process.env, ...skopeoPushEnvironment({ destination: `${registry.host}/blobs:${tag}`, insecure: true }), NGD_PROGRESS: PROGRESS_FILTER,
+                HOME: home, XDG_CACHE_HOME: path.join(home, ".cache"), XDG_RUNTIME_DIR: home, NGD_IMAGE: image, NGD_REGISTRY: registry.host, REGISTRY_USERNAME: registry.username, REGISTRY_PASSWORD: registry.password,
+            },
             encoding: "utf8",
-        }).trim();
-        return { digest, uploads: blobUploads(registry.log, registry.storage, skip) };
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.ok(!r.stderr.includes(registry.password), "the password is not in the log");
+        return { digest: r.stdout.trim(), uploads: blobUploads(registry.log, registry.storage, skip), log: r.stderr };
     } finally {
         fs.rmSync(home, { recursive: true, force: true });
     }
@@ -69,11 +76,14 @@ describe("layering against a real registry", function () {
 
         const first = push(registry, before, "v1");
         assert.strictEqual(first.uploads.count, 14, "13 layers and the config");
+        assert.match(first.log, /push finished: pushed 13 of 13 layers \([\d.]+ [KM]iB\), 0 already in the registry/, "the summary agrees with the registry");
         const again = push(registry, before, "v1-again");
         assert.strictEqual(again.digest, first.digest, "same image, same digest");
         assert.strictEqual(again.uploads.count, 0, "an unchanged image uploads nothing, even with an empty skopeo cache");
         const second = push(registry, after, "v2");
         assert.strictEqual(second.uploads.count, 3, "the two changed layers and the config");
+        console.log(`      ${second.log.trim().split("\n").pop()}`);
+        assert.match(second.log, /push finished: pushed 2 of 13 layers \(([\d.]+) KiB\), 11 already in the registry/, "the summary agrees with the registry");
         const b07 = 448 * 1024;
         const image = b.length;
         console.log(`      ${image} layers; changed package ${b07} B; uploaded ${second.uploads.count} blobs, ${second.uploads.bytes} B (counted at the registry)`);

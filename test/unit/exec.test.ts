@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-    MAX_OUTPUT_LINE, boundedOutput, nixBuildArgv, nixEvalScript, nixSettingFlags, parseBuildOutput, parseDigest, parseEvalOutput, shCommand, shQuote, skopeoPushScript, storeHash,
+    MAX_OUTPUT_LINE, boundedOutput, nixBuildArgv, nixEvalScript, nixSettingFlags, parseBuildOutput, parseDigest, parseEvalOutput, shCommand, shQuote, skopeoPushEnvironment, skopeoPushScript, storeHash,
 } from "../../components/exec";
 
 const sh = (cmd: string, env: Record<string, string> = {}) =>
@@ -71,11 +71,12 @@ describe("nix command lines", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-push-"));
         fs.rmSync("/tmp/pwned", { force: true });
         try {
-            const script = skopeoPushScript({ destination: "127.0.0.1:1/x:$(touch /tmp/pwned)", insecure: true, withCredentials: false });
+            const script = skopeoPushScript();
+            const pushEnv = skopeoPushEnvironment({ destination: "127.0.0.1:1/x:$(touch /tmp/pwned)", insecure: true });
             // Replace skopeo with a stub that records its argv.
             fs.writeFileSync(path.join(dir, "skopeo"), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/argv"\nwhile [ $# -gt 0 ]; do [ "$1" = --digestfile ] && printf 'sha256:%064d' 0 > "$2"; shift; done\n`, { mode: 0o755 });
             fs.writeFileSync(path.join(dir, "image"), "#!/bin/sh\necho archive\n", { mode: 0o755 });
-            const out = sh(script, { PATH: `${dir}:${process.env.PATH}`, NGD_IMAGE: path.join(dir, "image"), TMPDIR: dir });
+            const out = sh(script, { ...pushEnv, PATH: `${dir}:${process.env.PATH}`, NGD_IMAGE: path.join(dir, "image"), TMPDIR: dir });
             assert.strictEqual(out.trim(), `sha256:${"0".repeat(64)}`);
             assert.ok(!fs.existsSync("/tmp/pwned"), "/tmp/pwned was created");
             assert.ok(fs.readFileSync(path.join(dir, "argv"), "utf8").includes("docker://127.0.0.1:1/x:$(touch /tmp/pwned)"));
@@ -86,10 +87,10 @@ describe("nix command lines", () => {
     it("passes registry credentials through a private auth file, not argv", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-auth-"));
         try {
-            const script = skopeoPushScript({ destination: "127.0.0.1:1/x:t", insecure: true, withCredentials: true });
+            const script = skopeoPushScript();
             fs.writeFileSync(path.join(dir, "skopeo"), `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/argv"\nwhile [ $# -gt 0 ]; do case "$1" in --digestfile) printf 'sha256:%064d' 0 > "$2";; --dest-authfile) cp "$2" "${dir}/auth"; stat -c %a "$2" > "${dir}/mode";; esac; shift; done\n`, { mode: 0o755 });
             fs.writeFileSync(path.join(dir, "image"), "#!/bin/sh\necho archive\n", { mode: 0o755 });
-            sh(script, { PATH: `${dir}:${process.env.PATH}`, NGD_IMAGE: path.join(dir, "image"), TMPDIR: dir, NGD_REGISTRY: "127.0.0.1:1", REGISTRY_USERNAME: "u", REGISTRY_PASSWORD: "p@ss w0rd" });
+            sh(script, { ...skopeoPushEnvironment({ destination: "127.0.0.1:1/x:t", insecure: true }), PATH: `${dir}:${process.env.PATH}`, NGD_IMAGE: path.join(dir, "image"), TMPDIR: dir, NGD_REGISTRY: "127.0.0.1:1", REGISTRY_USERNAME: "u", REGISTRY_PASSWORD: "p@ss w0rd" });
             const argv = fs.readFileSync(path.join(dir, "argv"), "utf8");
             assert.ok(!argv.includes("p@ss"), "password not on the command line");
             const auth = JSON.parse(fs.readFileSync(path.join(dir, "auth"), "utf8"));
@@ -119,7 +120,7 @@ describe("boundedOutput: what the command provider reads has no line over its 64
         assert.strictEqual(run("exit 7").status, 7);
     });
     it("runs the script verbatim (readable in the diff and the error)", () => {
-        const script = skopeoPushScript({ destination: "r:5000/a:b", insecure: false, withCredentials: true });
+        const script = skopeoPushScript();
         assert.ok(boundedOutput(script).includes(`\n${script}\n`));
     });
 });

@@ -50,24 +50,29 @@ describe("the program under mocks, per shipped stack", function () {
     it("builds with nix-build (the plan, then the image) and the stack's arguments, triggered by the .drv", () => {
         for (const [stack, run] of Object.entries(runs)) {
             const build = find(run, "command:local:Command", "-image-build");
-            // Only the offline rehearsal switches binary caches off, through its own stack config.
-            const nixFlags = stack === "local" ? "--option substituters '' " : "";
-            assert.ok(build.inputs.create.includes(`\nngd_image=$(nix-build --out-link "$ngd_plan_root" --no-build-output --option log-lines 60 ${nixFlags}/`), `${stack}: ${build.inputs.create}`);
-            assert.ok(build.inputs.create.includes(`\n  ngd_image=$(nix-build --no-out-link --no-build-output --option log-lines 60 ${nixFlags}/`), `${stack}: ${build.inputs.create}`);
+            // The script is the same text for every stack; what differs is its environment, as data.
+            assert.ok(build.inputs.create.includes(`\nngd_image=$(ngd_nix_build --no-build-output --option log-lines 60 --out-link "$ngd_plan_root" "$NGD_ENTRY" --argstr`), `${stack}: ${build.inputs.create}`);
+            assert.ok(build.inputs.create.includes(`\n  ngd_image=$(ngd_nix_build --no-build-output --option log-lines 60 --no-out-link "$NGD_ENTRY" --argstr`), `${stack}: ${build.inputs.create}`);
             assert.ok(build.inputs.create.includes(`--argstr layerPlan "$ngd_image")`), `${stack}: the image assembled from the plan`);
+            assert.strictEqual(build.inputs.create, find(runs.local, "command:local:Command", "-image-build").inputs.create, `${stack}: one script for every stack`);
             const cfg = stackConfig(stack);
             const nix = JSON.parse(cfg["nix-gpu-deploy:nix"]);
             const image = JSON.parse(cfg["nix-gpu-deploy:image"]);
-            assert.ok(build.inputs.create.includes(nix.entry), `${stack}: entry`);
-            assert.ok(build.inputs.create.includes(`--argstr imageName ${image.name}`));
-            assert.ok(build.inputs.create.includes(`--argstr maxLayers ${image.maxLayers}`));
-            assert.ok(build.inputs.create.includes(`--argstr cudaCapabilities '${JSON.stringify(nix.cudaCapabilities ?? [])}'`));
+            const env = build.inputs.environment;
+            assert.ok(env.NGD_ENTRY.endsWith(`/${nix.entry}`), `${stack}: entry`);
+            assert.strictEqual(env.NGD_ARG_imageName, image.name);
+            assert.strictEqual(env.NGD_ARG_maxLayers, String(image.maxLayers));
+            assert.strictEqual(env.NGD_ARG_cudaCapabilities, JSON.stringify(nix.cudaCapabilities ?? []));
+            assert.deepStrictEqual(JSON.parse(env.NGD_ARG_overlays).map((o: { name: string }) => o.name), (nix.overlays ?? []).map((o: { name: string }) => o.name));
+            // Only the offline rehearsal switches binary caches off, through its own stack config.
+            assert.strictEqual(env.NGD_NIX_CONFIG, stack === "local" ? "substituters = " : undefined, `${stack}: Nix settings`);
+            assert.match(env.NGD_PROGRESS, /\/components\/progress-filter\.js$/);
             // the plan's GC root lives in the command's private directory, removed on exit; nothing else leaves a link
             assert.deepStrictEqual(build.inputs.create.match(/--out-link \S+/g), ['--out-link "$ngd_plan_root"']);
             assert.ok(build.inputs.create.includes(`ngd_plan_root="$tmp/layer-plan"`));
             assert.match(build.inputs.triggers[0].drv, /^\/nix\/store\/[a-z0-9]{32}-.*\.drv$/);
             assert.deepStrictEqual(build.inputs.triggers[1], { layering: { maxLayers: image.maxLayers, strategy: "stable" } });
-            assert.deepStrictEqual(build.inputs.environment, {}, "no hashes in the build's diff");
+            assert.deepStrictEqual(Object.keys(env).filter((k) => !/^NGD_(ENTRY|ARG_[A-Za-z]+|NIX_CONFIG|PROGRESS)$/.test(k)), [], "no hashes in the build's diff");
         }
     });
 
@@ -109,9 +114,12 @@ describe("the program under mocks, per shipped stack", function () {
         const load = find(a100, "command:local:Command", "-publish-load");
         assert.match(load.inputs.create, /docker load --input "\$archive"/);
         const skopeo = find(runs.h100, "command:local:Command", "-publish-push");
-        assert.match(skopeo.inputs.create, /skopeo copy --quiet --digestfile "\$tmp\/digest"/);
-        assert.ok(!skopeo.inputs.create.includes("--dest-tls-verify=false"), "TLS verified for a remote registry");
-        assert.ok(find(runs.local, "command:local:Command", "-publish-push").inputs.create.includes("--dest-tls-verify=false"));
+        // The environment holds the (secret) registry password, so the mocks see it as one secret value.
+        const envOf = (r: { inputs: { environment: Record<string, string> & { value?: Record<string, string> } } }) => r.inputs.environment.value ?? r.inputs.environment;
+        assert.match(skopeo.inputs.create, /skopeo copy --quiet --digestfile "\$tmp\/digest" "\$@" "\$source" "\$NGD_DESTINATION"/);
+        assert.strictEqual(envOf(skopeo).NGD_DEST_TLS_VERIFY, "true", "TLS verified for a remote registry");
+        assert.match(envOf(skopeo).NGD_DESTINATION, /^docker:\/\/registry\.h100\.example\.com:5000\/inference\/myproject:[a-z0-9]{32}$/);
+        assert.strictEqual(envOf(find(runs.local, "command:local:Command", "-publish-push")).NGD_DEST_TLS_VERIFY, "false");
     });
 
     it("never puts the registry password on a command line", () => {

@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { RawStackConfig, parseStackConfig } from "../../components/config";
 import {
-    builderKeyLines, cacheCheckLines, cacheUploadScript, nixBuildScript, nixSettingFlags, privateTmpLines, realiseImageLines, shScript, shellVar, skopeoPushScript,
+    buildEnvironment, builderKeyLines, cacheCheckLines, cacheUploadScript, nixBuildScript, nixConfigLines, nixSettingFlags, privateTmpLines, realiseImageLines, shScript, skopeoPushScript,
 } from "../../components/exec";
 import { promotionProblems } from "../../components/promote";
 import { nodeFs } from "../../components/stackConfig";
@@ -30,7 +30,8 @@ describe("issue #9: Nix settings are stack config", () => {
         assert.ok(r.ok);
         assert.deepStrictEqual(r.config.nix.settings, {});
         assert.deepStrictEqual(nixSettingFlags({ onCacheDown: "build" }), [], "no Nix option of its own");
-        assert.deepStrictEqual(nixSettingFlags({ onCacheDown: "build", substituters: ["http://c"] }, true), ["--option", "substituters", shellVar("ngd_subs")]);
+        const env = buildEnvironment({ entryAbs: "/p/e.nix", args: { argstr: {}, settings: { onCacheDown: "build", substituters: ["http://c"] } } });
+        assert.deepStrictEqual(env, { NGD_ENTRY: "/p/e.nix", NGD_NIX_CONFIG: "substituters = http://c", NGD_ON_CACHE_DOWN: "build", NGD_SUBSTITUTERS: "http://c" });
     });
     it("an upload cache needs the signing key secret, carries no credentials and no secret-key of its own", () => {
         assert.deepStrictEqual(errors(parse((c) => { c.nix.uploadTo = "file:///srv/cache"; })), [
@@ -75,11 +76,12 @@ describe("issue #9: the image is realised where the local store lost it", () => 
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
     const expr = path.join(dir, "t.nix");
     const build = { entryAbs: expr, args: { argstr: {}, settings: { substituters: [] } } };
-    const script = shScript([...privateTmpLines(), ...realiseImageLines(build), `echo "have $NGD_IMAGE"`]);
+    const script = shScript([...privateTmpLines(), ...nixConfigLines(), ...realiseImageLines(build), `echo "have $NGD_IMAGE"`]);
+    const buildEnv = buildEnvironment(build);
     it("does nothing when the image is there", () => {
         const img = path.join(dir, "image");
         fs.writeFileSync(img, "x");
-        const r = run(script, { NGD_IMAGE: img });
+        const r = run(script, { ...buildEnv, NGD_IMAGE: img });
         assert.strictEqual(r.status, 0, r.stderr);
         assert.strictEqual(r.stdout.trim(), `have ${img}`);
         assert.strictEqual(r.stderr, "");
@@ -94,26 +96,26 @@ describe("issue #9: the image is realised where the local store lost it", () => 
         const drv = execFileSync("nix-instantiate", [expr, "--argstr", "layerPlan", plan], { encoding: "utf8" }).trim();
         const out = execFileSync("nix-store", ["--query", "--outputs", drv], { encoding: "utf8" }).trim();
         assert.ok(!fs.existsSync(out));
-        const r = run(script, { NGD_IMAGE: out });
+        const r = run(script, { ...buildEnv, NGD_IMAGE: out });
         assert.strictEqual(r.status, 0, r.stderr);
         assert.match(r.stderr, /is not in the local Nix store: building it again/);
         assert.strictEqual(fs.readFileSync(path.join(out, "built"), "utf8"), `built from ${plan}\n`);
     });
     it("fails with a message when building again gives another image (the Nix files changed)", function () {
         this.timeout(60000);
-        const r = run(script, { NGD_IMAGE: "/nix/store/00000000000000000000000000000000-gone" });
+        const r = run(script, { ...buildEnv, NGD_IMAGE: "/nix/store/00000000000000000000000000000000-gone" });
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /building again gave \/nix\/store\/\S+-image, not \/nix\/store\/0+-gone/);
     });
     it("every publisher starts by realising the image when told how to build it", () => {
-        assert.match(skopeoPushScript({ destination: "r/x:t", insecure: true, withCredentials: false, realise: build }), /nix-build .*narinfo-cache-negative-ttl 0/);
-        assert.doesNotMatch(skopeoPushScript({ destination: "r/x:t", insecure: true, withCredentials: false }), /nix-build/);
+        assert.match(skopeoPushScript(build), /ngd_nix_build .*narinfo-cache-negative-ttl 0/);
+        assert.doesNotMatch(skopeoPushScript(), /nix-build/);
     });
 });
 
 describe("issue #9: secrets and caches in the Nix scripts", () => {
     it("gives the builders' SSH key to Nix through a private file and NIX_SSHOPTS, never argv", () => {
-        const script = shScript([...privateTmpLines(), ...builderKeyLines({ hasBuilderSshKey: true }), `stat -c %a "$tmp/builder-key"`, `cat "$tmp/builder-key"`, `echo "$NIX_SSHOPTS"`, `echo "key:\${NGD_BUILDER_SSH_KEY:-unset}"`]);
+        const script = shScript([...privateTmpLines(), ...builderKeyLines(), `stat -c %a "$tmp/builder-key"`, `cat "$tmp/builder-key"`, `echo "$NIX_SSHOPTS"`, `echo "key:\${NGD_BUILDER_SSH_KEY:-unset}"`]);
         const r = run(script, { NGD_BUILDER_SSH_KEY: "-----BEGIN KEY-----" });
         assert.strictEqual(r.status, 0, r.stderr);
         const [mode, key, sshopts, env] = r.stdout.trim().split("\n");
@@ -122,25 +124,25 @@ describe("issue #9: secrets and caches in the Nix scripts", () => {
         assert.match(sshopts, /-i \/\S+\/builder-key -o IdentitiesOnly=yes$/);
         assert.strictEqual(env, "key:unset", "the key is not inherited by what runs after");
         assert.doesNotMatch(script, /BEGIN KEY/);
-        assert.doesNotMatch(nixBuildScript("/p/e.nix", { argstr: {} }), /NIX_SSHOPTS|builder-key/, "no key configured: none used");
+        const none = run(shScript([...privateTmpLines(), ...builderKeyLines(), `echo "opts:\${NIX_SSHOPTS:-unset}"`]), {});
+        assert.strictEqual(none.stdout.trim(), "opts:unset", "no key configured: none used");
     });
     it("a cache that does not answer: fail stops the build naming it; build leaves it out, saying so", function () {
         this.timeout(60000);
-        const lines = cacheCheckLines({ onCacheDown: "fail", substituters: ["http://127.0.0.1:9"] });
-        assert.strictEqual(lines.length, 3);
-        const r = run(shScript([...privateTmpLines(), ...lines, "echo built"]), {});
+        const lines = cacheCheckLines();
+        const r = run(shScript([...privateTmpLines(), ...lines, "echo built"]), { NGD_ON_CACHE_DOWN: "fail", NGD_SUBSTITUTERS: "http://127.0.0.1:9" });
         assert.strictEqual(r.status, 1);
         assert.match(r.stderr, /binary cache http:\/\/127.0.0.1:9 does not answer \(nix.substituters\); nix.onCacheDown is fail/);
         assert.doesNotMatch(r.stdout, /built/);
         const local = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-cache-"));
-        const build = run(shScript([...privateTmpLines(), ...cacheCheckLines({ onCacheDown: "build", substituters: ["http://127.0.0.1:9", `file://${local}`] }), `echo "subs=$ngd_subs"`]), {});
+        const build = run(shScript([...privateTmpLines(), ...cacheCheckLines(), `printf '%s\\n' "$NIX_CONFIG"`]), { NGD_ON_CACHE_DOWN: "build", NGD_SUBSTITUTERS: `http://127.0.0.1:9 file://${local}`, NIX_CONFIG: "max-jobs = 1" });
         fs.rmSync(local, { recursive: true, force: true });
         assert.strictEqual(build.status, 0, build.stderr);
         assert.match(build.stderr, /binary cache http:\/\/127.0.0.1:9 does not answer \(nix.substituters\): building without it/);
-        assert.strictEqual(build.stdout.trim(), `subs=file://${local}`);
-        assert.deepStrictEqual(cacheCheckLines({ substituters: ["http://127.0.0.1:9"] }), [], "unset: nothing checked");
-        const script = nixBuildScript("/p/e.nix", { argstr: {}, settings: { onCacheDown: "build", substituters: ["http://127.0.0.1:9"] } });
-        assert.match(script, /--option substituters "\$ngd_subs" \/p\/e\.nix/);
+        assert.strictEqual(build.stdout.trim(), `max-jobs = 1\nsubstituters = file://${local}`, "the user's NIX_CONFIG is kept; the live substituters come last");
+        const unset = run(shScript([...privateTmpLines(), ...cacheCheckLines(), `echo "conf:\${NIX_CONFIG:-unset}"`]), { NGD_SUBSTITUTERS: "http://127.0.0.1:9" });
+        assert.strictEqual(unset.stdout.trim(), "conf:unset", "onCacheDown unset: nothing checked");
+        assert.match(nixBuildScript({ entryAbs: "/p/e.nix", args: { argstr: {} } }), /ngd_nix_build .*"\$NGD_ENTRY"/);
     });
     it("uploads signed, the key only in a private file (file:// cache, real nix copy)", function () {
         this.timeout(60000);
@@ -151,9 +153,10 @@ describe("issue #9: secrets and caches in the Nix scripts", () => {
             fs.writeFileSync(expr, `derivation { name = "ngd-upload-${process.pid}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo up > $out"]; }`);
             const out = execFileSync("nix-build", ["--no-out-link", "--option", "substituters", "", expr], { encoding: "utf8" }).trim();
             const cache = `file://${dir}/cache`;
-            const script = cacheUploadScript(cache, { entryAbs: expr, args: { argstr: {}, settings: { substituters: [] } } });
+            const build = { entryAbs: expr, args: { argstr: {}, settings: { substituters: [] } } };
+            const script = cacheUploadScript(build);
             assert.doesNotMatch(script, /ngd-unit-1:/);
-            const r = run(script, { NGD_IMAGE: out, NGD_NIX_SIGNING_KEY: fs.readFileSync(path.join(dir, "sec"), "utf8").trim() });
+            const r = run(script, { ...buildEnvironment(build), NGD_UPLOAD_TO: cache, NGD_IMAGE: out, NGD_NIX_SIGNING_KEY: fs.readFileSync(path.join(dir, "sec"), "utf8").trim() });
             assert.strictEqual(r.status, 0, r.stderr);
             assert.match(r.stdout, new RegExp(`uploaded the closure of ${out} \\(1 paths, signed\\) to ${cache}`));
             const narinfo = fs.readFileSync(path.join(dir, "cache", `${path.basename(out).slice(0, 32)}.narinfo`), "utf8");
