@@ -29,6 +29,14 @@ export interface PublishedImage {
     log?: pulumi.Output<string>;
 }
 
+/**
+ * The docker provider plugin this project runs and is tested with. The npm SDK is 5.2.0 (no 5.1.0 SDK
+ * was published); the 5.2.0 provider's source is not to be had here, and 5.1.0 agrees with it on
+ * every property the project uses. Asking for the plugin by this version makes the engine load exactly
+ * it (installed, or downloaded where downloads are allowed) instead of warning that 5.1.0 is older.
+ */
+export const DOCKER_PROVIDER_VERSION = "5.1.0";
+
 /** Pure: `host/repo` and `host/repo:tag`. */
 export function repositoryRef(registry: string, repository: string, tag?: string): string {
     return `${registry}/${repository}${tag === undefined ? "" : `:${tag}`}`;
@@ -122,7 +130,7 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
             host: args.dockerHost,
             registryAuth: [dockerRegistryAuth(args.registry, args.insecure,
                 args.username !== undefined && args.password !== undefined ? { username: args.username, password: args.password } : undefined)],
-        }, { parent: this });
+        }, { parent: this, version: DOCKER_PROVIDER_VERSION });
         // Create before delete, against the bridge's default: a Terraform resource with an explicit
         // `name` is replaced delete-first, and the engine then replaces everything that depends on
         // it — the Deployment would be deleted and recreated on every release (pods gone, GPUs

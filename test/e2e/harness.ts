@@ -151,18 +151,47 @@ export function toolShims(dir: string): Shims {
     };
 }
 
+/** The Pulumi home whose plugin directory every suite shares: the toolchain's plugins, installed once. */
+export const PLUGIN_HOME = path.join(TOOLS, "pulumi-home");
+const pluginsLinked = new Set<string>();
+
+/**
+ * Gives a suite's Pulumi home the toolchain's resource plugins as installed plugins
+ * (`toolchain.sh install-plugins`, into PLUGIN_HOME once, then a link to its plugin directory):
+ * the engine finds them in its plugin directory, as a user's `pulumi plugin install` leaves them,
+ * so it prints no "using pulumi-resource-… from $PATH". Where the toolchain built no plugins (a
+ * machine with a normal Pulumi install), the home's own plugin directory is used.
+ */
+export function linkPlugins(pulumiHome: string): void {
+    if (pluginsLinked.has(pulumiHome)) {
+        return;
+    }
+    if (pluginsLinked.size === 0) {
+        execFileSync(path.join(ROOT, "test/e2e/toolchain.sh"), ["install-plugins"], { env: { ...process.env, PULUMI_HOME: PLUGIN_HOME }, stdio: ["ignore", "inherit", "inherit"] });
+    }
+    fs.mkdirSync(pulumiHome, { recursive: true });
+    const link = path.join(pulumiHome, "plugins");
+    if (fs.existsSync(path.join(PLUGIN_HOME, "plugins")) && !fs.existsSync(link)) {
+        fs.symlinkSync(path.join(PLUGIN_HOME, "plugins"), link);
+    }
+    pluginsLinked.add(pulumiHome);
+}
+
 /**
  * The environment of every Pulumi run of a suite: file backend, passphrase secrets, no plugin
- * downloads (the plugins come from PATH: the toolchain's, or the installed ones), and the rehearsal
- * CA trusted the way Go programs trust a private CA (SSL_CERT_FILE), as a user's machine would.
+ * downloads (the plugins are the toolchain's, installed into the plugin directory: `linkPlugins`;
+ * or the installed ones), and the rehearsal CA trusted the way Go programs trust a private CA
+ * (SSL_CERT_FILE), as a user's machine would.
  */
 export function pulumiEnv(stateDir: string, env: ClusterEnv): Record<string, string> {
+    const home = path.join(stateDir, "..", "pulumi-home");
+    linkPlugins(home);
     return {
         PULUMI_BACKEND_URL: `file://${stateDir}`,
         PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_SKIP_UPDATE_CHECK: "true",
-        PULUMI_HOME: path.join(stateDir, "..", "pulumi-home"),
+        PULUMI_HOME: home,
         SSL_CERT_FILE: env.NGD_CA_BUNDLE,
         PATH: process.env.PATH ?? "",
     };

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Builds (once) and caches the real toolchain the e2e suite needs, outside the repo, keyed by version.
-# Usage: test/e2e/toolchain.sh [pulumi|plugins|langhost|command|docker|kubernetes|kube|etcd|kwok|all]
+# Usage: test/e2e/toolchain.sh [pulumi|plugins|langhost|command|docker|kubernetes|kube|etcd|kwok|all|install-plugins]
 # Prints nothing but progress on stderr; binaries land in $NGD_TOOLS/bin (default ~/.cache/nix-gpu-deploy/tools).
 # A tool already on PATH at the pinned version is used as it is.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 TOOLS="${NGD_TOOLS:-$HOME/.cache/nix-gpu-deploy/tools}"
 BIN="$TOOLS/bin"
-mkdir -p "$BIN" "$TOOLS/build"
+# Resource plugins are not put on PATH (the engine would warn "using pulumi-resource-… from $PATH" on
+# every run): they are built here and installed into Pulumi's plugin directory (`install-plugins`).
+PROVIDERS="$TOOLS/providers"
+mkdir -p "$BIN" "$TOOLS/build" "$PROVIDERS"
+for p in command kubernetes docker; do  # builds of earlier versions of this script, kept
+  [ -x "$BIN/pulumi-resource-$p" ] && [ ! -L "$BIN/pulumi-resource-$p" ] && mv "$BIN/pulumi-resource-$p" "$PROVIDERS/"
+  rm -f "$BIN/pulumi-resource-$p"
+done
+# plugin_path NAME: where the toolchain keeps plugin NAME (language hosts next to pulumi, as Pulumi bundles them).
+plugin_path() { case "$1" in pulumi-resource-*) echo "$PROVIDERS/$1" ;; *) echo "$BIN/$1" ;; esac; }
 export GOFLAGS="-mod=mod -buildvcs=false"
 
 pkgver() { node -e "console.log(require('$here/package.json').dependencies['$1'])"; }
@@ -135,7 +144,7 @@ kubernetes_provider_module_version() {
 
 build_kubernetes() {
   local s="pulumi-resource-kubernetes-$KUBERNETES_VERSION"
-  stamp_ok "$s" && [ -x "$BIN/pulumi-resource-kubernetes" ] && { log "kubernetes provider v$KUBERNETES_VERSION cached"; return; }
+  stamp_ok "$s" && [ -x "$PROVIDERS/pulumi-resource-kubernetes" ] && { log "kubernetes provider v$KUBERNETES_VERSION cached"; return; }
   local modver; modver="$(kubernetes_provider_module_version "$KUBERNETES_VERSION")"
   local d="$TOOLS/build/$s"; mkdir -p "$d"; cd "$d"
   cat > go.mod <<MOD
@@ -185,7 +194,7 @@ GO
   cp "$src/cmd/pulumi-resource-kubernetes/schema.json" "$src/cmd/pulumi-resource-kubernetes/terraform-mapping.json" .
   chmod u+w schema.json terraform-mapping.json
   go mod tidy >/dev/null 2>&1 || go mod tidy
-  go build -o "$BIN/pulumi-resource-kubernetes" -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_VERSION" .
+  go build -o "$PROVIDERS/pulumi-resource-kubernetes" -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_VERSION" .
   stamp "$s"
 }
 
@@ -209,20 +218,20 @@ tarball_sum() { sha256sum "$1" | cut -c1-16; }
 # with the binaries that ran and prints the version.
 record_plugin() {
   mkdir -p "$TOOLS/plugins"
-  printf 'sha256=%s\nversion=%s\nsource=%s\n' "$(sha256sum "$BIN/$1" | cut -d' ' -f1)" "$2" "$(basename "$3")" > "$TOOLS/plugins/$1"
+  printf 'sha256=%s\nversion=%s\nsource=%s\n' "$(sha256sum "$(plugin_path "$1")" | cut -d' ' -f1)" "$2" "$(basename "$3")" > "$TOOLS/plugins/$1"
 }
 no_upstream() { # name, tarball: drop an earlier build, so the installed plugin is what runs
-  rm -f "$TOOLS/plugins/$1" "$BIN/$1"
+  rm -f "$TOOLS/plugins/$1" "$(plugin_path "$1")"
   log "$1: no upstream source ($2); the installed plugin is used"
 }
 
 # build_upstream NAME VERSION TARBALL RECIPE: builds plugin NAME from TARBALL once (stamp keyed by the
-# tarball's hash); RECIPE, run in a subshell with the unpacked source's directory, writes $BIN/NAME.
+# tarball's hash); RECIPE, run in a subshell with the unpacked source's directory, writes $(plugin_path NAME).
 build_upstream() {
   local name="$1" version="$2" tb="$3" recipe="$4"
   [ -f "$tb" ] || { no_upstream "$name" "$tb"; return; }
   local s; s="$name-$version-$(tarball_sum "$tb")"
-  stamp_ok "$s" && [ -x "$BIN/$name" ] && { log "$name v$version cached"; return; }
+  stamp_ok "$s" && [ -x "$(plugin_path "$name")" ] && { log "$name v$version cached"; return; }
   log "building $name v$version from $tb"
   local d; d="$(upstream_src "$tb" "$s")"
   ("$recipe" "$d")
@@ -248,7 +257,7 @@ command_recipe() {
     if grep -q testutil "$util"; then log "could not drop the testutil hook from $util"; return 1; fi
   fi
   cd "$1/provider"
-  go build -o "$BIN/pulumi-resource-command" -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=v$COMMAND_VERSION" ./cmd/pulumi-resource-command
+  go build -o "$PROVIDERS/pulumi-resource-command" -ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=v$COMMAND_VERSION" ./cmd/pulumi-resource-command
 }
 
 docker_recipe() {
@@ -259,7 +268,7 @@ docker_recipe() {
     fs.writeFileSync(process.argv[2], JSON.stringify(s));' \
     "$1/provider/cmd/pulumi-resource-docker/schema.json" "$1/provider/cmd/pulumi-resource-docker/schema-embed.json" "$DOCKER_PROVIDER_VERSION"
   cd "$1/provider"
-  CGO_ENABLED=0 go build -o "$BIN/pulumi-resource-docker" -tags no_compose \
+  CGO_ENABLED=0 go build -o "$PROVIDERS/pulumi-resource-docker" -tags no_compose \
     -ldflags "-s -w -X github.com/pulumi/pulumi-docker/provider/v5/pkg/version.Version=$DOCKER_PROVIDER_VERSION" ./cmd/pulumi-resource-docker
 }
 
@@ -267,7 +276,25 @@ build_langhost() { build_upstream pulumi-language-nodejs "$PULUMI_VERSION" "$UPS
 build_command() { build_upstream pulumi-resource-command "$COMMAND_VERSION" "$UPSTREAM/pulumi-command-v$COMMAND_VERSION-provider.tar.gz" command_recipe; }
 build_docker() { build_upstream pulumi-resource-docker "$DOCKER_PROVIDER_VERSION" "$UPSTREAM/pulumi-docker-v$DOCKER_PROVIDER_VERSION-provider.tar.gz" docker_recipe; }
 
+# install-plugins: the resource plugins built here, installed into Pulumi's plugin directory
+# ($PULUMI_HOME/plugins, default ~/.pulumi/plugins) the way `pulumi plugin install --file` installs a
+# plugin binary, so the engine finds them at the versions the program asks for, with no warning.
+# Idempotent: an installed copy identical to the build is left alone.
+install_plugins() {
+  local home="${PULUMI_HOME:-$HOME/.pulumi}" name version f inst
+  for spec in "command:$COMMAND_VERSION" "kubernetes:$KUBERNETES_VERSION" "docker:$DOCKER_PROVIDER_VERSION"; do
+    name="${spec%%:*}"; version="${spec#*:}"
+    f="$PROVIDERS/pulumi-resource-$name"
+    [ -x "$f" ] || continue
+    inst="$home/plugins/resource-$name-v$version/pulumi-resource-$name"
+    [ -x "$inst" ] && cmp -s "$f" "$inst" && continue
+    log "installing pulumi-resource-$name v$version into $home/plugins"
+    PULUMI_HOME="$home" "$BIN/pulumi" plugin install resource "$name" "$version" --file "$f" --reinstall >/dev/null
+  done
+}
+
 case "${1:-all}" in
+  install-plugins) install_plugins ;;
   pulumi) build_pulumi ;;
   plugins) build_langhost; build_command; build_docker ;;
   langhost) build_langhost ;;

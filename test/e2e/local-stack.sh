@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `npm run local:up` / `npm run local:preview`: brings the rehearsal GPU cluster and registry up on this
+# machine (once) and runs `pulumi up` / `pulumi preview` on the `local` stack. Extra arguments go to
+# Pulumi (`npm run local:preview -- --diff`).
+#
+# The committed Pulumi.local.yaml is the stack's config: every run reads it again. The engine reads a
+# private file, .pulumi-local/Pulumi.local.yaml (git-ignored), written anew on each run from the
+# committed file plus what must not be committed: the passphrase salt of this machine's stack
+# (.pulumi-local/encryptionsalt) and the throw-away cluster's secrets (registry password, kubeconfig),
+# encrypted by `pulumi config set --secret` from files, never through argv. Edit Pulumi.local.yaml;
+# an edit of the private file is overwritten on the next run.
+# State: a file backend in .pulumi-local/state. Stop everything again with: npm run local:down
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+verb="${1:-up}"
+[ $# -gt 0 ] && shift
+case "$verb" in
+  up) set -- --yes "$@" ;;
+  preview) ;;
+  *) echo "usage: test/e2e/local-stack.sh up|preview [pulumi arguments]" >&2; exit 2 ;;
+esac
+test/e2e/toolchain.sh all
+export NGD_CLUSTER_DIR="${NGD_CLUSTER_DIR:-/tmp/ngd-cluster}"
+test/e2e/cluster.sh up
+# shellcheck disable=SC1091
+. "$NGD_CLUSTER_DIR/env"
+mkdir -p .pulumi-local/state
+export PATH="${NGD_TOOLS:-$HOME/.cache/nix-gpu-deploy/tools}/bin:$PATH"
+export PULUMI_BACKEND_URL="file://$root/.pulumi-local/state"
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE:-local-rehearsal}"
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true PULUMI_SKIP_UPDATE_CHECK=true
+# The providers built from source, as installed plugins (no "using … from \$PATH" warnings).
+test/e2e/toolchain.sh install-plugins
+
+private="$root/.pulumi-local/Pulumi.local.yaml"
+salt="$root/.pulumi-local/encryptionsalt"
+# A private file written by an earlier version of this script holds the salt: keep it.
+[ -f "$salt" ] || [ ! -f "$private" ] || grep '^encryptionsalt:' "$private" > "$salt" || true
+if ! pulumi stack select local --non-interactive >/dev/null 2>&1; then
+  # `stack init` writes the passphrase salt into Pulumi.local.yaml; move it out of the committed file.
+  cp Pulumi.local.yaml .pulumi-local/committed.yaml
+  trap 'cp .pulumi-local/committed.yaml Pulumi.local.yaml' EXIT
+  pulumi stack init local --non-interactive >/dev/null
+  grep '^encryptionsalt:' Pulumi.local.yaml > "$salt"
+  cp .pulumi-local/committed.yaml Pulumi.local.yaml
+  trap - EXIT
+fi
+[ -s "$salt" ] || { echo "local stack: no passphrase salt in $salt; remove .pulumi-local to start the local stack afresh" >&2; exit 1; }
+
+tmp="$root/.pulumi-local/Pulumi.local.new.yaml"
+{ cat Pulumi.local.yaml; echo; cat "$salt"; } > "$tmp"
+pulumi config set --config-file "$tmp" --secret registryPassword < "$NGD_REGISTRY_PASSWORD_FILE"  # stdin: never in argv
+pulumi config set --config-file "$tmp" --secret kubeconfig < "$NGD_KUBECONFIG"
+committed_host=$(pulumi config get --config-file "$tmp" --path registry.host 2>/dev/null || true)
+if [ "$committed_host" != "$NGD_REGISTRY" ]; then
+  # The rehearsal registry listens where cluster.sh put it (NGD_REGISTRY_PORT): said, not silent.
+  echo "local stack: registry.host is $NGD_REGISTRY, where the rehearsal registry listens (Pulumi.local.yaml says ${committed_host:-nothing})" >&2
+  pulumi config set --config-file "$tmp" --path registry.host "$NGD_REGISTRY"
+fi
+mv "$tmp" "$private"
+exec pulumi "$verb" --stack local --config-file "$private" "$@"
