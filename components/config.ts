@@ -207,6 +207,8 @@ export interface ParseFs {
 export interface ParseOptions extends ParseFs {
     /** Absolute project root; nix.entry and overlays are resolved and confined here. */
     projectRoot: string;
+    /** The stack being checked (image.fromStack must name another one). */
+    stack?: string;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -454,6 +456,70 @@ export function checkOverlayDeclaration(decl: unknown): string | undefined {
     }
     return undefined;
 }
+
+/** A store or builder URL's parts, as far as credentials and host names go. */
+interface UrlParts {
+    scheme: string;
+    /** What stands before the last `@` of the authority, if anything. */
+    userinfo?: string;
+    host: string;
+    query: string;
+}
+
+function urlParts(url: string): UrlParts | undefined {
+    const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)[^?#]*(?:\?([^#]*))?/.exec(url);
+    if (m === null) {
+        return undefined;
+    }
+    const at = m[2].lastIndexOf("@");
+    return { scheme: m[1], userinfo: at < 0 ? undefined : m[2].slice(0, at), host: at < 0 ? m[2] : m[2].slice(at + 1), query: m[3] ?? "" };
+}
+
+/** Query parameters that carry a credential, whatever the store. */
+const CREDENTIAL_PARAM = /^(?:.*(?:token|password|passwd|secret|credential|signature|apikey|api-key|api_key|auth).*|sig|x-amz-[a-z-]*)$/i;
+
+/**
+ * Pure: a URL shown in a message with whatever could be a credential replaced (`user:***@`,
+ * `token=***`), so a refused value is still recognisable but never echoed.
+ */
+export function redactUrl(url: string): string {
+    return url
+        .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*)@/i, (_m, scheme: string, info: string) => `${scheme}${info.includes(":") ? `${info.slice(0, info.indexOf(":"))}:***` : "***"}@`)
+        .replace(/([?&])([^=&#]+)=([^&#]*)/g, (m, sep: string, k: string) => (CREDENTIAL_PARAM.test(k) ? `${sep}${k}=***` : m));
+}
+
+/**
+ * Pure: why a Nix store or builder URL the user typed into plain config must not be used, or
+ * undefined. A credential in it (a password or token in the user part, a token parameter) would be
+ * stored in plain text in the stack config and the state, shown by every preview and passed on
+ * command lines; an SSH user name alone is no credential. A host starting with `-` would be read
+ * by ssh as an option.
+ */
+export function storeUrlProblem(url: string, secretsAdvice: string): string | undefined {
+    const u = urlParts(url);
+    if (u === undefined) {
+        return undefined;
+    }
+    const ssh = u.scheme === "ssh" || u.scheme === "ssh-ng";
+    if (u.userinfo !== undefined && (u.userinfo.includes(":") || !ssh)) {
+        return `${quoteText(redactUrl(url))} carries credentials in its user part (${u.userinfo.includes(":") ? "a password" : "a token or user name"}), which would be stored and shown in plain text: ${secretsAdvice}`;
+    }
+    const param = u.query.split("&").map((kv) => kv.split("=")[0]).find((k) => k !== "" && k !== "secret-key" && CREDENTIAL_PARAM.test(k));
+    if (param !== undefined) {
+        return `${quoteText(redactUrl(url))} carries a credential in its ${param} parameter, which would be stored and shown in plain text: ${secretsAdvice}`;
+    }
+    if (u.host.startsWith("-")) {
+        return `${quoteText(redactUrl(url))}: the host ${quoteText(u.host, 40)} starts with "-", which ssh and other tools read as an option`;
+    }
+    if (url.includes("#")) {
+        return `${quoteText(redactUrl(url))} contains "#", which Nix's configuration reads as the start of a comment`;
+    }
+    return undefined;
+}
+
+/** How a stack passes the credentials a binary cache needs, instead of in its URL. */
+const CACHE_CREDENTIALS = "give the cache its credentials outside the URL: a netrc file named by nix.conf's netrc-file (HTTP caches), the AWS profile or environment (s3://), an SSH key in the agent or ~/.ssh/config (ssh://)";
+const BUILDER_CREDENTIALS = "the SSH identity for the builders is the nixBuilderSshKey secret (`pulumi config set --secret nixBuilderSshKey < id_ed25519`); a user name (ssh://user@host) is fine";
 
 class Checker {
     readonly errors: ConfigProblem[] = [];
@@ -798,7 +864,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         c.fail(k, `must be a secret: set it with \`pulumi config set --secret ${k}\` (a plaintext value would be stored unencrypted)`);
     }
     for (const k of raw.emptySecrets ?? []) {
-        c.fail(k, `is set as a secret but empty: set it with \`pulumi config set --secret ${k}\`, or remove it with \`pulumi config rm ${k}\``);
+        c.fail(k, `is set as a secret but empty (or only whitespace): set it with \`pulumi config set --secret ${k}\`, or remove it with \`pulumi config rm ${k}\``);
     }
     for (const k of secretValues) {
         c.fail(k, `is stored as a secret (set with --secret), but only ${SECRET_KEYS.join(", ")} are secrets: set ${k} again without --secret`);
@@ -837,6 +903,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     }
 
     // nix
+    let capabilitiesChecked = true;
     const { entry, overlays, pythonPackages, cudaCapabilities, settings } = section("nix", () => {
         const nixKeys = ["entry", "overlays", "pythonPackages", "cudaCapabilities", "substituters", "trustedPublicKeys", "builders", "maxJobs", "onCacheDown", "uploadTo"];
         const nixRaw = c.object("nix", val("nix"), nixKeys);
@@ -854,10 +921,17 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
                 }
             }
         }
-        let entry = c.string("nix.entry", nixRaw.entry, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 }) ?? DEFAULTS.nixEntry;
+        // An empty entry is a mistake, not a request for the default: it is refused, not replaced.
+        const entryEmpty = hasOwn(nixRaw, "entry") && (nixRaw.entry === null || (typeof nixRaw.entry === "string" && nixRaw.entry.trim() === ""));
+        if (entryEmpty) {
+            c.fail("nix.entry", `is empty: name the Nix entry (a .nix file in the project), or remove the key for the default ${DEFAULTS.nixEntry}`);
+        }
+        let entry = (entryEmpty ? undefined : c.string("nix.entry", nixRaw.entry, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 })) ?? DEFAULTS.nixEntry;
         let entryOk = false;
         const where = confinedRealPath(opts, entry);
-        if (!where.ok) {
+        if (entryEmpty) {
+            // reported above; the overlays are not looked up next to a default the user did not ask for
+        } else if (!where.ok) {
             c.fail("nix.entry", `${c.show(entry)} ${where.reason}`);
         } else if (!/\.nix$/.test(entry)) {
             c.fail("nix.entry", `${c.show(entry)} must name a .nix file`);
@@ -869,17 +943,39 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         entry = entry.replace(/^(\.\/)+/, "");
         const overlays = parseOverlays(c, nixRaw.overlays, entryOk ? entry : undefined, opts);
         const pythonPackages = c.stringList("nix.pythonPackages", nixRaw.pythonPackages, PYTHON_ATTR, "a Python package attribute name", { dflt: DEFAULTS.pythonPackages, max: 200 });
+        const capErrors = c.errors.length;
         const cudaCapabilities = c.stringList("nix.cudaCapabilities", nixRaw.cudaCapabilities, CUDA_CAPABILITY, "a CUDA compute capability like 8.0 or 9.0", { dflt: DEFAULTS.cudaCapabilities, max: 16 });
+        // A list with a bad entry is not checked against gpu.product: that would only repeat the problem.
+        capabilitiesChecked = c.errors.length === capErrors;
         // Unset (absent, null, "") = not passed; `[]` for substituters is a value: no binary cache.
         const settings: NixSettings = {};
         if (!isUnset(nixRaw.substituters)) {
-            settings.substituters = c.stringList("nix.substituters", nixRaw.substituters, NIX_STORE_URL, "a binary cache URL like https://cache.nixos.org", { dflt: [], max: 32, itemMax: 512 });
+            // Credentials first: a refused URL is never echoed as it was typed.
+            const subs = Array.isArray(nixRaw.substituters) ? nixRaw.substituters : [];
+            const withCredentials = new Set<number>();
+            c.capped("nix.substituters", subs.slice(0, 32), "entries", (item, i) => {
+                const problem = typeof item === "string" ? storeUrlProblem(item, CACHE_CREDENTIALS) : undefined;
+                if (problem !== undefined) {
+                    withCredentials.add(i);
+                    c.fail(`nix.substituters[${i}]`, problem);
+                }
+            });
+            const list = withCredentials.size === 0 ? nixRaw.substituters : subs.map((x, i) => (withCredentials.has(i) ? "file:///refused" : x));
+            settings.substituters = c.stringList("nix.substituters", list, NIX_STORE_URL, "a binary cache URL like https://cache.nixos.org", { dflt: [], max: 32, itemMax: 512 })
+                .filter((x) => x !== "file:///refused");
         }
         if (!isUnset(nixRaw.trustedPublicKeys)) {
             settings.trustedPublicKeys = c.stringList("nix.trustedPublicKeys", nixRaw.trustedPublicKeys, NIX_PUBLIC_KEY, "a Nix signing public key like cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", { dflt: [], max: 32, itemMax: 256 });
         }
-        const builders = c.string("nix.builders", nixRaw.builders, { re: NIX_BUILDERS, what: "Nix builders: `;`-separated machine lines (printable characters, no newline) or @/path/to/machines", max: 4096 });
-        if (builders !== undefined) {
+        const builderProblems = typeof nixRaw.builders === "string"
+            ? nixRaw.builders.split(/[;\n]/).map((line) => line.trim().split(/\s+/)[0] ?? "").filter((uri) => uri.includes("://")).map((uri) => storeUrlProblem(uri, BUILDER_CREDENTIALS)).filter((x): x is string => x !== undefined)
+            : [];
+        builderProblems.slice(0, 1).forEach((problem) => c.fail("nix.builders", problem));
+        const builders = builderProblems.length > 0 ? undefined
+            : c.string("nix.builders", nixRaw.builders, { re: NIX_BUILDERS, what: "Nix builders: `;`-separated machine lines (printable characters, no newline) or @/path/to/machines", max: 4096 });
+        if (builders !== undefined && builders.includes("#")) {
+            c.fail("nix.builders", "contains \"#\", which Nix's configuration reads as the start of a comment");
+        } else if (builders !== undefined) {
             settings.builders = builders;
         }
         const maxJobs = c.integer("nix.maxJobs", nixRaw.maxJobs, 0, 1024);
@@ -888,19 +984,25 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         }
         if (!isUnset(nixRaw.onCacheDown)) {
             settings.onCacheDown = c.oneOf("nix.onCacheDown", nixRaw.onCacheDown, ["build", "fail"] as const, "build");
-            if (settings.onCacheDown === "fail" && (settings.substituters ?? [null]).length === 0) {
-                c.fail("nix.onCacheDown", "fail checks the substituters before each build: set nix.substituters (the list the check reads)");
+            // A check of nothing would look like a safeguard and guard nothing.
+            if (isUnset(nixRaw.substituters)) {
+                c.fail("nix.onCacheDown", "checks the binary caches of nix.substituters before each build, but nix.substituters is not set: set it (the list the check reads), or remove nix.onCacheDown");
+            } else if (Array.isArray(nixRaw.substituters) && nixRaw.substituters.length === 0) {
+                c.fail("nix.onCacheDown", `${settings.onCacheDown} checks the substituters before each build: set nix.substituters (the list the check reads); with [] there is no cache to check`);
             }
         }
-        const uploadTo = c.string("nix.uploadTo", nixRaw.uploadTo, { re: NIX_STORE_URL, what: "a Nix store URL like s3://bucket?region=…, file:///srv/cache or ssh://builder", max: 512 });
-        if (uploadTo !== undefined) {
-            if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@[^/?#]*:[^/?#]*$/.test(uploadTo) || /:\/\/[^/@?#]*:[^/@?#]*@/.test(uploadTo)) {
-                c.fail("nix.uploadTo", "must not carry credentials: use the store's own credential mechanism (AWS profile, netrc, SSH agent)");
-            } else if (/[?&]secret-key=/.test(uploadTo)) {
-                c.fail("nix.uploadTo", "must not name a secret-key: the signing key is the nixSigningKey secret");
-            } else {
-                settings.uploadTo = uploadTo;
-            }
+        const uploadProblem = typeof nixRaw.uploadTo === "string" ? storeUrlProblem(nixRaw.uploadTo, CACHE_CREDENTIALS) : undefined;
+        if (uploadProblem !== undefined) {
+            c.fail("nix.uploadTo", `must not carry credentials or options: ${uploadProblem}`);
+        }
+        const uploadTo = uploadProblem !== undefined ? undefined
+            : c.string("nix.uploadTo", nixRaw.uploadTo, { re: NIX_STORE_URL, what: "a Nix store URL like s3://bucket?region=…, file:///srv/cache or ssh://builder", max: 512 });
+        if (uploadTo !== undefined && /[?&]secret-key=/.test(uploadTo)) {
+            c.fail("nix.uploadTo", "must not name a secret-key: the signing key is the nixSigningKey secret");
+        } else if (uploadTo !== undefined) {
+            settings.uploadTo = uploadTo;
+        }
+        if (uploadTo !== undefined || uploadProblem !== undefined) {
             if (raw.secretsPresent.nixSigningKey !== true && !(raw.emptySecrets ?? []).includes("nixSigningKey")) {
                 c.fail("nixSigningKey", "nix.uploadTo is set but the nixSigningKey secret is missing: substituters accept only signed paths (`nix-store --generate-binary-cache-key`, then `pulumi config set --secret nixSigningKey < key.sec`)");
             }
@@ -932,7 +1034,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             }
             return {
                 name: "",
-                fromStack: c.string("image.fromStack", imageRaw.fromStack, { re: STACK_REF, what: "a stack: org/project/stack, or a stack name of this project", max: 300 }),
+                fromStack: fromStackOf(c, imageRaw.fromStack, opts.stack),
                 maxLayers: DEFAULTS.maxLayers,
                 layerStrategy: DEFAULTS.layerStrategy,
                 maxLayerBytes: DEFAULTS.maxLayerBytes,
@@ -1009,6 +1111,10 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             c.fail("gpu.migStrategy", "set gpu.migProfile as well");
         }
         const resourceName = c.string("gpu.resourceName", gpuRaw.resourceName, { re: GPU_RESOURCE, what: "an NVIDIA device plugin resource name like nvidia.com/gpu or nvidia.com/gpu.shared" }) ?? DEFAULTS.resourceName;
+        const migResource = /^nvidia\.com\/mig-(.+)$/.exec(resourceName);
+        if (migResource !== null && !migGiven) {
+            c.fail("gpu.resourceName", `${c.show(resourceName)} is a MIG slice resource: set gpu.migProfile: ${migResource[1]} (the mixed strategy names the resource after it) and leave gpu.resourceName unset; as a resource name alone, slices would be requested as if they were whole GPUs`);
+        }
         if (migGiven && migStrategy === "mixed" && !isUnset(gpuRaw.resourceName)) {
             c.fail("gpu.resourceName", `the mixed MIG strategy names the resource after the profile (nvidia.com/mig-${migProfile ?? "<profile>"}); unset it`);
         }
@@ -1026,7 +1132,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             // The built CUDA code must run on the product: checked here, at preview, and enforced by
             // node affinity on the GFD compute capability labels.
             const cap = productCapability(product);
-            if ((count > 0 || migGiven) && cap !== undefined && cudaCapabilities.length > 0 && !cudaCapabilities.some((b) => capabilityRuns(b, cap))) {
+            if (capabilitiesChecked && (count > 0 || migGiven) && cap !== undefined && cudaCapabilities.length > 0 && !cudaCapabilities.some((b) => capabilityRuns(b, cap))) {
                 c.fail("gpu.product", `${c.show(baseProduct(product))} has CUDA compute capability ${cap}, but nix.cudaCapabilities [${cudaCapabilities.join(", ")}] builds no code that runs on it: add "${cap}" to nix.cudaCapabilities (or [] for nixpkgs' list), or choose another product`);
             }
         }
@@ -1144,6 +1250,21 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     };
 }
 
+/** `image.fromStack`: another stack, never this one (its own export cannot exist before it runs). */
+function fromStackOf(c: Checker, v: unknown, self: string | undefined): string | undefined {
+    const ref = c.string("image.fromStack", v, { re: STACK_REF, what: "a stack: org/project/stack, or a stack name of this project", max: 300 });
+    if (ref === undefined || self === undefined) {
+        return ref;
+    }
+    const parts = ref.split("/");
+    const [project, stack] = parts.length === 1 ? [PROJECT, parts[0]] : parts.slice(-2);
+    if (project === PROJECT && stack === self) {
+        c.fail("image.fromStack", `${c.show(ref)} is this stack: a stack that promotes runs the image another stack built and published (image.publishOnly there), by its imageRef output`);
+        return undefined;
+    }
+    return ref;
+}
+
 /** `deployment.probe`: one health check for the startup, readiness and liveness probes. */
 function parseProbe(c: Checker, v: unknown, port: number | undefined): ProbeConfig | undefined {
     if (isUnset(v)) {
@@ -1229,22 +1350,22 @@ function stringMap(c: Checker, p: string, v: unknown, valueRe: RegExp, what: str
     if (entries.length > 64) {
         c.fail(p, `has ${entries.length} entries; at most 64 allowed`);
     }
-    for (const [k, x] of entries.slice(0, 64)) {
+    c.capped(p, entries.slice(0, 64), "entries", ([k, x]) => {
         const at = `${p}.${keySegment(k)}`;
         if (!LABEL_KEY.test(k) || k.length > 316) {
             c.fail(at, "is not a Kubernetes label/annotation key (prefix/name)");
-            continue;
+            return;
         }
         const s = typeof x === "number" || typeof x === "boolean" ? String(x) : x;
         if (s === "" && valueRe === LABEL_VALUE) {
             out[k] = "";
-            continue;
+            return;
         }
         const val = c.string(at, s, { re: valueRe, what, max: 4096, required: true });
         if (val !== undefined) {
             out[k] = val;
         }
-    }
+    });
     return out;
 }
 

@@ -40,7 +40,9 @@ export function readRawConfig(): RawStackConfig {
     // Optional secrets are declared with default "" in Pulumi.yaml (declared keys without a default
     // are required by the engine), so an empty value that is not a secret means "not set"; an empty
     // value that is a secret was set on purpose (`--secret` with nothing in it).
-    const present = (k: string) => get(k) !== undefined && get(k) !== "";
+    // A secret of whitespace only (a kubeconfig file that was empty, a stray newline) counts as empty.
+    const blank = (k: string) => { const v = get(k); return typeof v === "string" && v.trim() === ""; };
+    const present = (k: string) => get(k) !== undefined && !blank(k);
     const secrets = SECRET_KEYS;
     const values: Record<string, unknown> = {};
     const secretValues: string[] = [];
@@ -62,7 +64,7 @@ export function readRawConfig(): RawStackConfig {
             nixBuilderSshKey: present("nixBuilderSshKey"),
         },
         plaintextSecrets: secrets.filter((k) => present(k) && !isConfigSecret(`${PROJECT}:${k}`)),
-        emptySecrets: secrets.filter((k): k is SecretKey => get(k) === "" && isConfigSecret(`${PROJECT}:${k}`)),
+        emptySecrets: secrets.filter((k): k is SecretKey => blank(k) && isConfigSecret(`${PROJECT}:${k}`)),
         secretValues,
         keysSet: Object.keys(all).filter((k) => k.startsWith(`${PROJECT}:`)),
     };
@@ -73,7 +75,7 @@ export function readRawConfig(): RawStackConfig {
  * its message alone: no stack trace) listing every problem with its property path.
  */
 export function loadStackConfig(projectRoot: string, fsImpl: ParseFs = nodeFs): LoadedConfig {
-    const result = parseStackConfig(readRawConfig(), { projectRoot, ...fsImpl });
+    const result = parseStackConfig(readRawConfig(), { projectRoot, stack: pulumi.getStack(), ...fsImpl });
     if (!result.ok) {
         throw runError(formatProblems(result.errors));
     }

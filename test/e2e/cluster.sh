@@ -6,7 +6,7 @@
 #   the `nvidia` RuntimeClass, three docker-registry instances (HTTP with htpasswd auth, HTTP without
 #   auth, HTTPS with a certificate from the rehearsal CA and htpasswd auth), and dockerd (trusting the CA) with its own data root
 #   and socket (it pulls and runs the pushed image).
-# Usage: cluster.sh up | down | status | stop NAME | start registry|registry-open|registry-tls|kube-apiserver|kube-scheduler|dockerd
+# Usage: cluster.sh up | down | running | status | stop NAME | start registry|registry-open|registry-tls|kube-apiserver|kube-scheduler|dockerd
 #        | reset registry|registry-open|registry-tls
 # With NGD_GPU_CLUSTER=1 (test/e2e/gpu-cluster.test.ts) `up` also creates what a real GPU fleet has:
 #   a T4 node (`Tesla-T4`, compute 7.5), a MIG single-strategy A100 node (`…-MIG-1g.5gb`, 7 × nvidia.com/gpu),
@@ -319,6 +319,9 @@ case "${1:-}" in
       *) echo "can restart: registry registry-open registry-tls kube-apiserver kube-scheduler dockerd" >&2; exit 2 ;;
     esac
     log "started $2" ;;
+  running) # exit 0 when every component of an earlier `up` is still running (local-stack.sh reuses it)
+    [ -f "$D/env" ] && compgen -G "$D/pids/*.pid" >/dev/null || exit 1
+    for f in "$D"/pids/*.pid; do kill -0 "$(cat "$f")" 2>/dev/null || exit 1; done ;;
   status) for f in "$D"/pids/*.pid; do [ -f "$f" ] && echo "$(basename "$f" .pid) $(cat "$f") $(kill -0 "$(cat "$f")" 2>/dev/null && echo running || echo dead)"; done ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|running|status" >&2; exit 2 ;;
 esac

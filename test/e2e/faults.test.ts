@@ -390,6 +390,34 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
     });
 
     describe("secrets", () => {
+        it("a credential typed into a cache URL is refused before anything runs, and is nowhere: output, state, logs", async () => {
+            const token = `tok${process.pid}x${Date.now()}secretvalue`;
+            const subs = ["nix.substituters[0]", "nix.substituters[1]"];
+            await stack.setConfig(subs[0], { value: `https://ngd:${token}@cache.invalid` }, true);
+            await stack.setConfig(subs[1], { value: `https://cache.invalid/?access_token=${token}` }, true);
+            let out = "";
+            try {
+                await assert.rejects(stack.preview({ color: "never" }), (e: Error & { stdout?: string; stderr?: string }) => {
+                    out = `${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`;
+                    return true;
+                });
+            } finally {
+                // back to the local stack's `substituters: []`
+                await stack.removeConfig(subs[1], true);
+                await stack.removeConfig(subs[0], true);
+            }
+            assert.match(out, /nix-gpu-deploy:nix\.substituters\[0\]: "https:\/\/ngd:\*\*\*@cache\.invalid" carries credentials in its user part/);
+            assert.match(out, /nix-gpu-deploy:nix\.substituters\[1\]: "https:\/\/cache\.invalid\/\?access_token=\*\*\*" carries a credential/);
+            assert.doesNotMatch(out, /PromiseRejectionHandledWarning|Warning: |pulumi:providers:kubernetes|preflight/, "after a failed config check nothing else runs");
+            const grep = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+                const p = path.join(dir, e.name);
+                return e.isDirectory() ? grep(p) : e.isFile() && fs.readFileSync(p).includes(token) ? [p] : [];
+            });
+            const hits = [...grep(path.join(work, "state")), ...grep(path.join(work, "pulumi-home")), ...(out.includes(token) ? ["the preview's output"] : [])];
+            console.log(`      credential in a cache URL: refused; ${hits.length} hits for it in the output, state and Pulumi logs`);
+            assert.deepStrictEqual(hits, []);
+            rows.push({ publisher: "both", fault: "credential typed into nix.substituters", outcome: "refused at preview, naming the property; 0 hits in output, state, logs", converged: "-", dataLost: "none" });
+        });
         it("no plaintext secret (registry password, cache signing key, builder SSH key) in state, logs, command output or rendered manifests", async () => {
             // Render the same program to a directory, as a second stack with the same config.
             const cli = (...args: string[]) => execFileSync(path.join(TOOLS, "bin", "pulumi"), args, { cwd: project, env: pulumiEnv(), stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run local:up` / `npm run local:preview`: brings the rehearsal GPU cluster and registry up on this
+# `npm run local:up` / `npm run local:preview` (and `local:destroy`): brings the rehearsal GPU cluster and registry up on this
 # machine (once) and runs `pulumi up` / `pulumi preview` on the `local` stack. Extra arguments go to
 # Pulumi (`npm run local:preview -- --diff`).
 #
@@ -16,13 +16,15 @@ root=$(pwd)
 verb="${1:-up}"
 [ $# -gt 0 ] && shift
 case "$verb" in
-  up) set -- --yes "$@" ;;
+  up|destroy) set -- --yes "$@" ;;
   preview) ;;
-  *) echo "usage: test/e2e/local-stack.sh up|preview [pulumi arguments]" >&2; exit 2 ;;
+  *) echo "usage: test/e2e/local-stack.sh up|preview|destroy [pulumi arguments]" >&2; exit 2 ;;
 esac
 test/e2e/toolchain.sh all
 export NGD_CLUSTER_DIR="${NGD_CLUSTER_DIR:-/tmp/ngd-cluster}"
-test/e2e/cluster.sh up
+# The rehearsal cluster of an earlier run is used again; `up` would start an empty one.
+fresh=0
+test/e2e/cluster.sh running || { test/e2e/cluster.sh up; fresh=1; }
 # shellcheck disable=SC1091
 . "$NGD_CLUSTER_DIR/env"
 mkdir -p .pulumi-local/state
@@ -59,4 +61,9 @@ if [ "$committed_host" != "$NGD_REGISTRY" ]; then
   pulumi config set --config-file "$tmp" --path registry.host "$NGD_REGISTRY"
 fi
 mv "$tmp" "$private"
+if [ "$fresh" = 1 ] && [ -n "$(ls .pulumi-local/state/.pulumi/stacks/*/local.json 2>/dev/null)" ]; then
+  # The state describes the objects of a cluster that is gone (a reboot, `local:down`): read the new one first.
+  echo "local stack: a new rehearsal cluster was started; the stack's state is refreshed from it (--refresh)" >&2
+  set -- --refresh "$@"
+fi
 exec pulumi "$verb" --stack local --config-file "$private" "$@"

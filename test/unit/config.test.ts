@@ -416,12 +416,12 @@ describe("issue #11: bad input reads like a tool, and nothing slips through", fu
 
     it("8. an empty kubeconfig secret is 'set but empty', not 'no kube credentials'", () => {
         assert.deepStrictEqual(problems((c) => { delete c.cluster.context; }, { emptySecrets: ["kubeconfig"] }),
-            ["nix-gpu-deploy:kubeconfig: is set as a secret but empty: set it with `pulumi config set --secret kubeconfig`, or remove it with `pulumi config rm kubeconfig`"]);
+            ["nix-gpu-deploy:kubeconfig: is set as a secret but empty (or only whitespace): set it with `pulumi config set --secret kubeconfig`, or remove it with `pulumi config rm kubeconfig`"]);
     });
 
     it("8. an empty registryPassword secret is 'set but empty', not 'missing'", () => {
         assert.deepStrictEqual(errorsOf(parseStackConfig({ ...raw(base(), {}), emptySecrets: ["registryPassword"] }, opts)),
-            ["nix-gpu-deploy:registryPassword: is set as a secret but empty: set it with `pulumi config set --secret registryPassword`, or remove it with `pulumi config rm registryPassword`"]);
+            ["nix-gpu-deploy:registryPassword: is set as a secret but empty (or only whitespace): set it with `pulumi config set --secret registryPassword`, or remove it with `pulumi config rm registryPassword`"]);
     });
 
     it("8. a dotted key set without --path gets the --path hint", () => {
@@ -528,3 +528,89 @@ function fakeFs(files: Record<string, string>, links: Record<string, string>): P
         },
     };
 }
+
+describe("issue #20: nothing a user types can leak or mislead", () => {
+    const check = (mutate: (c: Config) => void, extra: Partial<RawStackConfig> = {}, stack = "canary") => {
+        const c = validConfig();
+        mutate(c);
+        const r = parseStackConfig({ values: c, secretsPresent: { registryPassword: true, kubeconfig: true }, ...extra }, { ...opts, stack });
+        return errorsOf(r);
+    };
+    const token = "s3cr3tT0kenValue";
+    const only = (errors: string[], property: string): string => {
+        assert.strictEqual(errors.length, 1, errors.join("\n"));
+        assert.ok(errors[0].startsWith(`nix-gpu-deploy:${property}: `), errors[0]);
+        return errors[0];
+    };
+    it("credentials in a cache URL (user:password@, a bare token, a token parameter) are refused, naming the property, never echoed", () => {
+        for (const [url, property] of [
+            [`https://ngd:${token}@cache.example.com`, "nix.substituters[0]"],
+            [`https://${token}@cache.example.com`, "nix.substituters[0]"],
+            [`https://cache.example.com/?token=${token}`, "nix.substituters[0]"],
+            [`s3://bucket?region=eu-west-1&aws_secret_access_key=${token}`, "nix.substituters[0]"],
+        ] as const) {
+            const e = only(check((c) => { c.nix.substituters = [url]; }), property);
+            assert.match(e, /carries (credentials|a credential)/);
+            assert.match(e, /netrc/, "says how to pass them instead");
+            assert.ok(!e.includes(token), e);
+        }
+        const up = only(check((c) => { c.nix.uploadTo = `s3://ngd:${token}@bucket`; }, { secretsPresent: { registryPassword: true, kubeconfig: true, nixSigningKey: true } }), "nix.uploadTo");
+        assert.match(up, /must not carry credentials or options: "s3:\/\/ngd:\*\*\*@bucket" carries credentials in its user part \(a password\)/);
+        assert.ok(!up.includes(token));
+    });
+    it("a builder with a password is refused; an ssh://user@host without one is not (the reverse mistake)", () => {
+        const e = only(check((c) => { c.nix.builders = `ssh://ngd@ok x86_64-linux; ssh://ngd:${token}@b x86_64-linux`; }), "nix.builders");
+        assert.match(e, /"ssh:\/\/ngd:\*\*\*@b" carries credentials in its user part \(a password\).*nixBuilderSshKey/);
+        assert.ok(!e.includes(token));
+        assert.deepStrictEqual(check((c) => { c.nix.builders = "ssh://ngd@builder.example.com x86_64-linux - 4; ssh-ng://nix@b2 aarch64-linux"; }), []);
+        assert.deepStrictEqual(check((c) => { c.nix.substituters = ["ssh://nix@cache.example.com", "https://cache.nixos.org"]; }), []);
+        assert.deepStrictEqual(check((c) => { c.nix.uploadTo = "ssh://nix@cache.example.com"; }, { secretsPresent: { registryPassword: true, kubeconfig: true, nixSigningKey: true } }), []);
+    });
+    it("option-looking host names (ssh would read them as options) are refused", () => {
+        assert.match(only(check((c) => { c.nix.builders = "ssh://-oProxyCommand=touch${IFS}/tmp/x x86_64-linux"; }), "nix.builders"), /starts with "-"/);
+        assert.match(only(check((c) => { c.nix.substituters = ["ssh://-oProxyCommand=x"]; }), "nix.substituters[0]"), /starts with "-"/);
+        assert.match(only(check((c) => { c.registry.host = "-oProxyCommand=x"; }), "registry.host"), /is not a registry host/);
+    });
+    it("onCacheDown with nothing to check is refused", () => {
+        for (const mode of ["fail", "build"]) {
+            assert.match(only(check((c) => { c.nix.onCacheDown = mode; }), "nix.onCacheDown"), /nix\.substituters is not set/);
+            assert.match(only(check((c) => { c.nix.onCacheDown = mode; c.nix.substituters = []; }), "nix.onCacheDown"), /no cache to check/);
+        }
+        assert.deepStrictEqual(check((c) => { c.nix.onCacheDown = "fail"; c.nix.substituters = ["https://cache.nixos.org"]; }), []);
+    });
+    it("image.fromStack naming this stack is refused (its export cannot exist), in each form", () => {
+        for (const ref of ["canary", "organization/nix-gpu-deploy/canary"]) {
+            const e = only(check((c) => { c.image = { fromStack: ref }; c.nix = { cudaCapabilities: ["9.0"] }; }), "image.fromStack");
+            assert.match(e, /is this stack/);
+        }
+        assert.deepStrictEqual(check((c) => { c.image = { fromStack: "organization/nix-gpu-deploy/images" }; c.nix = { cudaCapabilities: ["9.0"] }; }), []);
+        assert.deepStrictEqual(check((c) => { c.image = { fromStack: "organization/other-project/canary" }; c.nix = { cudaCapabilities: ["9.0"] }; }), []);
+    });
+    it("an empty or whitespace-only nix.entry is refused, not replaced by the default", () => {
+        for (const v of ["", "   ", null]) {
+            assert.match(only(check((c) => { c.nix.entry = v; }), "nix.entry"), /is empty: name the Nix entry/);
+        }
+    });
+    it("a whitespace-only secret counts as empty (through the program's own config loading)", async function () {
+        this.timeout(60000);
+        const config = { ...stackConfig("local"), "nix-gpu-deploy:registryPassword": "pw", "nix-gpu-deploy:kubeconfig": " \n\t " };
+        const run = await runProgram({ stack: "bad", config, secretKeys: ["nix-gpu-deploy:registryPassword", "nix-gpu-deploy:kubeconfig"], realNix: false });
+        assert.ok(pulumi.RunError.isInstance(run.error), String(run.error));
+        assert.match(run.error.message, /^ {2}- nix-gpu-deploy:kubeconfig: is set as a secret but empty \(or only whitespace\)/m);
+        assert.deepStrictEqual(run.resources.filter((r) => r.type !== "pulumi:pulumi:Stack"), [], "nothing else runs");
+    });
+    it("a MIG slice resource name without gpu.migProfile is refused (it would request slices as whole GPUs)", () => {
+        const e = only(check((c) => { c.gpu.resourceName = "nvidia.com/mig-1g.10gb"; }), "gpu.resourceName");
+        assert.match(e, /is a MIG slice resource: set gpu\.migProfile: 1g\.10gb/);
+        assert.deepStrictEqual(check((c) => { c.gpu.resourceName = "nvidia.com/gpu.shared"; }), []);
+    });
+    it("long lists are cut after a few problems, and one problem is reported once (no knock-on)", () => {
+        const labels = check((c) => { c.deployment.podLabels = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, "x".repeat(5000)])); });
+        assert.strictEqual(labels.length, 11, labels.join("\n"));
+        assert.match(labels[10], /… and 50 more bad entries/);
+        assert.ok(labels.join("\n").length < 2000, `${labels.join("\n").length} characters`);
+        assert.deepStrictEqual(check((c) => { c.nix.cudaCapabilities = ["8.0", "sm_90"]; }), [
+            "nix-gpu-deploy:nix.cudaCapabilities[1]: \"sm_90\" is not a CUDA compute capability like 8.0 or 9.0",
+        ], "not also: the H100 has no code built for it");
+    });
+});

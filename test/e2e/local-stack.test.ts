@@ -1,0 +1,102 @@
+// Issue #20, a newcomer's first hour, as a user runs it: `npm run local:up` on a fresh copy, then an
+// edit of the committed Pulumi.local.yaml that `npm run local:preview -- --diff` shows and the next
+// `local:up` rolls out, with the build's and the push's progress and the run's summary line.
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { ROOT, TOOLS, cluster, clusterDir, copyProject, linkPlugins, processesOf, tearDownSuite } from "./harness";
+
+/**
+ * Pairs of adjacent `-`/`+` lines, and `a => b` lines, that look the same on screen: a diff that
+ * hides its change (e.g. past Pulumi's truncation of long strings) shows one of these.
+ */
+export function identicalLookingPairs(text: string): string[] {
+    const lines = text.split("\n").map((l) => l.trim());
+    const found: string[] = [];
+    for (let i = 0; i + 1 < lines.length; i++) {
+        if (lines[i].startsWith("- ") && lines[i + 1].startsWith("+ ") && lines[i].slice(2) === lines[i + 1].slice(2)) {
+            found.push(`${lines[i]} / ${lines[i + 1]}`);
+        }
+    }
+    for (const l of lines) {
+        const m = /^[~+-]?\s*[^:]+:\s*(.+?) => (.+)$/.exec(l);
+        if (m !== null && m[1] === m[2]) {
+            found.push(l);
+        }
+    }
+    return found;
+}
+
+describe("local stack: the committed Pulumi.local.yaml is the one that counts (issue #20)", function () {
+    this.timeout(30 * 60 * 1000);
+    let project: string;
+    let home: string;
+    const nonce = `${process.pid}-${Date.now()}`;
+    const npm = (...args: string[]): string => {
+        const t0 = Date.now();
+        const out = execFileSync("npm", ["run", "--silent", ...args], {
+            cwd: project, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024,
+            env: { ...process.env, NGD_CLUSTER_DIR: clusterDir(), NGD_TOOLS: TOOLS, NGD_UPSTREAM: path.join(ROOT, "..", "shared", "upstream"), PULUMI_HOME: home, PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase" },
+        });
+        console.log(`      [npm run ${args.join(" ")}] ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        return out;
+    };
+    const show = (what: string, out: string, pick: RegExp) => {
+        const lines = out.split("\n").filter((l) => pick.test(l));
+        console.log(`      ${what}:\n${lines.map((l) => `        | ${l.trim()}`).join("\n")}`);
+    };
+
+    before(() => {
+        cluster("up");
+        project = copyProject();
+        home = path.join(project, ".pulumi-home");
+        linkPlugins(home);
+        const text = fs.readFileSync(path.join(project, "Pulumi.local.yaml"), "utf8");
+        fs.writeFileSync(path.join(project, "Pulumi.local.yaml"), text.replace("text: hello from the local stack", `text: first ${nonce}`));
+    });
+    after(() => {
+        try {
+            npm("local:destroy");
+        } finally {
+            const leftover = processesOf(home);
+            tearDownSuite(undefined, project);
+            assert.deepStrictEqual(leftover, [], "no Pulumi engine or plugin process left behind");
+        }
+    });
+
+    it("local:up deploys a fresh copy, with the build's and the push's summaries and the run's one line", () => {
+        const out = npm("local:up");
+        show("local:up", out, /nix-gpu-deploy: (done|built)|rollout ml-local|warning/);
+        assert.match(out, /nix-gpu-deploy: done: nix-build finished: built \d+ derivations?, fetched 0 paths \(0 B\)/);
+        assert.match(out, /nix-gpu-deploy: done: push finished: pushed 13 of 13 layers \([\d.]+ [KM]iB\), 0 already in the registry/);
+        assert.match(out, /nix-gpu-deploy: built \d+ derivations, fetched 0 paths \(0 B\), pushed 13 of 13 layers \([\d.]+ [KM]iB\), [\d.]+ s in the build and push/);
+        assert.match(out, /rollout ml-local\/fixture: 2\/2 updated, 2\/2 available/);
+        assert.doesNotMatch(out, /warning: using pulumi-resource|is expected to have version/, "no plugin warnings");
+        assert.ok(!fs.readFileSync(path.join(project, "Pulumi.local.yaml"), "utf8").includes("secure:"), "no ciphertext in the committed file");
+    });
+
+    it("an edit of the committed file shows in local:preview --diff as data, with no identical-looking -/+ pair and no plugin warning", () => {
+        const file = path.join(project, "Pulumi.local.yaml");
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(`text: first ${nonce}`, `text: second ${nonce}`));
+        const out = npm("local:preview", "--", "--diff");
+        show("local:preview -- --diff (diff lines of the build)", out, /NGD_ARG_overlays|~ text:|~ drv:|overlay greeting:|rollout:|layers \(forecast/);
+        assert.match(out, new RegExp(`~ text: "first ${nonce}" => "second ${nonce}"`), "the overlay argument, key by key");
+        assert.match(out, new RegExp(`overlay greeting: text "first ${nonce}" → "second ${nonce}"`), "and in words");
+        assert.deepStrictEqual(identicalLookingPairs(out), [], "no -/+ pair looks identical");
+        assert.doesNotMatch(out, /warning: using pulumi-resource/);
+        assert.doesNotMatch(out, /^\s*[-+]\s*create\s*:/m, "the scripts did not change");
+        const counted = out.split("\n").filter((l) => /^\s*[-+~]/.test(l)).length;
+        console.log(`      ${counted} changed-property lines in the diff; ${identicalLookingPairs(out).length} identical-looking pairs; ${(out.match(/warning: using pulumi-resource/g) ?? []).length} plugin warnings`);
+    });
+
+    it("the next local:up rolls the edit out, pushing only the changed layers", () => {
+        const out = npm("local:up");
+        show("local:up after the edit", out, /nix-gpu-deploy: (done|built)|rollout ml-local/);
+        assert.match(out, /push finished: pushed [1-4] of 13 layers \([\d.]+ (B|KiB)\), \d+ already in the registry/);
+        assert.match(out, /rollout ml-local\/fixture: 2\/2 updated, 2\/2 available/);
+        const again = npm("local:preview");
+        assert.match(again, /\b14 unchanged\b|\bunchanged\b/);
+        assert.doesNotMatch(again, /to update|to replace|to create/, "a no-op after the rollout");
+    });
+});
