@@ -88,6 +88,20 @@ function nixLogLine(state, line) {
     if (!line.startsWith("@nix ")) {
         return line === "" ? undefined : line;
     }
+    // The hot path: a builder's log line (most of what Nix sends) is kept raw, in its build's tail,
+    // and decoded only if that build fails.
+    const logLine = /^@nix \{"action":"result","fields":\[.*\],"id":(\d+),"type":101\}$/.exec(line);
+    if (logLine !== null) {
+        const drv = state.drvs.get(Number(logLine[1]));
+        const tail = drv === undefined ? undefined : state.tails.get(drv);
+        if (tail !== undefined) {
+            tail.push(line);
+            if (tail.length > exports.LOG_TAIL_LINES) {
+                tail.shift();
+            }
+        }
+        return undefined;
+    }
     let e;
     try {
         e = JSON.parse(line.slice(5));
@@ -107,7 +121,7 @@ function nixLogLine(state, line) {
             // went by as log results): they are added back here, as Nix prints them otherwise.
             const failed = /builder for '([^']+)' failed/.exec(msg);
             const tail = failed === null ? undefined : state.tails.get(failed[1]);
-            return tail === undefined || tail.length === 0 ? msg : [`${msg}`, `       last ${tail.length} log lines:`, ...tail.map((l) => `       > ${l}`)].join("\n");
+            return tail === undefined || tail.length === 0 ? msg : [`${msg}`, `       last ${tail.length} log lines:`, ...tail.map((l) => `       > ${rawLogText(l)}`)].join("\n");
         }
         case "start": {
             const type = typeof e.type === "number" ? e.type : 0;
@@ -140,13 +154,12 @@ function nixLogLine(state, line) {
             const f = nums(e.fields);
             const type = state.types.get(id);
             if (e.type === RES_BUILD_LOG_LINE) {
+                // a log line in another key order than the hot path knows: kept the same way
                 const drv = state.drvs.get(id);
                 const tail = drv === undefined ? undefined : state.tails.get(drv);
-                if (tail !== undefined && Array.isArray(e.fields) && typeof e.fields[0] === "string") {
-                    tail.push(e.fields[0].replace(ANSI, ""));
-                    if (tail.length > exports.LOG_TAIL_LINES) {
-                        tail.shift();
-                    }
+                tail?.push(line);
+                if (tail !== undefined && tail.length > exports.LOG_TAIL_LINES) {
+                    tail.shift();
                 }
             }
             else if (e.type === RES_PROGRESS) {
@@ -168,6 +181,16 @@ function nixLogLine(state, line) {
         }
         default:
             return undefined;
+    }
+}
+/** The text of a builder's log line as Nix sent it (`@nix {…"type":101}`). */
+function rawLogText(raw) {
+    try {
+        const f = JSON.parse(raw.slice(5)).fields?.[0];
+        return typeof f === "string" ? f.replace(ANSI, "") : "";
+    }
+    catch {
+        return "";
     }
 }
 /** The progress line of a nix-build (without its prefix). */
@@ -316,8 +339,8 @@ function runSummaryLine(r) {
 }
 /**
  * The filter: reads a tool's log on stdin and writes, on stdout, what passes through, a progress
- * line at most every `intervalMs` (when something changed, or after six quiet intervals) and the
- * summary when the input ends. `node progress-filter.js nix` | `node progress-filter.js skopeo <layout>`.
+ * line when the work starts and then at most every `intervalMs` (when something changed, or after
+ * six quiet intervals), and the summary when the input ends. `node progress-filter.js nix` | `node progress-filter.js skopeo <layout>`.
  */
 function cli(argv, env = process.env) {
     const kind = argv[0];
@@ -346,9 +369,18 @@ function cli(argv, env = process.env) {
             quiet = 0;
         }
     }, intervalMs);
+    // The first line as soon as the work starts (the first build or download, the first layer), so
+    // that even a short step says what it does; then at most one line an interval.
+    let started = false;
+    const startedNow = () => (kind === "nix" ? nix.running.size > 0 || nix.transfers.size > 0 : push.started.size > 0);
     let rest = "";
     const take = (l) => {
         const out = kind === "nix" ? nixLogLine(nix, l) : skopeoLogLine(push, l);
+        if (!started && startedNow()) {
+            started = true;
+            process.stdout.write(`${prefix}${line()}\n`);
+            shownKey = key();
+        }
         if (out !== undefined) {
             if (/(^|\s)error:|^skopeo: (error|fatal)/.test(out)) {
                 failed = true;

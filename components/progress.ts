@@ -72,7 +72,7 @@ export interface NixProgress {
     transfers: Map<number, number>;
     /** Activity id → type, for the activities whose results count. */
     types: Map<number, number>;
-    /** Derivation path → the last lines its builder logged (running builds, and the last finished ones). */
+    /** Derivation path → the last lines its builder logged, as Nix sent them (running builds, and the last finished ones). */
     tails: Map<string, string[]>;
     /** Build activity id → derivation path. */
     drvs: Map<number, string>;
@@ -102,6 +102,20 @@ export function nixLogLine(state: NixProgress, line: string): string | undefined
     if (!line.startsWith("@nix ")) {
         return line === "" ? undefined : line;
     }
+    // The hot path: a builder's log line (most of what Nix sends) is kept raw, in its build's tail,
+    // and decoded only if that build fails.
+    const logLine = /^@nix \{"action":"result","fields":\[.*\],"id":(\d+),"type":101\}$/.exec(line);
+    if (logLine !== null) {
+        const drv = state.drvs.get(Number(logLine[1]));
+        const tail = drv === undefined ? undefined : state.tails.get(drv);
+        if (tail !== undefined) {
+            tail.push(line);
+            if (tail.length > LOG_TAIL_LINES) {
+                tail.shift();
+            }
+        }
+        return undefined;
+    }
     let e: Record<string, unknown>;
     try {
         e = JSON.parse(line.slice(5)) as Record<string, unknown>;
@@ -120,7 +134,7 @@ export function nixLogLine(state: NixProgress, line: string): string | undefined
             // went by as log results): they are added back here, as Nix prints them otherwise.
             const failed = /builder for '([^']+)' failed/.exec(msg);
             const tail = failed === null ? undefined : state.tails.get(failed[1]);
-            return tail === undefined || tail.length === 0 ? msg : [`${msg}`, `       last ${tail.length} log lines:`, ...tail.map((l) => `       > ${l}`)].join("\n");
+            return tail === undefined || tail.length === 0 ? msg : [`${msg}`, `       last ${tail.length} log lines:`, ...tail.map((l) => `       > ${rawLogText(l)}`)].join("\n");
         }
         case "start": {
             const type = typeof e.type === "number" ? e.type : 0;
@@ -152,13 +166,12 @@ export function nixLogLine(state: NixProgress, line: string): string | undefined
             const f = nums(e.fields);
             const type = state.types.get(id);
             if (e.type === RES_BUILD_LOG_LINE) {
+                // a log line in another key order than the hot path knows: kept the same way
                 const drv = state.drvs.get(id);
                 const tail = drv === undefined ? undefined : state.tails.get(drv);
-                if (tail !== undefined && Array.isArray(e.fields) && typeof e.fields[0] === "string") {
-                    tail.push(e.fields[0].replace(ANSI, ""));
-                    if (tail.length > LOG_TAIL_LINES) {
-                        tail.shift();
-                    }
+                tail?.push(line);
+                if (tail !== undefined && tail.length > LOG_TAIL_LINES) {
+                    tail.shift();
                 }
             } else if (e.type === RES_PROGRESS) {
                 if (type === ACT_BUILDS && f.length >= 4) {
@@ -176,6 +189,16 @@ export function nixLogLine(state: NixProgress, line: string): string | undefined
         }
         default:
             return undefined;
+    }
+}
+
+/** The text of a builder's log line as Nix sent it (`@nix {…"type":101}`). */
+function rawLogText(raw: string): string {
+    try {
+        const f = (JSON.parse(raw.slice(5)) as { fields?: unknown[] }).fields?.[0];
+        return typeof f === "string" ? f.replace(ANSI, "") : "";
+    } catch {
+        return "";
     }
 }
 
@@ -362,8 +385,8 @@ export function runSummaryLine(r: RunSummary): string {
 
 /**
  * The filter: reads a tool's log on stdin and writes, on stdout, what passes through, a progress
- * line at most every `intervalMs` (when something changed, or after six quiet intervals) and the
- * summary when the input ends. `node progress-filter.js nix` | `node progress-filter.js skopeo <layout>`.
+ * line when the work starts and then at most every `intervalMs` (when something changed, or after
+ * six quiet intervals), and the summary when the input ends. `node progress-filter.js nix` | `node progress-filter.js skopeo <layout>`.
  */
 export function cli(argv: string[], env: NodeJS.ProcessEnv = process.env): void {
     const kind = argv[0];
@@ -392,9 +415,18 @@ export function cli(argv: string[], env: NodeJS.ProcessEnv = process.env): void 
             quiet = 0;
         }
     }, intervalMs);
+    // The first line as soon as the work starts (the first build or download, the first layer), so
+    // that even a short step says what it does; then at most one line an interval.
+    let started = false;
+    const startedNow = () => (kind === "nix" ? nix.running.size > 0 || nix.transfers.size > 0 : push.started.size > 0);
     let rest = "";
     const take = (l: string) => {
         const out = kind === "nix" ? nixLogLine(nix, l) : skopeoLogLine(push, l);
+        if (!started && startedNow()) {
+            started = true;
+            process.stdout.write(`${prefix}${line()}\n`);
+            shownKey = key();
+        }
         if (out !== undefined) {
             if (/(^|\s)error:|^skopeo: (error|fatal)/.test(out)) {
                 failed = true;

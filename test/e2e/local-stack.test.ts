@@ -2,7 +2,7 @@
 // edit of the committed Pulumi.local.yaml that `npm run local:preview -- --diff` shows and the next
 // `local:up` rolls out, with the build's and the push's progress and the run's summary line.
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ROOT, TOOLS, cluster, clusterDir, copyProject, linkPlugins, processesOf, tearDownSuite } from "./harness";
@@ -33,13 +33,16 @@ describe("local stack: the committed Pulumi.local.yaml is the one that counts (i
     let project: string;
     let home: string;
     const nonce = `${process.pid}-${Date.now()}`;
+    /** Runs an npm script in the copy as a user would; its stdout and stderr (where Pulumi prints diagnostics with --diff). */
     const npm = (...args: string[]): string => {
         const t0 = Date.now();
-        const out = execFileSync("npm", ["run", "--silent", ...args], {
+        const r = spawnSync("npm", ["run", "--silent", ...args], {
             cwd: project, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024,
             env: { ...process.env, NGD_CLUSTER_DIR: clusterDir(), NGD_TOOLS: TOOLS, NGD_UPSTREAM: path.join(ROOT, "..", "shared", "upstream"), PULUMI_HOME: home, PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase" },
         });
         console.log(`      [npm run ${args.join(" ")}] ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        const out = `${r.stdout}\n${r.stderr}`;
+        assert.strictEqual(r.status, 0, out.slice(-4000));
         return out;
     };
     const show = (what: string, out: string, pick: RegExp) => {
@@ -67,13 +70,15 @@ describe("local stack: the committed Pulumi.local.yaml is the one that counts (i
 
     it("local:up deploys a fresh copy, with the build's and the push's summaries and the run's one line", () => {
         const out = npm("local:up");
-        show("local:up", out, /nix-gpu-deploy: (done|built)|rollout ml-local|warning/);
+        show("local:up", out, /nix-build: \d|push: \d|nix-gpu-deploy: (done|built)|rollout ml-local|warning/);
+        assert.match(out, /nix-build: 0 of \d+ derivations built, 0 of 0 paths fetched, [\d.]+ s; building fixture-/, "a progress line as the build starts");
+        assert.match(out, /push: \d+ of 13 layers done \(\d+ sent, /, "a progress line as the push starts");
         assert.match(out, /nix-gpu-deploy: done: nix-build finished: built \d+ derivations?, fetched 0 paths \(0 B\)/);
         assert.match(out, /nix-gpu-deploy: done: push finished: pushed 13 of 13 layers \([\d.]+ [KM]iB\), 0 already in the registry/);
         assert.match(out, /nix-gpu-deploy: built \d+ derivations, fetched 0 paths \(0 B\), pushed 13 of 13 layers \([\d.]+ [KM]iB\), [\d.]+ s in the build and push/);
         assert.match(out, /rollout ml-local\/fixture: 2\/2 updated, 2\/2 available/);
         assert.doesNotMatch(out, /warning: using pulumi-resource|is expected to have version/, "no plugin warnings");
-        assert.ok(!fs.readFileSync(path.join(project, "Pulumi.local.yaml"), "utf8").includes("secure:"), "no ciphertext in the committed file");
+        assert.doesNotMatch(fs.readFileSync(path.join(project, "Pulumi.local.yaml"), "utf8"), /^\s*secure:|^encryptionsalt:/m, "no ciphertext or salt in the committed file");
     });
 
     it("an edit of the committed file shows in local:preview --diff as data, with no identical-looking -/+ pair and no plugin warning", () => {
@@ -92,7 +97,7 @@ describe("local stack: the committed Pulumi.local.yaml is the one that counts (i
 
     it("the next local:up rolls the edit out, pushing only the changed layers", () => {
         const out = npm("local:up");
-        show("local:up after the edit", out, /nix-gpu-deploy: (done|built)|rollout ml-local/);
+        show("local:up after the edit", out, /nix-build: \d|push: \d|nix-gpu-deploy: (done|built)|rollout ml-local\/fixture: 2\/2 updated, 2\/2 available, 2 total$/);
         assert.match(out, /push finished: pushed [1-4] of 13 layers \([\d.]+ (B|KiB)\), \d+ already in the registry/);
         assert.match(out, /rollout ml-local\/fixture: 2\/2 updated, 2\/2 available/);
         const again = npm("local:preview");

@@ -124,7 +124,8 @@ describe("progress: the compiled filter, in the real build script", function () 
             const ok = spawnSync("/bin/sh", ["-c", nixBuildScript(build)], { encoding: "utf8", env });
             assert.strictEqual(ok.status, 0, ok.stderr);
             assert.match(ok.stdout.trim(), /^\/nix\/store\/[a-z0-9]{32}-ngd-progress-top-/);
-            assert.match(ok.stderr, /^nix-build: [0-3] of 4 derivations built, 0 of 0 paths fetched, [\d.]+ s; building ngd-progress-/m);
+            assert.match(ok.stderr, /^nix-build: 0 of 4 derivations built, 0 of 0 paths fetched, [\d.]+ s; building ngd-progress-\S+-1$/m, "a line as the first build starts");
+            assert.match(ok.stderr, /^nix-build: [1-3] of 4 derivations built, 0 of 0 paths fetched, [\d.]+ s; building ngd-progress-/m, "and lines as it goes");
             assert.match(ok.stderr, /nix-gpu-deploy: done: nix-build finished: built 4 derivations, fetched 0 paths \(0 B\), /);
             assert.doesNotMatch(ok.stderr, /@nix /, "no raw JSON reaches the log");
             const failing = { ...build, args: { ...build.args, argstr: { fail: "yes" } } };
