@@ -4,7 +4,7 @@
 // - build: a fresh set of derivations each run (a nonce), 40 builders that each log 2,000 lines and
 //   hash 128 MiB (a chatty build: 80,000 lines in some seconds; a CUDA build logs far fewer a
 //   second), so the filter reads every line Nix logs as JSON;
-// - push: the release benchmark's 512 MiB closure as an image (123 paths in 100 layers,
+// - push: the release benchmark's 2 GiB closure as an image (123 paths in 100 layers,
 //   test/fixture/release.nix, built once) into a registry started empty for each push.
 // Prints wall-clock medians (min–max) and the ratio on/off; the target is ≤ 1.02×.
 import { spawnSync } from "child_process";
@@ -18,7 +18,7 @@ import { startRegistry } from "../services/registry";
 const ROOT = path.resolve(__dirname, "../..");
 const RUNS = Number(process.env.NGD_BENCH_RUNS ?? "7");
 const TARGET = 1.02;
-const PUSH_MIB = process.env.NGD_BENCH_PUSH_MIB ?? "512";
+const PUSH_MIB = process.env.NGD_BENCH_PUSH_MIB ?? "2048";
 
 function sh(script: string, env: Record<string, string>): number {
     const t0 = process.hrtime.bigint();

@@ -102,9 +102,21 @@ export interface NixActivity {
 }
 
 /** Pure: parses Nix's stderr progress lines. */
+function activityText(line: string): string {
+    try {
+        const e = JSON.parse(line.slice(5)) as { action?: string; text?: unknown };
+        return e.action === "start" && typeof e.text === "string" ? e.text : "";
+    } catch {
+        return "";
+    }
+}
+
 export function nixActivity(lines: string[]): NixActivity {
     const a: NixActivity = { builtHere: [], builtRemotely: [], fetched: [] };
-    for (const l of lines) {
+    for (const raw of lines) {
+        // The build's nix-builds log in Nix's internal-json format (for the progress filter): an
+        // activity's start carries the text Nix prints otherwise.
+        const l = raw.startsWith("@nix ") ? activityText(raw) : raw;
         let m = /^building '(\/nix\/store\/[^']+\.drv)' on '([^']+)'/.exec(l);
         if (m) {
             a.builtRemotely.push({ drv: m[1], on: m[2] });
