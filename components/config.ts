@@ -207,8 +207,9 @@ export interface ParseFs {
 export interface ParseOptions extends ParseFs {
     /** Absolute project root; nix.entry and overlays are resolved and confined here. */
     projectRoot: string;
-    /** The stack being checked (image.fromStack must name another one). */
+    /** The stack being checked (image.fromStack must name another one), and its organization where known. */
     stack?: string;
+    organization?: string;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -460,19 +461,26 @@ export function checkOverlayDeclaration(decl: unknown): string | undefined {
 /** A store or builder URL's parts, as far as credentials and host names go. */
 interface UrlParts {
     scheme: string;
-    /** What stands before the last `@` of the authority, if anything. */
+    /**
+     * What stands before the last `@` ahead of the query, if anything: a password with an unencoded
+     * `/` (`https://u:pa/ss@host`) still counts as the user part, not as a path.
+     */
     userinfo?: string;
+    /** What follows the `://` (or the `@`) up to the first `/`, `?` or `#`. */
     host: string;
     query: string;
 }
 
+const URL_HEAD = /^([A-Za-z][A-Za-z0-9+.-]*):\/+([^?#]*)(?:\?([^#]*))?/;
+
 function urlParts(url: string): UrlParts | undefined {
-    const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)[^?#]*(?:\?([^#]*))?/.exec(url);
+    const m = URL_HEAD.exec(url);
     if (m === null) {
         return undefined;
     }
     const at = m[2].lastIndexOf("@");
-    return { scheme: m[1], userinfo: at < 0 ? undefined : m[2].slice(0, at), host: at < 0 ? m[2] : m[2].slice(at + 1), query: m[3] ?? "" };
+    const afterUser = at < 0 ? m[2] : m[2].slice(at + 1);
+    return { scheme: m[1].toLowerCase(), userinfo: at < 0 ? undefined : m[2].slice(0, at), host: afterUser.split("/")[0], query: m[3] ?? "" };
 }
 
 /** Query parameters that carry a credential, whatever the store. */
@@ -480,41 +488,80 @@ const CREDENTIAL_PARAM = /^(?:.*(?:token|password|passwd|secret|credential|signa
 
 /**
  * Pure: a URL shown in a message with whatever could be a credential replaced (`user:***@`,
- * `token=***`), so a refused value is still recognisable but never echoed.
+ * `token=***`, a URL inside a parameter redacted the same way), so a refused value is still
+ * recognisable but never echoed.
  */
 export function redactUrl(url: string): string {
-    return url
-        .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*)@/i, (_m, scheme: string, info: string) => `${scheme}${info.includes(":") ? `${info.slice(0, info.indexOf(":"))}:***` : "***"}@`)
-        .replace(/([?&])([^=&#]+)=([^&#]*)/g, (m, sep: string, k: string) => (CREDENTIAL_PARAM.test(k) ? `${sep}${k}=***` : m));
+    const m = URL_HEAD.exec(url);
+    let out = url;
+    if (m !== null) {
+        const at = m[2].lastIndexOf("@");
+        if (at >= 0) {
+            const info = m[2].slice(0, at);
+            const head = url.slice(0, url.indexOf(m[2]));
+            const user = info.includes(":") ? `${info.slice(0, info.indexOf(":"))}:***` : "***";
+            out = `${head}${user}${url.slice(head.length + at)}`;
+        }
+    }
+    return out.replace(/([?&])([^=&#]+)=([^&#]*)/g, (all, sep: string, k: string, v: string) =>
+        (CREDENTIAL_PARAM.test(k) ? `${sep}${k}=***` : v.includes("@") ? `${sep}${k}=${redactUrl(decodeParam(v))}` : all));
+}
+
+function decodeParam(v: string): string {
+    try {
+        return decodeURIComponent(v);
+    } catch {
+        return v;
+    }
 }
 
 /**
  * Pure: why a Nix store or builder URL the user typed into plain config must not be used, or
- * undefined. A credential in it (a password or token in the user part, a token parameter) would be
- * stored in plain text in the stack config and the state, shown by every preview and passed on
- * command lines; an SSH user name alone is no credential. A host starting with `-` would be read
- * by ssh as an option.
+ * undefined. A credential in it (a password or token in the user part, a token parameter, a URL
+ * with a user part inside a parameter) would be stored in plain text in the stack config and the
+ * state, shown by every preview and passed on command lines; an SSH user name alone is no
+ * credential. A user or host starting with `-` would be read by ssh as an option.
  */
 export function storeUrlProblem(url: string, secretsAdvice: string): string | undefined {
     const u = urlParts(url);
     if (u === undefined) {
         return undefined;
     }
+    const shown = quoteText(redactUrl(url));
     const ssh = u.scheme === "ssh" || u.scheme === "ssh-ng";
     if (u.userinfo !== undefined && (u.userinfo.includes(":") || !ssh)) {
-        return `${quoteText(redactUrl(url))} carries credentials in its user part (${u.userinfo.includes(":") ? "a password" : "a token or user name"}), which would be stored and shown in plain text: ${secretsAdvice}`;
+        return `${shown} carries credentials in its user part (${u.userinfo.includes(":") ? "a password" : "a token or user name"}), which would be stored and shown in plain text: ${secretsAdvice}`;
     }
-    const param = u.query.split("&").map((kv) => kv.split("=")[0]).find((k) => k !== "" && k !== "secret-key" && CREDENTIAL_PARAM.test(k));
-    if (param !== undefined) {
-        return `${quoteText(redactUrl(url))} carries a credential in its ${param} parameter, which would be stored and shown in plain text: ${secretsAdvice}`;
+    for (const kv of u.query.split("&")) {
+        const [k, v = ""] = kv.split("=");
+        if (k !== "" && k !== "secret-key" && CREDENTIAL_PARAM.test(k)) {
+            return `${shown} carries a credential in its ${k} parameter, which would be stored and shown in plain text: ${secretsAdvice}`;
+        }
+        const inner = decodeParam(v);
+        if (inner.includes("://") && storeUrlProblem(inner, secretsAdvice) !== undefined) {
+            return `${shown} carries credentials in the URL of its ${k} parameter, which would be stored and shown in plain text: ${secretsAdvice}`;
+        }
     }
-    if (u.host.startsWith("-")) {
-        return `${quoteText(redactUrl(url))}: the host ${quoteText(u.host, 40)} starts with "-", which ssh and other tools read as an option`;
+    if ((u.userinfo ?? u.host).startsWith("-") || u.host.startsWith("-")) {
+        return `${shown}: it starts with "-" after the scheme, which ssh and other tools read as an option`;
     }
     if (url.includes("#")) {
-        return `${quoteText(redactUrl(url))} contains "#", which Nix's configuration reads as the start of a comment`;
+        return `${shown} contains "#", which Nix's configuration reads as the start of a comment`;
     }
     return undefined;
+}
+
+/** The problems of a Nix `builders` value: each machine's URI (Nix reads one without a scheme as ssh://). */
+export function buildersProblems(builders: string, secretsAdvice: string): string[] {
+    return builders.split(/[;\n]/).map((line) => line.trim().split(/\s+/)[0] ?? "")
+        .filter((uri) => uri !== "" && !uri.startsWith("@"))
+        .map((uri) => storeUrlProblem(uri.includes("://") ? uri : `ssh://${uri}`, secretsAdvice))
+        .filter((x): x is string => x !== undefined);
+}
+
+/** A store URL as it may be shown in a message: redacted, quoted, cut. */
+function showUrl(v: unknown): string {
+    return typeof v === "string" ? quoteText(redactUrl(v)) : showValue(v);
 }
 
 /** How a stack passes the credentials a binary cache needs, instead of in its URL. */
@@ -531,8 +578,22 @@ class Checker {
         return undefined;
     }
 
+    /** How values are shown while `withDisplay` runs (store URLs: redacted). */
+    private display: (v: unknown) => string = showValue;
+
     show(v: unknown): string {
-        return this.redact ? "(a value stored as a secret, not shown)" : showValue(v);
+        return this.redact ? "(a value stored as a secret, not shown)" : this.display(v);
+    }
+
+    /** Runs `check` with values shown by `display`. */
+    withDisplay<T>(display: (v: unknown) => string, check: () => T): T {
+        const saved = this.display;
+        this.display = display;
+        try {
+            return check();
+        } finally {
+            this.display = saved;
+        }
     }
 
     /** Runs `each` over items, reporting at most MAX_PROBLEMS_PER_ITEM of them and counting the rest. */
@@ -950,29 +1011,34 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         // Unset (absent, null, "") = not passed; `[]` for substituters is a value: no binary cache.
         const settings: NixSettings = {};
         if (!isUnset(nixRaw.substituters)) {
-            // Credentials first: a refused URL is never echoed as it was typed.
-            const subs = Array.isArray(nixRaw.substituters) ? nixRaw.substituters : [];
-            const withCredentials = new Set<number>();
+            // Credentials first: a refused URL is never echoed as it was typed (nor is any other
+            // value of this list: they are shown redacted).
+            const subs = Array.isArray(nixRaw.substituters) ? nixRaw.substituters : [nixRaw.substituters];
+            const refused = new Set<number>();
             c.capped("nix.substituters", subs.slice(0, 32), "entries", (item, i) => {
                 const problem = typeof item === "string" ? storeUrlProblem(item, CACHE_CREDENTIALS) : undefined;
                 if (problem !== undefined) {
-                    withCredentials.add(i);
-                    c.fail(`nix.substituters[${i}]`, problem);
+                    refused.add(i);
+                    c.fail(Array.isArray(nixRaw.substituters) ? `nix.substituters[${i}]` : "nix.substituters", problem);
                 }
             });
-            const list = withCredentials.size === 0 ? nixRaw.substituters : subs.map((x, i) => (withCredentials.has(i) ? "file:///refused" : x));
-            settings.substituters = c.stringList("nix.substituters", list, NIX_STORE_URL, "a binary cache URL like https://cache.nixos.org", { dflt: [], max: 32, itemMax: 512 })
-                .filter((x) => x !== "file:///refused");
+            if (!Array.isArray(nixRaw.substituters) && refused.size === 0) {
+                c.fail("nix.substituters", `must be a list of binary cache URLs, got ${showUrl(nixRaw.substituters)}`);
+            } else if (Array.isArray(nixRaw.substituters)) {
+                // Refused entries stand in as distinct placeholders, so that nothing else is said of them.
+                const placeholder = (i: number) => `file:///refused-${i}`;
+                settings.substituters = c.withDisplay(showUrl, () => c.stringList("nix.substituters", subs.map((x, i) => (refused.has(i) ? placeholder(i) : x)), NIX_STORE_URL,
+                    "a binary cache URL like https://cache.nixos.org", { dflt: [], max: 32, itemMax: 512 }))
+                    .filter((x, i) => !refused.has(i) && x !== placeholder(i));
+            }
         }
         if (!isUnset(nixRaw.trustedPublicKeys)) {
             settings.trustedPublicKeys = c.stringList("nix.trustedPublicKeys", nixRaw.trustedPublicKeys, NIX_PUBLIC_KEY, "a Nix signing public key like cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=", { dflt: [], max: 32, itemMax: 256 });
         }
-        const builderProblems = typeof nixRaw.builders === "string"
-            ? nixRaw.builders.split(/[;\n]/).map((line) => line.trim().split(/\s+/)[0] ?? "").filter((uri) => uri.includes("://")).map((uri) => storeUrlProblem(uri, BUILDER_CREDENTIALS)).filter((x): x is string => x !== undefined)
-            : [];
+        const builderProblems = typeof nixRaw.builders === "string" ? buildersProblems(nixRaw.builders, BUILDER_CREDENTIALS) : [];
         builderProblems.slice(0, 1).forEach((problem) => c.fail("nix.builders", problem));
         const builders = builderProblems.length > 0 ? undefined
-            : c.string("nix.builders", nixRaw.builders, { re: NIX_BUILDERS, what: "Nix builders: `;`-separated machine lines (printable characters, no newline) or @/path/to/machines", max: 4096 });
+            : c.withDisplay(showUrl, () => c.string("nix.builders", nixRaw.builders, { re: NIX_BUILDERS, what: "Nix builders: `;`-separated machine lines (printable characters, no newline) or @/path/to/machines", max: 4096 }));
         if (builders !== undefined && builders.includes("#")) {
             c.fail("nix.builders", "contains \"#\", which Nix's configuration reads as the start of a comment");
         } else if (builders !== undefined) {
@@ -996,7 +1062,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             c.fail("nix.uploadTo", `must not carry credentials or options: ${uploadProblem}`);
         }
         const uploadTo = uploadProblem !== undefined ? undefined
-            : c.string("nix.uploadTo", nixRaw.uploadTo, { re: NIX_STORE_URL, what: "a Nix store URL like s3://bucket?region=…, file:///srv/cache or ssh://builder", max: 512 });
+            : c.withDisplay(showUrl, () => c.string("nix.uploadTo", nixRaw.uploadTo, { re: NIX_STORE_URL, what: "a Nix store URL like s3://bucket?region=…, file:///srv/cache or ssh://builder", max: 512 }));
         if (uploadTo !== undefined && /[?&]secret-key=/.test(uploadTo)) {
             c.fail("nix.uploadTo", "must not name a secret-key: the signing key is the nixSigningKey secret");
         } else if (uploadTo !== undefined) {
@@ -1034,7 +1100,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             }
             return {
                 name: "",
-                fromStack: fromStackOf(c, imageRaw.fromStack, opts.stack),
+                fromStack: fromStackOf(c, imageRaw.fromStack, opts.stack, opts.organization),
                 maxLayers: DEFAULTS.maxLayers,
                 layerStrategy: DEFAULTS.layerStrategy,
                 maxLayerBytes: DEFAULTS.maxLayerBytes,
@@ -1251,14 +1317,15 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
 }
 
 /** `image.fromStack`: another stack, never this one (its own export cannot exist before it runs). */
-function fromStackOf(c: Checker, v: unknown, self: string | undefined): string | undefined {
+function fromStackOf(c: Checker, v: unknown, self: string | undefined, organization: string | undefined): string | undefined {
     const ref = c.string("image.fromStack", v, { re: STACK_REF, what: "a stack: org/project/stack, or a stack name of this project", max: 300 });
     if (ref === undefined || self === undefined) {
         return ref;
     }
     const parts = ref.split("/");
-    const [project, stack] = parts.length === 1 ? [PROJECT, parts[0]] : parts.slice(-2);
-    if (project === PROJECT && stack === self) {
+    const [org, project, stack] = parts.length === 1 ? [organization, PROJECT, parts[0]] : parts;
+    // Another organization's stack of the same name is another stack; with the organization unknown, the name decides.
+    if (project === PROJECT && stack === self && (organization === undefined || org === organization)) {
         c.fail("image.fromStack", `${c.show(ref)} is this stack: a stack that promotes runs the image another stack built and published (image.publishOnly there), by its imageRef output`);
         return undefined;
     }

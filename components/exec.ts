@@ -275,10 +275,11 @@ export function realiseImageLines(build: ImageBuild): string[] {
 export function cacheUploadScript(build: ImageBuild): string {
     return shScript([
         ...privateTmpLines(),
+        // The key goes to its file first: nothing that runs after (a rebuild, Nix's build hook) inherits it.
+        ...secretFileLines("NGD_NIX_SIGNING_KEY", "signing-key"),
         ...nixConfigLines(),
         ...builderKeyLines(),
         ...realiseImageLines(build),
-        ...secretFileLines("NGD_NIX_SIGNING_KEY", "signing-key"),
         `case "$NGD_UPLOAD_TO" in *\\?*) ngd_to="$NGD_UPLOAD_TO&secret-key=$tmp/signing-key" ;; *) ngd_to="$NGD_UPLOAD_TO?secret-key=$tmp/signing-key" ;; esac`,
         `${shCommand([...NIX_COMMAND, "copy", "--to", shellVar("ngd_to"), shellVar("NGD_IMAGE")])} >&2`,
         `n=$(nix-store --query --requisites "$NGD_IMAGE" | wc -l)`,
@@ -437,10 +438,15 @@ export interface SkopeoPushSpec {
     insecure: boolean;
 }
 
-/** The lines every publisher starts with: private directory, Nix settings and credentials, the image realised. */
-function publishPreludeLines(realise: ImageBuild | undefined): string[] {
+/**
+ * The lines every publisher starts with: private directory, then (`secrets`) lines that put the
+ * publisher's own credentials into private files and out of the environment, then Nix's settings and
+ * credentials and the image realised — so that a rebuild never inherits a registry password.
+ */
+function publishPreludeLines(realise: ImageBuild | undefined, secrets: string[] = []): string[] {
     return [
         ...privateTmpLines(),
+        ...secrets,
         ...(realise === undefined ? [] : [...nixConfigLines(), ...builderKeyLines(), ...realiseImageLines(realise)]),
     ];
 }
@@ -461,16 +467,16 @@ export function skopeoPushEnvironment(spec: SkopeoPushSpec): Record<string, stri
  * Fixed text; destination and TLS come from `skopeoPushEnvironment`.
  */
 export function skopeoPushScript(realise?: ImageBuild): string {
-    const lines = publishPreludeLines(realise);
+    const lines = publishPreludeLines(realise, [
+        `if [ -n "\${REGISTRY_USERNAME:-}" ]; then`,
+        `  (umask 077; printf '{"auths":{"%s":{"auth":"%s"}}}' "$NGD_REGISTRY" "$(printf '%s:%s' "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" | base64 | tr -d '\\n')" > "$tmp/auth.json")`,
+        `fi`,
+        `unset REGISTRY_PASSWORD`,
+    ]);
     lines.push(`if ${IS_LAYOUT}; then source="oci:$NGD_IMAGE"; else`, ...materializeArchiveLines("NGD_IMAGE").map((l) => `  ${l}`), `  source="docker-archive:$archive"`, `fi`);
     lines.push(
         `set -- --dest-tls-verify="\${NGD_DEST_TLS_VERIFY:-true}"`,
-        `if [ -n "\${REGISTRY_USERNAME:-}" ]; then`,
-        `  umask 077`,
-        `  auth=$(printf '%s:%s' "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" | base64 | tr -d '\\n')`,
-        `  printf '{"auths":{"%s":{"auth":"%s"}}}' "$NGD_REGISTRY" "$auth" > "$tmp/auth.json"`,
-        `  set -- "$@" --dest-authfile "$tmp/auth.json"`,
-        `fi`,
+        `[ ! -f "$tmp/auth.json" ] || set -- "$@" --dest-authfile "$tmp/auth.json"`,
         `if [ -n "\${NGD_PROGRESS:-}" ] && [ -z "\${NGD_PROGRESS_OFF:-}" ]; then`,
         `  { ngd_st=0; skopeo --debug copy --digestfile "$tmp/digest" "$@" "$source" "$NGD_DESTINATION" 2>&1 || ngd_st=$?; echo "$ngd_st" > "$tmp/skopeo.status"; } | node "$NGD_PROGRESS" skopeo "$NGD_IMAGE" >&2`,
         `  ngd_st=$(cat "$tmp/skopeo.status"); [ "$ngd_st" = 0 ] || exit "$ngd_st"`,

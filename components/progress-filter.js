@@ -29,6 +29,7 @@ exports.cli = cli;
 const fs = require("fs");
 // Nix 2.8's activity and result types (src/libutil/logging.hh).
 const ACT_FILE_TRANSFER = 101;
+const ACT_REALISE = 102;
 const ACT_COPY_PATHS = 103;
 const ACT_BUILDS = 104;
 const ACT_BUILD = 105;
@@ -135,6 +136,12 @@ function nixLogLine(state, line) {
             else if (type === ACT_FILE_TRANSFER) {
                 state.transfers.set(id, 0);
             }
+            else if (type === ACT_COPY_PATHS && (e.text ?? "") === "" && state.substitutions === undefined) {
+                state.substitutions = id;
+            }
+            else if (type === ACT_REALISE && state.realise === undefined) {
+                state.realise = id;
+            }
             state.types.set(id, type);
             return undefined;
         }
@@ -166,7 +173,7 @@ function nixLogLine(state, line) {
                 if (type === ACT_BUILDS && f.length >= 4) {
                     [state.built, state.buildsExpected, state.buildsRunning, state.buildsFailed] = f;
                 }
-                else if (type === ACT_COPY_PATHS && f.length >= 2) {
+                else if (type === ACT_COPY_PATHS && id === state.substitutions && f.length >= 2) {
                     [state.fetched, state.fetchesExpected] = f;
                 }
                 else if (type === ACT_FILE_TRANSFER && f.length >= 1 && Number.isFinite(f[0])) {
@@ -174,7 +181,7 @@ function nixLogLine(state, line) {
                     state.downloaded = [...state.transfers.values()].reduce((a, b) => a + b, 0);
                 }
             }
-            else if (e.type === RES_SET_EXPECTED && f[0] === ACT_FILE_TRANSFER && Number.isFinite(f[1])) {
+            else if (e.type === RES_SET_EXPECTED && id === state.realise && f[0] === ACT_FILE_TRANSFER && Number.isFinite(f[1])) {
                 state.downloadExpected = f[1];
             }
             return undefined;

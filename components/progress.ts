@@ -11,6 +11,7 @@ import * as fs from "fs";
 
 // Nix 2.8's activity and result types (src/libutil/logging.hh).
 const ACT_FILE_TRANSFER = 101;
+const ACT_REALISE = 102;
 const ACT_COPY_PATHS = 103;
 const ACT_BUILDS = 104;
 const ACT_BUILD = 105;
@@ -72,6 +73,12 @@ export interface NixProgress {
     transfers: Map<number, number>;
     /** Activity id → type, for the activities whose results count. */
     types: Map<number, number>;
+    /**
+     * The worker's own substitution and realise activities (the first of each): remote builds add
+     * copy activities of their own (paths copied to and from a builder), which are not downloads.
+     */
+    substitutions?: number;
+    realise?: number;
     /** Derivation path → the last lines its builder logged, as Nix sent them (running builds, and the last finished ones). */
     tails: Map<string, string[]>;
     /** Build activity id → derivation path. */
@@ -146,6 +153,10 @@ export function nixLogLine(state: NixProgress, line: string): string | undefined
                 state.tails.set(f, []);
             } else if (type === ACT_FILE_TRANSFER) {
                 state.transfers.set(id, 0);
+            } else if (type === ACT_COPY_PATHS && (e.text ?? "") === "" && state.substitutions === undefined) {
+                state.substitutions = id;
+            } else if (type === ACT_REALISE && state.realise === undefined) {
+                state.realise = id;
             }
             state.types.set(id, type);
             return undefined;
@@ -176,13 +187,13 @@ export function nixLogLine(state: NixProgress, line: string): string | undefined
             } else if (e.type === RES_PROGRESS) {
                 if (type === ACT_BUILDS && f.length >= 4) {
                     [state.built, state.buildsExpected, state.buildsRunning, state.buildsFailed] = f;
-                } else if (type === ACT_COPY_PATHS && f.length >= 2) {
+                } else if (type === ACT_COPY_PATHS && id === state.substitutions && f.length >= 2) {
                     [state.fetched, state.fetchesExpected] = f;
                 } else if (type === ACT_FILE_TRANSFER && f.length >= 1 && Number.isFinite(f[0])) {
                     state.transfers.set(id, f[0]);
                     state.downloaded = [...state.transfers.values()].reduce((a, b) => a + b, 0);
                 }
-            } else if (e.type === RES_SET_EXPECTED && f[0] === ACT_FILE_TRANSFER && Number.isFinite(f[1])) {
+            } else if (e.type === RES_SET_EXPECTED && id === state.realise && f[0] === ACT_FILE_TRANSFER && Number.isFinite(f[1])) {
                 state.downloadExpected = f[1];
             }
             return undefined;

@@ -16,6 +16,16 @@ export interface LoadedConfig {
     nixBuilderSshKey?: pulumi.Output<string>;
 }
 
+/** The stack's organization, where the engine tells it (a DIY backend says `organization`). */
+function organizationOrUndefined(): string | undefined {
+    try {
+        const org = pulumi.getOrganization();
+        return org === "" ? undefined : org;
+    } catch {
+        return undefined;
+    }
+}
+
 /** The real file system, for `parseStackConfig`. */
 export const nodeFs: ParseFs = {
     fileExists: (p) => fs.existsSync(p),
@@ -75,7 +85,7 @@ export function readRawConfig(): RawStackConfig {
  * its message alone: no stack trace) listing every problem with its property path.
  */
 export function loadStackConfig(projectRoot: string, fsImpl: ParseFs = nodeFs): LoadedConfig {
-    const result = parseStackConfig(readRawConfig(), { projectRoot, stack: pulumi.getStack(), ...fsImpl });
+    const result = parseStackConfig(readRawConfig(), { projectRoot, stack: pulumi.getStack(), organization: organizationOrUndefined(), ...fsImpl });
     if (!result.ok) {
         throw runError(formatProblems(result.errors));
     }

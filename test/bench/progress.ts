@@ -96,6 +96,9 @@ async function main(): Promise<void> {
         const ratio = median(r.on) / median(r.off);
         const span = (xs: number[]) => `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
         console.log(`| ${r.what} | ${span(r.on)} | ${span(r.off)} | ${ratio.toFixed(3)}× | ${ratio <= TARGET ? "pass" : "FAIL"} |`);
+        if (ratio > TARGET) {
+            process.exitCode = 1;
+        }
     }
 }
 

@@ -286,6 +286,7 @@ NGD_CA_BUNDLE=$D/pki/ca-bundle.crt
 NGD_API=https://127.0.0.1:$API_PORT
 NGD_PKI=$D/pki
 NGD_DOCKER_HOST=unix://$D/docker/docker.sock
+NGD_CLUSTER_ID=$(date -u +%Y%m%dT%H%M%S)-$$-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')
 EOF
   log "up: apiserver https://127.0.0.1:$API_PORT, registry 127.0.0.1:$REGISTRY_PORT, state in $D"
 }

@@ -23,8 +23,7 @@ esac
 test/e2e/toolchain.sh all
 export NGD_CLUSTER_DIR="${NGD_CLUSTER_DIR:-/tmp/ngd-cluster}"
 # The rehearsal cluster of an earlier run is used again; `up` would start an empty one.
-fresh=0
-test/e2e/cluster.sh running || { test/e2e/cluster.sh up; fresh=1; }
+test/e2e/cluster.sh running || test/e2e/cluster.sh up
 # shellcheck disable=SC1091
 . "$NGD_CLUSTER_DIR/env"
 mkdir -p .pulumi-local/state
@@ -61,9 +60,23 @@ if [ "$committed_host" != "$NGD_REGISTRY" ]; then
   pulumi config set --config-file "$tmp" --path registry.host "$NGD_REGISTRY"
 fi
 mv "$tmp" "$private"
-if [ "$fresh" = 1 ] && [ -n "$(ls .pulumi-local/state/.pulumi/stacks/*/local.json 2>/dev/null)" ]; then
-  # The state describes the objects of a cluster that is gone (a reboot, `local:down`): read the new one first.
-  echo "local stack: a new rehearsal cluster was started; the stack's state is refreshed from it (--refresh)" >&2
+# The cluster this stack last ran against (cluster.sh gives every `up` an id). Another one (a
+# reboot, `local:down`, a suite's restart) is empty: the state describes objects that are gone and an
+# image the new registry does not have. The run then reads the cluster again (--refresh) and pushes
+# the image again (--replace of the push step); `local:destroy` only refreshes.
+last_cluster="$root/.pulumi-local/cluster-id"
+exported="$root/.pulumi-local/state.json"
+if [ "$(cat "$last_cluster" 2>/dev/null || true)" != "${NGD_CLUSTER_ID:-}" ] && pulumi stack export --stack local > "$exported" 2>/dev/null \
+  && grep -q '"urn"' "$exported"; then
+  echo "local stack: the rehearsal cluster is not the one this stack last ran against: its state is refreshed from it, and the image is pushed again" >&2
   set -- --refresh "$@"
+  if [ "$verb" != destroy ]; then
+    for urn in $(node -e 'const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      for (const r of s.deployment?.resources ?? []) { if (/::publish-(push|load)$/.test(r.urn)) { console.log(r.urn); } }' "$exported"); do
+      set -- --replace "$urn" "$@"
+    done
+  fi
 fi
+rm -f "$exported"
+echo "${NGD_CLUSTER_ID:-}" > "$last_cluster"
 exec pulumi "$verb" --stack local --config-file "$private" "$@"

@@ -289,7 +289,8 @@ install_plugins() {
     inst="$home/plugins/resource-$name-v$version/pulumi-resource-$name"
     [ -x "$inst" ] && cmp -s "$f" "$inst" && continue
     log "installing pulumi-resource-$name v$version into $home/plugins"
-    PULUMI_HOME="$home" "$BIN/pulumi" plugin install resource "$name" "$version" --file "$f" --reinstall >/dev/null
+    # the pinned pulumi: ours, or the one build_pulumi found on PATH
+    PATH="$BIN:$PATH" PULUMI_HOME="$home" pulumi plugin install resource "$name" "$version" --file "$f" --reinstall >/dev/null
   done
 }
 

@@ -554,6 +554,20 @@ describe("issue #20: nothing a user types can leak or mislead", () => {
             assert.match(e, /netrc/, "says how to pass them instead");
             assert.ok(!e.includes(token), e);
         }
+        // how nix.conf writes it (a string), an upper-case scheme, a password with a slash, a URL inside a parameter
+        for (const [v, property] of [
+            [`https://ngd:${token}@cache.example.com`, "nix.substituters"],
+            [[`HTTPS://ngd:${token}@cache.example.com`], "nix.substituters[0]"],
+            [[`https://ngd:pa/${token}@cache.example.com`], "nix.substituters[0]"],
+            [[`https://ngd:p@${token}@cache.example.com`], "nix.substituters[0]"],
+            [[`s3://bucket?endpoint=https://minio:${token}@minio.example.com`], "nix.substituters[0]"],
+        ] as const) {
+            const e = only(check((c) => { c.nix.substituters = v; }), property);
+            assert.ok(!e.includes(token) && !e.includes(token.slice(4)), e);
+        }
+        const two = check((c) => { c.nix.substituters = [`https://a:${token}@c1`, `https://b:${token}@c2`, "not a url"]; });
+        assert.deepStrictEqual(two.map((e) => e.split(":").slice(0, 2).join(":")), ["nix-gpu-deploy:nix.substituters[0]", "nix-gpu-deploy:nix.substituters[1]", "nix-gpu-deploy:nix.substituters[2]"], "one problem each, no knock-on");
+        assert.ok(!two.join("\n").includes(token));
         const up = only(check((c) => { c.nix.uploadTo = `s3://ngd:${token}@bucket`; }, { secretsPresent: { registryPassword: true, kubeconfig: true, nixSigningKey: true } }), "nix.uploadTo");
         assert.match(up, /must not carry credentials or options: "s3:\/\/ngd:\*\*\*@bucket" carries credentials in its user part \(a password\)/);
         assert.ok(!up.includes(token));
@@ -563,12 +577,18 @@ describe("issue #20: nothing a user types can leak or mislead", () => {
         assert.match(e, /"ssh:\/\/ngd:\*\*\*@b" carries credentials in its user part \(a password\).*nixBuilderSshKey/);
         assert.ok(!e.includes(token));
         assert.deepStrictEqual(check((c) => { c.nix.builders = "ssh://ngd@builder.example.com x86_64-linux - 4; ssh-ng://nix@b2 aarch64-linux"; }), []);
+        // Nix reads a machine without a scheme as ssh://
+        assert.ok(!only(check((c) => { c.nix.builders = `ngd:${token}@b x86_64-linux`; }), "nix.builders").includes(token));
+        assert.deepStrictEqual(check((c) => { c.nix.builders = "nix@b x86_64-linux; @/etc/nix/machines"; }), []);
+        assert.deepStrictEqual(check((c) => { c.nix.substituters = ["s3://cache?region=eu-west-1&profile=ci&endpoint=https://minio.example.com", "file:///srv/cache", "ssh-ng://nix@[::1]"]; }), []);
         assert.deepStrictEqual(check((c) => { c.nix.substituters = ["ssh://nix@cache.example.com", "https://cache.nixos.org"]; }), []);
         assert.deepStrictEqual(check((c) => { c.nix.uploadTo = "ssh://nix@cache.example.com"; }, { secretsPresent: { registryPassword: true, kubeconfig: true, nixSigningKey: true } }), []);
     });
     it("option-looking host names (ssh would read them as options) are refused", () => {
         assert.match(only(check((c) => { c.nix.builders = "ssh://-oProxyCommand=touch${IFS}/tmp/x x86_64-linux"; }), "nix.builders"), /starts with "-"/);
         assert.match(only(check((c) => { c.nix.substituters = ["ssh://-oProxyCommand=x"]; }), "nix.substituters[0]"), /starts with "-"/);
+        assert.match(only(check((c) => { c.nix.builders = "ssh://-oProxyCommand=x@b x86_64-linux"; }), "nix.builders"), /starts with "-"/);
+        assert.match(only(check((c) => { c.nix.builders = "-oProxyCommand=x x86_64-linux"; }), "nix.builders"), /starts with "-"/);
         assert.match(only(check((c) => { c.registry.host = "-oProxyCommand=x"; }), "registry.host"), /is not a registry host/);
     });
     it("onCacheDown with nothing to check is refused", () => {
@@ -585,6 +605,10 @@ describe("issue #20: nothing a user types can leak or mislead", () => {
         }
         assert.deepStrictEqual(check((c) => { c.image = { fromStack: "organization/nix-gpu-deploy/images" }; c.nix = { cudaCapabilities: ["9.0"] }; }), []);
         assert.deepStrictEqual(check((c) => { c.image = { fromStack: "organization/other-project/canary" }; c.nix = { cudaCapabilities: ["9.0"] }; }), []);
+        const inOrg = (ref: string) => errorsOf(parseStackConfig({ values: { ...validConfig(), image: { fromStack: ref }, nix: { cudaCapabilities: ["9.0"] } }, secretsPresent: { registryPassword: true, kubeconfig: true } },
+            { ...opts, stack: "canary", organization: "ml-platform" }));
+        assert.match(inOrg("ml-platform/nix-gpu-deploy/canary").join(), /is this stack/);
+        assert.deepStrictEqual(inOrg("other-team/nix-gpu-deploy/canary"), [], "another organization's stack of that name is another stack");
     });
     it("an empty or whitespace-only nix.entry is refused, not replaced by the default", () => {
         for (const v of ["", "   ", null]) {

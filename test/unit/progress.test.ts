@@ -28,6 +28,9 @@ describe("progress: Nix's internal-json log", () => {
             nixJson({ action: "result", id: 3, type: 106, fields: [101, 3 * 1024 * 1024] }),
             nixJson({ action: "start", id: 7, level: 4, text: "downloading", type: 101 }),
             nixJson({ action: "result", id: 7, type: 105, fields: [1024 * 1024, 3 * 1024 * 1024, 0, 0] }),
+            // a remote build's copy to the builder: not a download
+            nixJson({ action: "start", id: 11, level: 4, text: "copying 3 paths", type: 103 }),
+            nixJson({ action: "result", id: 11, type: 105, fields: [3, 3, 0, 0] }),
             nixJson({ action: "start", id: 9, level: 3, text: "building '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-torch-2.5.1.drv'", type: 105, fields: ["/nix/store/0123456789abcdfghijklmnpqrsvwxyz-torch-2.5.1.drv", "", 1, 1] }),
             nixJson({ action: "result", id: 9, type: 101, fields: ["a builder's log line is never echoed"] }),
         ];
