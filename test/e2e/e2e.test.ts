@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
     ClusterEnv, K8sObject, PluginRun, ROOT, RegistryTarget, Shims, TOOLS, pulumiEnv, builtFromUpstream, cluster, imageBytes,
-    imageManifest, kubeGet, registryNumbers, registryTargets, runImage, useRegistry, waitUntil, watchPlugins, tearDownSuite, startSuite,
+    imageManifest, kubeGet, refusedPreview, registryNumbers, registryTargets, runImage, useRegistry, waitUntil, watchPlugins, tearDownSuite, startSuite,
 } from "./harness";
 
 const PUBLISHERS = ["skopeo", "docker"] as const;
@@ -101,10 +101,7 @@ describe("e2e: pulumi up/preview/destroy against the rehearsal GPU cluster", fun
         await stack.setConfig("gpu.cuont", { value: "2" });
         let out = "";
         try {
-            await assert.rejects(stack.preview({ color: "never" }), (e: Error & { stdout?: string; stderr?: string }) => {
-                out = `${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`;
-                return true;
-            });
+            out = await refusedPreview(stack);
         } finally {
             await stack.removeConfig("gpu.count", true);
             await stack.removeConfig("deployment.strategy", true);

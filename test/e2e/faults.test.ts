@@ -6,7 +6,7 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import {
-    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, kubeGet, localStack, processesOf, pulumiEnv as basePulumiEnv,
+    ClusterEnv, K8sObject, ROOT, Shims, TOOLS, clusterDir, cluster, kubeGet, localStack, processesOf, pulumiEnv as basePulumiEnv, refusedPreview,
     NixServicesEnv, deleteClosure, nixServices, readNixServicesEnv, registryNumbers, tearDownNixServices, waitUntil, startSuite,
 } from "./harness";
 
@@ -397,10 +397,7 @@ describe("faults: failures during pulumi up lose nothing and converge on the nex
             await stack.setConfig(subs[1], { value: `https://cache.invalid/?access_token=${token}` }, true);
             let out = "";
             try {
-                await assert.rejects(stack.preview({ color: "never" }), (e: Error & { stdout?: string; stderr?: string }) => {
-                    out = `${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`;
-                    return true;
-                });
+                out = await refusedPreview(stack);
             } finally {
                 // back to the local stack's `substituters: []`
                 await stack.removeConfig(subs[1], true);

@@ -214,6 +214,16 @@ export async function localStack(projectDir: string, stateDir: string, extraPath
     return LocalWorkspace.createOrSelectStack({ stackName: "local", workDir: projectDir }, { envVars: pulumiEnv(stateDir, env) });
 }
 
+/** A preview that must fail (a refused config): its message, stdout and stderr, as one text. */
+export async function refusedPreview(stack: Stack): Promise<string> {
+    let out = "";
+    await assert.rejects(stack.preview({ color: "never" }), (e: Error & { stdout?: string; stderr?: string }) => {
+        out = `${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`;
+        return true;
+    });
+    return out;
+}
+
 /** Points the stack at one of the rehearsal registries (credentials only where it has auth). */
 export async function useRegistry(stack: Stack, target: RegistryTarget, password: string): Promise<void> {
     await stack.setConfig("registry.host", { value: target.host }, true);
