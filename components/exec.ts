@@ -2,6 +2,7 @@
 // module: commands are argument vectors, quoted here for `/bin/sh -c`; nothing else in the
 // project concatenates shell strings.
 import { NixSettings } from "./config";
+import { LOG_TAIL_LINES } from "./progress";
 
 /**
  * An argument that is a shell variable's value (`shellVar("x")` becomes `"$x"`): argv cannot carry
@@ -331,8 +332,11 @@ export const CLOSURE_MARKER = "--- closure outputs and sources ---";
 export const CLOSURE_END = "--- end of closure ---";
 export const ATTRS_MARKER = "--- derivation attributes ---";
 
-/** How many lines of a failed builder's log the error shows (the rest: `nix log <drv>`). */
-export const BUILD_LOG_TAIL_LINES = 60;
+/**
+ * How many lines of a failed builder's log the error shows (the rest: `nix log <drv>`): Nix's
+ * `log-lines`, and what the progress filter keeps where Nix's JSON log leaves them out.
+ */
+export const BUILD_LOG_TAIL_LINES = LOG_TAIL_LINES;
 
 /**
  * The build's fixed flags. Builders' logs are not streamed (`--no-build-output`): the command

@@ -78,11 +78,12 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
         const withCredentials = args.username !== undefined && args.password !== undefined;
         const destination = args.image.tag.apply((tag) => repositoryRef(args.registry, args.repository, tag));
         // The script is fixed text: destination, TLS and the image's build are its environment.
+        const pushEnv = destination.apply((d) => skopeoPushEnvironment({ destination: d, insecure: args.insecure }));
         const environment: Record<string, pulumi.Input<string>> = {
             ...args.image.realiseEnvironment,
             NGD_REGISTRY: args.registry,
-            NGD_DESTINATION: destination.apply((d) => skopeoPushEnvironment({ destination: d, insecure: args.insecure }).NGD_DESTINATION),
-            NGD_DEST_TLS_VERIFY: skopeoPushEnvironment({ destination: "", insecure: args.insecure }).NGD_DEST_TLS_VERIFY,
+            NGD_DESTINATION: pushEnv.NGD_DESTINATION,
+            NGD_DEST_TLS_VERIFY: pushEnv.NGD_DEST_TLS_VERIFY,
         };
         if (withCredentials) {
             environment.REGISTRY_USERNAME = args.username as string;
