@@ -19,8 +19,9 @@
 #   Callers pass `layerPlan` through from their own arguments (`--argstr layerPlan …`).
 {
   # pkgs: the package set providing lib, writeShellScript, writeText, symlinkJoin, fakeNss, cacert,
-  #   dockerTools.streamLayeredImage, nodejs, coreutils, gnutar, gnused, gzip and stdenv
-  #   (hostPlatform: the image architecture; shell: the builders' shell).
+  #   dockerTools.streamLayeredImage, stdenv (hostPlatform: the image architecture; buildPlatform:
+  #   where the builders run; shell: the builders' shell) and buildPackages (nodejs, coreutils,
+  #   gnutar, gnused, gzip: the builders' tools).
   pkgs
   # name: image name written into the archive (lowercased there).
 , name
@@ -128,8 +129,11 @@ let
   skeleton = pkgs.symlinkJoin { name = "${baseName}-root"; paths = rootContents; };
   configRefs = pkgs.writeText "${baseName}-config.json" (builtins.toJSON imageConfig);
   roots = [ skeleton configRefs ];
-  # gzip before coreutils: a busybox coreutils (the miniature set) must not shadow it
-  shellPath = lib.makeBinPath [ pkgs.gnutar pkgs.gnused pkgs.gzip pkgs.coreutils ];
+  # The builders run on the build platform, with tools from the package set only (Nix's sandbox
+  # shows them nothing else); gzip before coreutils: a busybox coreutils must not shadow it.
+  buildTools = pkgs.buildPackages;
+  shellPath = lib.makeBinPath [ buildTools.gnutar buildTools.gnused buildTools.gzip buildTools.coreutils ];
+  buildSystem = pkgs.stdenv.buildPlatform.system;
   tagString = if tag == null then "" else tag;
   assembly = {
     inherit name created architecture;
@@ -139,15 +143,17 @@ let
     extraCommands = skeletonCommands;
     shell = pkgs.stdenv.shell;
     inherit shellPath;
+    system = buildSystem;
   };
   plan = import ./plan-layers.nix {
     inherit roots maxLayerBytes shellPath appPaths;
+    inherit (assembly) shell system;
     rootDir = skeleton;
     name = "${baseName}-layer-plan";
     strategy = layerStrategy;
     # one layer is the root skeleton
     maxLayers = maxLayers - 1;
-    node = "${pkgs.nodejs}/bin/node";
+    node = "${buildTools.nodejs}/bin/node";
     # everything step 2 uses besides the plan, the assembly recipe included, so that the plan's
     # store path (the default tag) changes whenever the image would
     assembly = builtins.toJSON (assembly // {

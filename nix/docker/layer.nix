@@ -35,6 +35,9 @@ in
 assert (paths == [ ]) != (rootDir == null);
 derivation {
   inherit name system paths extraCommands;
+  # The list goes in a file ($pathsPath), not the environment: Linux caps one environment string at
+  # 128 KiB, about 1,900 store paths, and a CUDA closure's catch-all layer can hold more.
+  passAsFile = [ "paths" ];
   rootDir = if rootDir == null then "" else rootDir;
   builder = shell;
   PATH = shellPath;
@@ -50,8 +53,9 @@ derivation {
       (cd root && eval "$extraCommands")
       set -- --transform='s|^\./||' -C root .
     else
-      set -- -C skel nix -C /
-      for p in $paths; do set -- "$@" "''${p#/}"; done
+      # one relative path per line, in the given order, for tar's --files-from (no argv limit either)
+      tr ' ' '\n' < "$pathsPath" | sed -e '/^$/d' -e 's|^/||' > members
+      set -- -C skel nix -C / --verbatim-files-from --files-from="$PWD/members"
     fi
     # one pass over the data: the uncompressed stream is hashed through a fifo while gzip reads it
     mkfifo plain

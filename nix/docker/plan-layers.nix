@@ -3,7 +3,8 @@
 # compiled form of components/layers.ts. The output directory holds plan.json, layers.txt (one
 # layer per line, space-separated store paths) and input.json (the graph, appPaths and rootDir it
 # planned from, for the next preview's forecast); the planner fails when a path of the closure is in
-# no layer or in two. Needs no nixpkgs, so tests run it offline.
+# no layer or in two. Needs no nixpkgs (the caller hands in the shell and Node.js), so tests run it
+# offline. It runs no host tool: under Nix's sandbox the builder sees only its inputs.
 {
   # roots: store paths whose closure the image holds.
   roots
@@ -13,10 +14,12 @@
 , maxLayers ? 100
   # maxLayerBytes: the planner warns about layers larger than this.
 , maxLayerBytes ? 10737418240
-  # node: a Node.js binary (nixpkgs: "${pkgs.nodejs}/bin/node").
+  # node: a Node.js binary (nixpkgs: "${pkgs.buildPackages.nodejs}/bin/node").
 , node
-  # shellPath: PATH for the builder's shell.
-, shellPath ? "/usr/bin:/bin"
+  # shell: the builder's POSIX shell (nixpkgs: stdenv.shell).
+, shell
+  # shellPath: PATH for the builder's shell (store paths only).
+, shellPath
   # appPaths: the project's own packages (their store paths change in nearly every release); the
   #   stable planner keeps them, and what changes with them, apart from everything else.
 , appPaths ? [ ]
@@ -35,8 +38,12 @@
 assert builtins.elem strategy [ "popularity" "equal" "stable" ];
 derivation ({
   inherit name system assembly appPaths;
-  builder = "/bin/sh";
+  builder = shell;
   __structuredAttrs = true;
+  # It reads the whole uncompressed closure to write a small JSON file: a remote builder would first
+  # have to receive all of it, and no binary cache holds a plan worth fetching.
+  preferLocalBuild = true;
+  allowSubstitutes = false;
   exportReferencesGraph.graph = roots;
   args = [ "-c" ''
     export PATH=${shellPath}

@@ -14,6 +14,7 @@ import * as path from "path";
 import { buildEnvironment, nixBuildScript, skopeoPushEnvironment, skopeoPushScript } from "../../components/exec";
 import { PROGRESS_FILTER } from "../../components/image";
 import { startRegistry } from "../services/registry";
+import { SANDBOXED_BUILDER } from "../host-tools";
 
 const ROOT = path.resolve(__dirname, "../..");
 const RUNS = Number(process.env.NGD_BENCH_RUNS ?? "7");
@@ -38,11 +39,10 @@ function buildExpression(dir: string): string {
 let mk = i: derivation {
   name = "ngd-bench-progress-\${nonce}-\${toString i}";
   system = builtins.currentSystem;
-  builder = "/bin/sh";
-  PATH = "/usr/bin:/bin";
+  ${SANDBOXED_BUILDER}
   args = [ "-c" "i=0; while [ $i -lt 2000 ]; do echo \\"compiling unit $i of \${toString i}\\"; i=$((i+1)); done; head -c 134217728 /dev/zero | sha256sum > $out" ];
 };
-in derivation { name = "ngd-bench-progress-top-\${nonce}"; system = builtins.currentSystem; builder = "/bin/sh"; deps = map mk (builtins.genList (x: x) 40); args = [ "-c" "echo $deps > $out" ]; }
+in derivation { name = "ngd-bench-progress-top-\${nonce}"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} deps = map mk (builtins.genList (x: x) 40); args = [ "-c" "echo $deps > $out" ]; }
 `);
     return expr;
 }

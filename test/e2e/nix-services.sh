@@ -17,8 +17,6 @@ set -euo pipefail
 D="${NGD_NIX_SERVICES_DIR:-/tmp/ngd-nix-services}"
 CACHE_PORT="${NGD_CACHE_PORT:-5010}"
 BUILDER_ADDR="${NGD_BUILDER_ADDR:-127.0.0.2}"
-# What the fixture's builders use from the host (no nixpkgs stdenv offline: test/fixture/lib.nix).
-SANDBOX_PATHS="/bin /usr /lib /lib64 /etc/ssl"
 log() { echo "[nix-services] $*" >&2; }
 # shellcheck source=test/e2e/processes.sh
 . "$(dirname "$0")/processes.sh"
@@ -45,7 +43,7 @@ case "\$SSH_ORIGINAL_COMMAND" in
   *) echo "ngd-builder: refused: \$SSH_ORIGINAL_COMMAND" >&2; exit 1 ;;
 esac
 echo "\$(date -u +%Y-%m-%dT%H:%M:%SZ) \$SSH_CONNECTION \$SSH_ORIGINAL_COMMAND" >> "$B/sessions.log"
-exec nix-store --store "$B/root" --option sandbox-paths "$SANDBOX_PATHS" --serve --write
+exec nix-store --store "$B/root" --option sandbox true --serve --write
 EOF
   chmod 755 "$B/serve"
   printf 'command="%s",restrict %s\n' "$B/serve" "$(cat "$B/client_key.pub")" > "$B/authorized_keys"

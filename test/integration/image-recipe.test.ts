@@ -123,12 +123,27 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         });
     }
 
+    it("issue #21: a layer of 5,000 store paths builds (the list goes in a file, not one 128 KiB environment string)", () => {
+        // 5,000 small store paths made at evaluation (builtins.toFile); the layer's name is new on every
+        // run, so the layer is built here, not found from an earlier run. The recipe of before
+        // (the paths in one environment variable) fails at about 1,900: `Argument list too long`.
+        const nonce = `${process.pid}-${Date.now()}`;
+        const expr = `let host = import ${ROOT}/test/fixture/host-tools.nix; in import ${ROOT}/nix/docker/layer.nix {
+            paths = builtins.genList (i: builtins.toFile "ngd-many-\${toString i}" "path \${toString i}\\n") 5000;
+            name = "ngd-many-layer-${nonce}"; inherit (host) shell; shellPath = host.path;
+          }`;
+        const layer = sh("nix-build", ["--no-out-link", ...NIX, "-E", expr]).trim().split("\n").pop() as string;
+        const members = sh("/bin/sh", ["-c", `gzip -dc "$0" | tar -t`, path.join(layer, "layer.tar.gz")]).split("\n").filter((l) => /^nix\/store\/[a-z0-9]{32}-ngd-many-\d+$/.test(l));
+        assert.strictEqual(members.length, 5000);
+        assert.strictEqual(new Set(members).size, 5000);
+    });
+
     it("defect 7: layers store hard-linked files as files (bytes independent of nix-store --optimise)", () => {
         const expr = `let
             run = (import ${ROOT}/test/fixture/lib.nix { }).run;
             twins = run "twins" { } ''mkdir -p $out; echo same > $out/a; echo same > $out/b; echo ${Date.now()} > $out/stamp'';
           in import ${ROOT}/nix/docker/layer.nix {
-            paths = [ twins ]; name = "twins-layer"; shell = "/bin/sh"; shellPath = "/usr/local/bin:/usr/bin:/bin";
+            paths = [ twins ]; name = "twins-layer"; inherit (import ${ROOT}/test/fixture/host-tools.nix) shell; shellPath = (import ${ROOT}/test/fixture/host-tools.nix).path;
           }`;
         const layer = build("-E", [expr]);
         sh("nix-store", ["--optimise"]);

@@ -41,8 +41,9 @@ describe("cheap releases: the release benchmark, small (skopeo, 24 MiB)", functi
     it("the first release writes the image's layers once (no archive, no copy), plus Nix's fixed cost per derivation", () => {
         const first = rows.find((r) => r.step === "first release" && r.built > 0) as ReleaseRow;
         const written = first.buildWritten + first.publishWritten;
-        // At 24 MiB Nix's own bookkeeping (store database, .drv files, logs: about 0.15 MiB per
-        // derivation, 102 here) is not negligible; at 1 GiB and more the target is 1.1 × (bench).
-        assert.ok(written <= 1.1 * first.imageBytes + 20 * MiB, `${written} B written for an image of ${first.imageBytes} B`);
+        // At 24 MiB Nix's own bookkeeping (store database, .drv files, logs, and the sandbox's per-build
+        // root: about 0.2 MiB per derivation, 102 here; the sandbox added about 50 KiB of it) is not
+        // negligible; at 1 GiB and more the target is 1.1 × (bench).
+        assert.ok(written <= 1.1 * first.imageBytes + first.built * 0.25 * MiB, `${written} B written for an image of ${first.imageBytes} B (${first.built} derivations built)`);
     });
 });

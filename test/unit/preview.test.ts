@@ -10,6 +10,7 @@ import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pin
 import { fingerprintNixFile } from "../../components/fingerprint";
 import { dependencyFingerprint, evalCacheKey, overlayFingerprint, readEvalCache, writeEvalCache } from "../../components/nix";
 import { ROOT, runProgram, stackConfig } from "./harness";
+import { SANDBOXED_BUILDER } from "../host-tools";
 
 const record = (over: Partial<ExplainRecord> = {}): ExplainRecord => ({
     overlays: [{ name: "greeting", args: { text: "hello" } }],
@@ -81,7 +82,7 @@ describe("issue #13: the preview explains a change in words", () => {
         try {
             const expr = path.join(dir, "t.nix");
             const name = `ngd-dry-${process.pid}-${Date.now()}`;
-            fs.writeFileSync(expr, `rec { a = derivation { name = "${name}-a"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo > $out"]; }; b = derivation { name = "${name}-b"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo \${a} > $out"]; src = ./t.nix; }; }`);
+            fs.writeFileSync(expr, `rec { a = derivation { name = "${name}-a"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} args = ["-c" "echo > $out"]; }; b = derivation { name = "${name}-b"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} args = ["-c" "echo \${a} > $out"]; src = ./t.nix; }; }`);
             const drv = execFileSync("nix-instantiate", [expr, "-A", "b"], { encoding: "utf8" }).trim();
             const out = execFileSync("/bin/sh", ["-c", nixDryRunScript(drv, { substituters: [] })], { encoding: "utf8" });
             const dry = parseDryRun(out);
@@ -90,7 +91,9 @@ describe("issue #13: the preview explains a change in words", () => {
             // The closure's outputs (not built yet) and its source: what the layer forecast matches against.
             const evalString = (attr: string) => JSON.parse(execFileSync("nix-instantiate", ["--eval", expr, "-A", attr], { encoding: "utf8" })) as string;
             const src = execFileSync("nix-store", ["--query", "--references", drv], { encoding: "utf8" }).split("\n").filter((p) => p.endsWith("-t.nix"));
-            assert.deepStrictEqual(dry.closure?.sort(), [evalString("a.outPath"), evalString("b.outPath"), ...src].sort());
+            // the builders' shell and tools (test/fixture/host-tools.nix): a source of the closure too
+            const tools = fs.realpathSync(path.join(ROOT, "test/fixture/.host-tools"));
+            assert.deepStrictEqual(dry.closure?.sort(), [evalString("a.outPath"), evalString("b.outPath"), ...src, tools].sort());
             assert.strictEqual(src.length, 1);
             assert.strictEqual(dry.attrs, undefined, "no structured attributes");
             // A query that fails leaves the list without its end marker: no closure, not a partial one.
@@ -182,7 +185,7 @@ describe("issue #13: the evaluation cache key covers everything the evaluation r
     it("hits only while the cached .drv is still in the store", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-evalcache-"));
         try {
-            const drv = execFileSync("nix-instantiate", ["-E", `derivation { name = "ngd-evalcache"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo > $out"]; }`], { encoding: "utf8" }).trim();
+            const drv = execFileSync("nix-instantiate", ["-E", `derivation { name = "ngd-evalcache"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} args = ["-c" "echo > $out"]; }`], { encoding: "utf8" }).trim();
             writeEvalCache(dir, "k1", { drvPath: drv, outPath: "/nix/store/x" });
             assert.deepStrictEqual(readEvalCache(dir, "k1"), { drvPath: drv, outPath: "/nix/store/x" });
             writeEvalCache(dir, "k2", { drvPath: "/nix/store/00000000000000000000000000000000-collected.drv", outPath: "/nix/store/y" });

@@ -12,6 +12,7 @@ import {
     runSummaryLine, skopeoLogLine,
 } from "../../components/progress";
 import { ROOT } from "./harness";
+import { SANDBOXED_BUILDER } from "../host-tools";
 
 const nixJson = (o: Record<string, unknown>) => `@nix ${JSON.stringify(o)}`;
 
@@ -119,9 +120,9 @@ describe("progress: the compiled filter, in the real build script", function () 
             const expr = path.join(dir, "t.nix");
             const nonce = `${process.pid}-${Date.now()}`;
             // A chain of three steps of a second each (serial: each needs the one before), then the top.
-            fs.writeFileSync(expr, `{ fail ? "no" }: let mk = prev: i: derivation { name = "ngd-progress-${nonce}-\${toString i}"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; inherit prev;
+            fs.writeFileSync(expr, `{ fail ? "no" }: let mk = prev: i: derivation { name = "ngd-progress-${nonce}-\${toString i}"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} inherit prev;
                 args = ["-c" "sleep 1; if [ \${fail} = yes ]; then echo broken >&2; exit 3; fi; echo \${toString i} > $out"]; };
-              in derivation { name = "ngd-progress-top-${nonce}"; system = builtins.currentSystem; builder = "/bin/sh"; deps = mk (mk (mk "" 1) 2) 3; args = ["-c" "echo $deps > $out"]; }`);
+              in derivation { name = "ngd-progress-top-${nonce}"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} deps = mk (mk (mk "" 1) 2) 3; args = ["-c" "echo $deps > $out"]; }`);
             const build = { entryAbs: expr, args: { argstr: { fail: "no" }, settings: { substituters: [] } } };
             const env = { ...process.env, ...buildEnvironment(build), NGD_PROGRESS: PROGRESS_FILTER, NGD_PROGRESS_INTERVAL_MS: "200" };
             const ok = spawnSync("/bin/sh", ["-c", nixBuildScript(build)], { encoding: "utf8", env });

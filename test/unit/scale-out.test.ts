@@ -12,6 +12,7 @@ import {
 import { promotionProblems } from "../../components/promote";
 import { nodeFs } from "../../components/stackConfig";
 import { ROOT, validConfig } from "./harness";
+import { SANDBOXED_BUILDER } from "../host-tools";
 
 const opts = { projectRoot: ROOT, ...nodeFs };
 type Cfg = Record<string, Record<string, unknown>>;
@@ -90,8 +91,8 @@ describe("issue #9: the image is realised where the local store lost it", () => 
         this.timeout(60000);
         const name = `ngd-realise-${process.pid}-${Date.now()}`;
         // the entry's two steps, as nix/docker/buildCudaLayeredImage.nix makes them
-        fs.writeFileSync(expr, `{ layerPlan ? "" }: if layerPlan == "" then derivation { name = "${name}-plan"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = ["-c" "mkdir $out; echo {} > $out/plan.json"]; }
-            else derivation { name = "${name}-image"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; plan = builtins.storePath layerPlan; args = ["-c" ''mkdir $out; echo "built from $plan" > $out/built; touch $out/oci-layout'']; }`);
+        fs.writeFileSync(expr, `{ layerPlan ? "" }: if layerPlan == "" then derivation { name = "${name}-plan"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} args = ["-c" "mkdir $out; echo {} > $out/plan.json"]; }
+            else derivation { name = "${name}-image"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} plan = builtins.storePath layerPlan; args = ["-c" ''mkdir $out; echo "built from $plan" > $out/built; touch $out/oci-layout'']; }`);
         const plan = execFileSync("nix-build", ["--no-out-link", "--option", "substituters", "", expr], { encoding: "utf8" }).trim();
         const drv = execFileSync("nix-instantiate", [expr, "--argstr", "layerPlan", plan], { encoding: "utf8" }).trim();
         const out = execFileSync("nix-store", ["--query", "--outputs", drv], { encoding: "utf8" }).trim();
@@ -150,7 +151,7 @@ describe("issue #9: secrets and caches in the Nix scripts", () => {
         try {
             execFileSync("nix-store", ["--generate-binary-cache-key", "ngd-unit-1", path.join(dir, "sec"), path.join(dir, "pub")]);
             const expr = path.join(dir, "t.nix");
-            fs.writeFileSync(expr, `derivation { name = "ngd-upload-${process.pid}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo up > $out"]; }`);
+            fs.writeFileSync(expr, `derivation { name = "ngd-upload-${process.pid}"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} args = ["-c" "echo up > $out"]; }`);
             const out = execFileSync("nix-build", ["--no-out-link", "--option", "substituters", "", expr], { encoding: "utf8" }).trim();
             const cache = `file://${dir}/cache`;
             const build = { entryAbs: expr, args: { argstr: {}, settings: { substituters: [] } } };
