@@ -33,6 +33,12 @@ export interface NixSettings {
     /** Local build jobs (`--max-jobs`); 0 = build only on remote builders. */
     maxJobs?: number;
     /**
+     * Nix's build sandbox (`sandbox`): true = every builder sees only its declared inputs, as on
+     * any Linux machine by default. Set it where nix.conf turns it off (Debian's nix-bin does), so
+     * the image builds as it would anywhere else. Unset: nix.conf's.
+     */
+    sandbox?: boolean;
+    /**
      * What a build does when a binary cache does not answer (every substituter is asked before Nix
      * runs): `build` = leave it out, saying so, and build what it would have supplied; `fail` = stop,
      * naming it. Unset: nothing is checked (Nix skips a cache it cannot reach and builds).
@@ -966,7 +972,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     // nix
     let capabilitiesChecked = true;
     const { entry, overlays, pythonPackages, cudaCapabilities, settings } = section("nix", () => {
-        const nixKeys = ["entry", "overlays", "pythonPackages", "cudaCapabilities", "substituters", "trustedPublicKeys", "builders", "maxJobs", "onCacheDown", "uploadTo"];
+        const nixKeys = ["entry", "overlays", "pythonPackages", "cudaCapabilities", "substituters", "trustedPublicKeys", "builders", "maxJobs", "sandbox", "onCacheDown", "uploadTo"];
         const nixRaw = c.object("nix", val("nix"), nixKeys);
         if (mode === "promote") {
             // Nothing is built: only the capabilities the promoted image was built for are read
@@ -1047,6 +1053,9 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         const maxJobs = c.integer("nix.maxJobs", nixRaw.maxJobs, 0, 1024);
         if (maxJobs !== undefined) {
             settings.maxJobs = maxJobs;
+        }
+        if (!isUnset(nixRaw.sandbox)) {
+            settings.sandbox = c.boolean("nix.sandbox", nixRaw.sandbox, true);
         }
         if (!isUnset(nixRaw.onCacheDown)) {
             settings.onCacheDown = c.oneOf("nix.onCacheDown", nixRaw.onCacheDown, ["build", "fail"] as const, "build");

@@ -66,6 +66,9 @@ export function nixSettingFlags(settings: NixSettings = {}): string[] {
     if (settings.maxJobs !== undefined) {
         flags.push("--max-jobs", String(settings.maxJobs));
     }
+    if (settings.sandbox !== undefined) {
+        flags.push("--option", "sandbox", String(settings.sandbox));
+    }
     return flags;
 }
 
@@ -87,6 +90,9 @@ export function nixConfigText(settings: NixSettings = {}): string {
     }
     if (settings.maxJobs !== undefined) {
         lines.push(`max-jobs = ${settings.maxJobs}`);
+    }
+    if (settings.sandbox !== undefined) {
+        lines.push(`sandbox = ${settings.sandbox}`);
     }
     return lines.join("\n");
 }

@@ -21,6 +21,8 @@ case "$verb" in
   *) echo "usage: test/e2e/local-stack.sh up|preview|destroy [pulumi arguments]" >&2; exit 2 ;;
 esac
 test/e2e/toolchain.sh all
+# The fixture builders' tools into the store (Nix's sandbox shows them nothing else), nixpkgs' lib.
+bash test/seed-nix-store.sh
 export NGD_CLUSTER_DIR="${NGD_CLUSTER_DIR:-/tmp/ngd-cluster}"
 # The rehearsal cluster of an earlier run is used again; `up` would start an empty one.
 test/e2e/cluster.sh running || test/e2e/cluster.sh up

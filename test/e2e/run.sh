@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 test/e2e/toolchain.sh all
+bash test/seed-nix-store.sh
 export NGD_CLUSTER_DIR="${NGD_CLUSTER_DIR:-$(mktemp -d /tmp/ngd-cluster-e2e.XXXXXX)}"
 exec npx mocha --config .mocharc.e2e.json

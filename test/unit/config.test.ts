@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { MAX_PROBLEMS_PER_ITEM, MAX_PROBLEMS_SHOWN, ParseOptions, ParseResult, RawStackConfig, formatProblems, parseStackConfig, quantityValue } from "../../components/config";
+import { nixConfigText, nixSettingFlags } from "../../components/exec";
 import { nodeFs } from "../../components/stackConfig";
 import { ROOT, runProgram, stackConfig, validConfig } from "./harness";
 
@@ -636,5 +637,32 @@ describe("issue #20: nothing a user types can leak or mislead", () => {
         assert.deepStrictEqual(check((c) => { c.nix.cudaCapabilities = ["8.0", "sm_90"]; }), [
             "nix-gpu-deploy:nix.cudaCapabilities[1]: \"sm_90\" is not a CUDA compute capability like 8.0 or 9.0",
         ], "not also: the H100 has no code built for it");
+    });
+});
+
+describe("issue #21: nix.sandbox", () => {
+    it("is passed to every Nix call when set, left to nix.conf when not, and must be a boolean", () => {
+        const parse = (sandbox: unknown) => {
+            const c = validConfig() as unknown as { nix: Record<string, unknown> };
+            if (sandbox !== undefined) {
+                c.nix.sandbox = sandbox;
+            }
+            return parseStackConfig({ values: c as never, secretsPresent: { registryPassword: true, kubeconfig: true } }, opts);
+        };
+        const on = parse(true);
+        assert.ok(on.ok, JSON.stringify(on));
+        assert.strictEqual(on.config.nix.settings.sandbox, true);
+        assert.match(nixConfigText(on.config.nix.settings), /^sandbox = true$/m);
+        assert.deepStrictEqual(nixSettingFlags({ sandbox: false }), ["--option", "sandbox", "false"]);
+        const unset = parse(undefined);
+        assert.ok(unset.ok);
+        assert.strictEqual(unset.config.nix.settings.sandbox, undefined);
+        assert.doesNotMatch(nixConfigText(unset.config.nix.settings), /sandbox/);
+        const wrong = errorsOf(parse("relaxed"));
+        assert.strictEqual(wrong.length, 1, wrong.join("\n"));
+        assert.match(wrong[0], /^nix-gpu-deploy:nix\.sandbox: /);
+    });
+    it("the local stack sets it (Debian's nix.conf turns the sandbox off; a user's Linux machine has it on)", () => {
+        assert.strictEqual((JSON.parse(stackConfig("local")["nix-gpu-deploy:nix"]) as { sandbox?: unknown }).sandbox, true);
     });
 });
