@@ -48,6 +48,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
             maxLayers: String(config.image.maxLayers),
             layerStrategy: config.image.layerStrategy,
             maxLayerBytes: String(config.image.maxLayerBytes),
+            system: config.nix.system,
         },
         nixAvailable: process.env.NGD_NIX_AVAILABLE !== undefined ? process.env.NGD_NIX_AVAILABLE === "true" : nixOnPath(),
         evalCacheDir: process.env.NGD_EVAL_CACHE === "off" ? undefined : defaultEvalCacheDir(),
@@ -115,6 +116,7 @@ const app = !runsImage(config) || imageRefOut === undefined ? undefined : new Gp
     storePath: storePathOut,
     projectRoot,
     cudaCapabilities: config.nix.cudaCapabilities,
+    system: config.nix.system,
     // The live cluster is checked before anything is registered in it (components/preflight.ts).
     preflight: underMocks() ? undefined : async (input, kubeconfigText) =>
         preflightProblems(clientLookup(loadKubeConfig(kubeconfigText, config.cluster.context)), input),

@@ -65,6 +65,8 @@ export interface StackConfig {
         overlays: OverlayConfig[];
         pythonPackages: string[];
         cudaCapabilities: string[];
+        /** The Nix system the image is built for (`x86_64-linux`, `aarch64-linux`). */
+        system: NixSystem;
         settings: NixSettings;
     };
     image: {
@@ -258,8 +260,18 @@ export const MAX_PROBLEMS_SHOWN = 50;
 /** Top-level project directories that `cluster.renderYamlTo` must not write into. */
 const PROJECT_DIRS = ["components", "nix", "test", "node_modules"];
 
+/**
+ * The Nix systems an image can be built for: Linux on the two architectures GPU nodes run
+ * (x86_64, and aarch64 as on GH200/GB200 Grace nodes), with the Kubernetes architecture
+ * (`kubernetes.io/arch`, GOARCH names) their pods select.
+ */
+export const NIX_SYSTEMS = ["x86_64-linux", "aarch64-linux"] as const;
+export type NixSystem = typeof NIX_SYSTEMS[number];
+export const KUBE_ARCH: Record<NixSystem, string> = { "x86_64-linux": "amd64", "aarch64-linux": "arm64" };
+
 export const DEFAULTS = {
     nixEntry: "nix/build_container.nix",
+    nixSystem: "x86_64-linux" as NixSystem,
     overlays: [{ name: "replaceTorch", args: {} }] as OverlayConfig[],
     pythonPackages: ["numpy", "torch", "pytorch-lightning", "doctr"],
     // Empty: nixpkgs' own list. A narrowed list only changes CUDA code built from source, which then no
@@ -971,14 +983,14 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
 
     // nix
     let capabilitiesChecked = true;
-    const { entry, overlays, pythonPackages, cudaCapabilities, settings } = section("nix", () => {
-        const nixKeys = ["entry", "overlays", "pythonPackages", "cudaCapabilities", "substituters", "trustedPublicKeys", "builders", "maxJobs", "sandbox", "onCacheDown", "uploadTo"];
+    const { entry, overlays, pythonPackages, cudaCapabilities, system, settings } = section("nix", () => {
+        const nixKeys = ["entry", "overlays", "pythonPackages", "cudaCapabilities", "system", "substituters", "trustedPublicKeys", "builders", "maxJobs", "sandbox", "onCacheDown", "uploadTo"];
         const nixRaw = c.object("nix", val("nix"), nixKeys);
         if (mode === "promote") {
             // Nothing is built: only the capabilities the promoted image was built for are read
             // (checked against gpu.product here, and against the image stack's export at run time).
             for (const k of nixKeys) {
-                if (k !== "cudaCapabilities" && !isUnset(nixRaw[k])) {
+                if (k !== "cudaCapabilities" && k !== "system" && !isUnset(nixRaw[k])) {
                     c.fail(`nix.${k}`, `is not used: this stack builds nothing and runs the image of image.fromStack`);
                 }
             }
@@ -1095,7 +1107,10 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         if (!settings.hasBuilderSshKey) {
             delete settings.hasBuilderSshKey;
         }
-        return { entry, overlays, pythonPackages, cudaCapabilities, settings };
+        // The platform the image is for: nixpkgs is imported for it, the image's architecture and the
+        // pods' kubernetes.io/arch selector follow it (whoever deploys, from a Mac or an ARM laptop).
+        const system = c.oneOf("nix.system", nixRaw.system, NIX_SYSTEMS, DEFAULTS.nixSystem);
+        return { entry, overlays, pythonPackages, cudaCapabilities, system, settings };
     });
 
     // image
@@ -1302,7 +1317,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     }
     const base = {
         mode,
-        nix: { entry, overlays, pythonPackages, cudaCapabilities, settings },
+        nix: { entry, overlays, pythonPackages, cudaCapabilities, system, settings },
         image: { ...image, name: imageName },
         registry: { ...registry, host },
     };

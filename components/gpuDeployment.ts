@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, DeploymentConfig, GpuConfig } from "./config";
+import { ClusterConfig, DeploymentConfig, GpuConfig, NixSystem } from "./config";
 import { boundedOutput } from "./exec";
 import { programError } from "./errors";
 import { appLabels, deploymentSpec, disruptionBudgetSpec, dockerConfigJson, jobSpec } from "./gpuPodSpec";
@@ -28,6 +28,8 @@ export interface GpuDeploymentArgs {
     projectRoot: string;
     /** `nix.cudaCapabilities`: pods go only to nodes whose compute capability runs the build. */
     cudaCapabilities?: string[];
+    /** `nix.system`: pods go only to nodes of the image's architecture (`kubernetes.io/arch`). */
+    system?: NixSystem;
     /**
      * Looks at the live cluster before anything is registered (components/preflight.ts) and returns
      * the problems found; any problem fails preview and up. Not run with cluster.renderYamlTo.
@@ -165,7 +167,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
             }, { ...replaceOpts, ...was("pull-secret") });
         }
 
-        const podInput = { gpu: args.gpu, deployment, image: args.image, pullSecret, cudaCapabilities: args.cudaCapabilities };
+        const podInput = { gpu: args.gpu, deployment, image: args.image, pullSecret, cudaCapabilities: args.cudaCapabilities, system: args.system };
         const metadata = {
             name: deployment.name,
             namespace: namespaceName,

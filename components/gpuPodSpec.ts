@@ -1,6 +1,6 @@
 // Pure builders of the Kubernetes objects that run the image on GPU nodes. No Pulumi imports:
 // tests call them directly.
-import { DeploymentConfig, GpuConfig, ProbeConfig } from "./config";
+import { DeploymentConfig, GpuConfig, KUBE_ARCH, NixSystem, ProbeConfig } from "./config";
 import { GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL, capabilityTerms } from "./gpuModel";
 
 export { GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL } from "./gpuModel";
@@ -55,7 +55,12 @@ export interface PodTemplateInput {
     pullSecret?: string;
     /** `nix.cudaCapabilities`: nodes are selected by GFD compute capability labels to match. */
     cudaCapabilities?: string[];
+    /** `nix.system`: the image's platform; nodes are selected by `kubernetes.io/arch` to match. */
+    system?: NixSystem;
 }
+
+/** The well-known node label of a node's CPU architecture (GOARCH names). */
+export const ARCH_LABEL = "kubernetes.io/arch";
 
 /** The three probes from one check: a long startup window (loading weights), then readiness and liveness. */
 export function probes(p: ProbeConfig | undefined): Record<string, any> {
@@ -137,9 +142,13 @@ export function gpuPodTemplate(i: PodTemplateInput): any {
     if (i.deployment.priorityClassName !== undefined) {
         spec.priorityClassName = i.deployment.priorityClassName;
     }
+    // An image runs only on nodes of its architecture (an arm64 image on an amd64 node: exec format error).
+    if (i.system !== undefined) {
+        spec.nodeSelector = { [ARCH_LABEL]: KUBE_ARCH[i.system] };
+    }
     if (res !== undefined) {
         if (i.gpu.product !== undefined) {
-            spec.nodeSelector = { [GPU_PRODUCT_LABEL]: i.gpu.product };
+            spec.nodeSelector = { ...(spec.nodeSelector ?? {}), [GPU_PRODUCT_LABEL]: i.gpu.product };
         }
         const terms = capabilityTerms(i.cudaCapabilities ?? [], matchExpressions);
         if (terms.length > 0) {

@@ -176,6 +176,53 @@ export function nixOnPath(envPath = process.env.PATH ?? ""): boolean {
     return envPath.split(path.delimiter).some((d) => d !== "" && fs.existsSync(path.join(d, "nix-instantiate")));
 }
 
+/** What this machine's Nix builds for, from `nix show-config --json`. */
+export interface LocalNixPlatforms {
+    system: string;
+    extraPlatforms: string[];
+    /** nix.conf's `builders` (machine lines, or `@file`). */
+    builders: string;
+}
+
+/**
+ * Pure: the systems Nix's `builders` value offers, by machine line (`uri systems key jobs …`, lines
+ * separated by newlines or `;`, `#` comments; `@file` reads the file). A line with no systems field
+ * (or `-`) builds for the local system, as Nix reads it.
+ */
+export function builderSystems(builders: string, localSystem: string, readFile: (file: string) => string | undefined): Array<{ uri: string; systems: string[] }> {
+    const text = builders.trim().startsWith("@") ? readFile(builders.trim().slice(1)) ?? "" : builders;
+    const out: Array<{ uri: string; systems: string[] }> = [];
+    for (const raw of text.split(/[\n;]/)) {
+        const line = raw.replace(/#.*$/, "").trim();
+        if (line === "") {
+            continue;
+        }
+        const [uri, systems] = line.split(/\s+/);
+        out.push({ uri, systems: systems === undefined || systems === "-" ? [localSystem] : systems.split(",") });
+    }
+    return out;
+}
+
+/**
+ * Pure: why the image's system (`nix.system`) cannot be built from here, or undefined. This machine
+ * builds its own system and `extra-platforms`; beyond them only a remote builder can (the stack's
+ * `nix.builders`, else nix.conf's). Caught at preview: Nix itself would evaluate all of nixpkgs
+ * and only then fail the first build with "a 'aarch64-linux' … is required".
+ */
+export function systemProblem(target: string, local: LocalNixPlatforms, stackBuilders: string | undefined, readFile: (file: string) => string | undefined): string | undefined {
+    if (target === local.system || local.extraPlatforms.includes(target)) {
+        return undefined;
+    }
+    const machines = builderSystems(stackBuilders ?? local.builders, local.system, readFile);
+    if (machines.some((m) => m.systems.includes(target))) {
+        return undefined;
+    }
+    const source = stackBuilders !== undefined ? "nix.builders" : "nix.conf's builders";
+    const offered = machines.length === 0 ? `${source} names no remote builder` : `${source} offers ${[...new Set(machines.flatMap((m) => m.systems))].join(", ")} only`;
+    return `nix.system ${target} cannot be built here: this machine's Nix builds ${[local.system, ...local.extraPlatforms].join(", ")}, and ${offered}. `
+        + `Add a builder for ${target} to nix.builders (e.g. "ssh://builder ${target}"), or set nix.system to the platform of the GPU nodes you can build for`;
+}
+
 /** Pinned sources + overlays + package list; evaluates (never builds) the image derivation. */
 export class NixDependencySet extends pulumi.ComponentResource {
     public readonly entryAbs: string;
@@ -217,7 +264,23 @@ export class NixDependencySet extends pulumi.ComponentResource {
             // The invoke as a promise, so that a failed evaluation becomes one RunError naming the
             // entry and overlays and quoting Nix (no stack trace), which every output of this set
             // and whatever waits for them (index.ts gates the cluster resources on it) fails with.
-            const evaluated: Promise<{ drvPath: string; outPath: string }> = cached !== undefined ? Promise.resolve(cached) : command.local.run({
+            const target = args.imageArgs.system;
+            const buildable: Promise<void> = target === undefined ? Promise.resolve() : command.local.run({
+                command: "nix --extra-experimental-features nix-command show-config --json",
+                logging: "none",
+            }, { parent: this }).then((r) => {
+                const conf = JSON.parse(r.stdout) as Record<string, { value: unknown } | undefined>;
+                const local: LocalNixPlatforms = {
+                    system: String(conf.system?.value ?? ""),
+                    extraPlatforms: Array.isArray(conf["extra-platforms"]?.value) ? (conf["extra-platforms"]?.value as unknown[]).map(String) : [],
+                    builders: String(conf.builders?.value ?? ""),
+                };
+                const problem = systemProblem(target, local, args.nixSettings?.builders, (f) => (fs.existsSync(f) ? fs.readFileSync(f, "utf8") : undefined));
+                if (problem !== undefined) {
+                    throw programError(problem);
+                }
+            });
+            const evaluated: Promise<{ drvPath: string; outPath: string }> = buildable.then(() => (cached !== undefined ? Promise.resolve(cached) : command.local.run({
                 command: nixEvalScript(entryAbs, this.nixArgs),
                 dir: args.projectRoot,
                 environment: { NGD_FINGERPRINT: fp },
@@ -231,7 +294,7 @@ export class NixDependencySet extends pulumi.ComponentResource {
                 return parsed;
             }, (e: unknown) => {
                 throw nixEvaluationError(args.entry, args.overlays.map((o) => o.overlayName), e);
-            });
+            })));
             this.drvPath = pulumi.output(evaluated.then((e) => e.drvPath));
             this.outPath = pulumi.output(evaluated.then((e) => e.outPath));
             // What realising the new derivation would build and fetch, as Nix computes it without

@@ -23,6 +23,9 @@
 , overlays ? ''[{"name":"replaceTorch","args":{}}]''
   # pythonPackages: JSON list of Python package names the project depends on.
 , pythonPackages ? ''["numpy","torch","pytorch-lightning","doctr"]''
+  # system: the Nix system the image is for ("x86_64-linux", "aarch64-linux"); nixpkgs is imported
+  #   for it, so the image's packages and architecture follow it wherever the deploy runs.
+, system ? "x86_64-linux"
   # sources: the nixpkgs trees { nixpkgsStable; nixpkgsUnstable; } (default: the pins of
   #   ./sources.nix); a test injects the miniature set with `--arg sources …`.
 , sources ? import ./sources.nix { }
@@ -32,8 +35,11 @@ let
     overlays = builtins.fromJSON overlays;
     cudaCapabilities = builtins.fromJSON cudaCapabilities;
     pythonPackages = builtins.fromJSON pythonPackages;
-    inherit sources;
+    inherit sources system;
   };
+  overlayList = builtins.fromJSON overlays;
+  # NVENC/NVDEC need the driver's video libraries, which the toolkit mounts only for "video".
+  ffmpegUsesGpu = builtins.any (o: o.name == "ffmpeg" && (o.args.cuda or true)) overlayList;
   inherit (projectDependencies) pkgs;
   project = import ./project.nix { inherit projectDependencies; };
   pythonEnv = projectDependencies.python.withPackages (ps: [ project ]);
@@ -41,6 +47,7 @@ in
 import ./docker/buildCudaLayeredImage.nix {
   inherit pkgs;
   inherit (projectDependencies) cudatoolkit;
+  driverCapabilities = "compute,utility" + (if ffmpegUsesGpu then ",video" else "");
   name = imageName;
   tag = if imageTag == "" then null else imageTag;
   maxLayers = builtins.fromJSON maxLayers;

@@ -13,6 +13,8 @@
   # pythonPackages: attribute names in the Python package set (which also holds `pytorch-lightning`
   #   from unstable and `doctr` from ./packages) that the project depends on.
 , pythonPackages ? [ "numpy" "torch" "pytorch-lightning" "doctr" ]
+  # system: the Nix system the package set is for (the image's platform, not the deployer's).
+, system ? "x86_64-linux"
   # sources: the nixpkgs trees { nixpkgsStable; nixpkgsUnstable; } (paths of nixpkgs source trees;
   #   default: the pins of ./sources.nix). Tests inject test/fixture/nixpkgs here.
 , sources ? import ./sources.nix { }
@@ -47,6 +49,7 @@ let
   };
 
   pkgs = import sources.nixpkgsStable {
+    inherit system;
     config = nixpkgsConfig;
     overlays = [ projectPackages ] ++ map overlayFor overlays;
   };

@@ -55,8 +55,14 @@
 , maxLayers ? 100
   # maxLayerBytes: the planner warns about layers larger than this.
 , maxLayerBytes ? 10737418240
-  # driverCapabilities: NVIDIA_DRIVER_CAPABILITIES baked into the image.
+  # driverCapabilities: NVIDIA_DRIVER_CAPABILITIES baked into the image; add "video" when the image
+  #   uses NVENC/NVDEC (the toolkit mounts libnvidia-encode and libnvcuvid only for it).
 , driverCapabilities ? "compute,utility"
+  # requireCuda: NVIDIA_REQUIRE_CUDA; null derives "cuda>=<major>.0" from cudatoolkit: CUDA minor
+  #   version compatibility runs code built with any 12.x toolkit on every driver that supports
+  #   12.0 (R525 and later), so "cuda>=12.4" would refuse R535 nodes that run it. Set it (e.g.
+  #   "cuda>=12.4") for code that needs a newer driver (PTX JIT of a newer toolkit's PTX).
+, requireCuda ? null
   # visibleDevices: NVIDIA_VISIBLE_DEVICES to bake in; null (default) leaves it to the device plugin.
   #   With NVIDIA_REQUIRE_CUDA set the toolkit treats the image as a modern CUDA image, so a pod that
   #   requests no GPU (and gets no NVIDIA_VISIBLE_DEVICES) sees none.
@@ -81,7 +87,25 @@ let
     extraGroupLines = [ "${userName}:x:${uidString}:" ];
   };
   caBundle = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";
-  rootContents = contents ++ [ nss pkgs.cacert ];
+
+  hostCpu = pkgs.stdenv.hostPlatform.parsed.cpu.name;
+  # Where the driver's libraries may be: Nix-built CUDA code looks in /run/opengl-driver/lib; the
+  # NVIDIA container toolkit mounts them into /usr/lib64 or /usr/lib/<multiarch> (depending on the
+  # image); GKE's driver installer at /usr/local/nvidia/lib64.
+  driverDirs = [ "/run/opengl-driver/lib" "/usr/local/nvidia/lib64" "/usr/lib64" "/usr/lib/${multiarch}" ];
+  # Debian's multiarch directory of this CPU (x86_64-linux-gnu, aarch64-linux-gnu): where the NVIDIA
+  # container toolkit mounts the driver libraries in an image it takes for Debian-like.
+  multiarch = "${hostCpu}-linux-gnu";
+  # The program interpreter at the path the driver's binaries ask for (/lib64/ld-linux-x86-64.so.2,
+  # /lib/ld-linux-aarch64.so.1): the toolkit mounts the host's nvidia-smi and nvidia-cuda-mps-control
+  # into the container, and they are not Nix binaries. The image's own glibc serves them.
+  dynamicLinker = pkgs.stdenv.cc.bintools.dynamicLinker;
+  fhsLoaderDir = if hostCpu == "x86_64" || lib.hasPrefix "powerpc64" hostCpu then "lib64" else "lib";
+  fhsLoader = pkgs.runCommand "fhs-program-interpreter" { } ''
+    mkdir -p $out/${fhsLoaderDir}
+    ln -s ${dynamicLinker} $out/${fhsLoaderDir}/${baseNameOf dynamicLinker}
+  '';
+  rootContents = contents ++ [ nss pkgs.cacert fhsLoader ];
   skeletonCommands = "mkdir -m 1777 tmp";
 
   cacheDir = "${writableDir}/.cache";
@@ -99,20 +123,28 @@ let
     "CUDA_VERSION=${cutVersion 3}"
     # Without it the NVIDIA container toolkit treats an image with CUDA_VERSION as a legacy CUDA
     # image, and gives such a container every GPU when NVIDIA_VISIBLE_DEVICES is unset.
-    "NVIDIA_REQUIRE_CUDA=cuda>=${cutVersion 2}"
+    "NVIDIA_REQUIRE_CUDA=${if requireCuda == null then "cuda>=${lib.versions.major cudatoolkit.version}.0" else requireCuda}"
     "NVIDIA_DRIVER_CAPABILITIES=${driverCapabilities}"
-    # Nix-built CUDA code looks in /run/opengl-driver/lib; the NVIDIA container toolkit mounts the
-    # driver into /usr/lib64 or /usr/lib/x86_64-linux-gnu (depending on the image); GKE mounts it
-    # at /usr/local/nvidia/lib64.
-    "LD_LIBRARY_PATH=/run/opengl-driver/lib:/usr/local/nvidia/lib64:/usr/lib64:/usr/lib/x86_64-linux-gnu"
+    "LD_LIBRARY_PATH=${lib.concatStringsSep ":" driverDirs}"
   ] ++ lib.optional (visibleDevices != null) "NVIDIA_VISIBLE_DEVICES=${visibleDevices}";
   callerNames = map envName env;
   mergedEnv = builtins.filter (entry: !(builtins.elem (envName entry) callerNames)) recipeEnv ++ env;
+
+  # Sourced by the entrypoint. Triton (torch.compile) finds libcuda with `/sbin/ldconfig -p`, which
+  # this image does not have: point it at the directory the driver was mounted into.
+  driverEnv = pkgs.writeText "${baseName}-driver-env.sh" ''
+    if [ -z "''${TRITON_LIBCUDA_PATH:-}" ]; then
+      for d in ${lib.concatStringsSep " " driverDirs}; do
+        if [ -e "$d/libcuda.so.1" ]; then export TRITON_LIBCUDA_PATH="$d"; break; fi
+      done
+    fi
+  '';
 
   entrypointScript = pkgs.writeShellScript "${baseName}-entrypoint" ''
     set -eu
     export PATH=${lib.makeBinPath path}''${PATH:+:$PATH}
     mkdir -p "$HOME" "$XDG_CACHE_HOME"
+    . ${driverEnv}
     ${entrypoint}
   '';
 

@@ -57,6 +57,15 @@ const layerFile = (img: Image, file: string) => {
     }
     throw new Error(`${file} is in no layer`);
 };
+/** The entrypoint script of an image (its config's Entrypoint[0], a store path). */
+const unpackEntrypoint = (image: string) => {
+    const img = unpack(image);
+    try {
+        return img.config.config.Entrypoint[0];
+    } finally {
+        release(img);
+    }
+};
 /** The derivations of an image layout's layers (each blob is a symlink into its layer's output). */
 const layerDrvs = (img: Image) => img.manifest.Layers.map((l) => sh("nix-store", ["--query", "--deriver", path.dirname(fs.realpathSync(path.join(img.dir, l)))]).trim());
 
@@ -163,7 +172,38 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         assert.match(out, /ran myproject\.hello from \/nix\/store\/[a-z0-9]{32}-python3-3\.11\.9-env\/lib\/python3\.11\/site-packages\/myproject\/hello\.py/);
         const probe = sh("bash", [path.join(ROOT, "test/run-image.sh"), stream, "/bin/sh", "-c",
             'id -un; id -u; touch "$HOME/x" && echo home-writable; test -f "$SSL_CERT_FILE" && echo cert-file; echo "$NVIDIA_REQUIRE_CUDA"; touch /etc/x 2>/dev/null || echo root-read-only']);
-        assert.deepStrictEqual(probe.trim().split("\n"), ["app", "65532", "home-writable", "cert-file", "cuda>=12.4", "root-read-only"]);
+        // issue #21: CUDA minor version compatibility: a 12.4 toolkit's code runs on every 12.x driver (R525+)
+        assert.deepStrictEqual(probe.trim().split("\n"), ["app", "65532", "home-writable", "cert-file", "cuda>=12.0", "root-read-only"]);
+    });
+
+    it("issue #21: what a GPU node mounts works: the program interpreter at its FHS path, Triton's libcuda directory, video only with NVENC", () => {
+        const stream = realEntry(["--argstr", "overlays", H100_OVERLAYS]);
+        // The toolkit mounts the host's nvidia-smi, whose interpreter is /lib64/ld-linux-x86-64.so.2:
+        // the image has it, from its own glibc.
+        const loader = sh("bash", [path.join(ROOT, "test/run-image.sh"), stream, "/bin/sh", "-c", "readlink -f /lib64/ld-linux-x86-64.so.2 && test -x /lib64/ld-linux-x86-64.so.2 && echo runnable"]).trim().split("\n");
+        assert.match(loader[0], /^\/nix\/store\/[a-z0-9]{32}-glibc-[^/]+\/lib\/ld-linux-x86-64\.so\.2$/);
+        assert.strictEqual(loader[1], "runnable");
+        // The driver's libraries mounted at /usr/lib64 (as the toolkit does for this image): the
+        // entrypoint's driver environment points Triton there; without them it sets nothing.
+        const driver = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-driver-"));
+        try {
+            fs.writeFileSync(path.join(driver, "libcuda.so.1"), "");
+            fs.chmodSync(driver, 0o755);
+            const entry = fs.readFileSync(unpackEntrypoint(stream), "utf8");
+            const driverEnv = /^\. (\/nix\/store\/\S+-driver-env\.sh)$/m.exec(entry)?.[1] as string;
+            assert.ok(driverEnv !== undefined, entry);
+            const probe = (env: NodeJS.ProcessEnv) => execFileSync("bash", [path.join(ROOT, "test/run-image.sh"), stream, "/bin/sh", "-c", `. ${driverEnv}; echo "triton=\${TRITON_LIBCUDA_PATH:-unset} caps=$NVIDIA_DRIVER_CAPABILITIES"`], { encoding: "utf8", env: { ...process.env, ...env } }).trim();
+            assert.strictEqual(probe({ NGD_RUN_IMAGE_DRIVER_DIR: driver }), "triton=/usr/lib64 caps=compute,utility,video");
+            assert.strictEqual(probe({}), "triton=unset caps=compute,utility,video");
+        } finally {
+            fs.rmSync(driver, { recursive: true, force: true });
+        }
+        const plain = unpack(realEntry());
+        try {
+            assert.ok(plain.config.config.Env.includes("NVIDIA_DRIVER_CAPABILITIES=compute,utility"), "no video without the ffmpeg overlay's NVENC");
+        } finally {
+            release(plain);
+        }
     });
 
     it("defect 4: the h100 ffmpeg overlay evaluates, and its ffmpeg is what the image runs (no withUnfree)", () => {

@@ -5,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { MAX_PROBLEMS_PER_ITEM, MAX_PROBLEMS_SHOWN, ParseOptions, ParseResult, RawStackConfig, formatProblems, parseStackConfig, quantityValue } from "../../components/config";
 import { nixConfigText, nixSettingFlags } from "../../components/exec";
+import { builderSystems, systemProblem } from "../../components/nix";
 import { nodeFs } from "../../components/stackConfig";
 import { ROOT, runProgram, stackConfig, validConfig } from "./harness";
 
@@ -664,5 +665,41 @@ describe("issue #21: nix.sandbox", () => {
     });
     it("the local stack sets it (Debian's nix.conf turns the sandbox off; a user's Linux machine has it on)", () => {
         assert.strictEqual((JSON.parse(stackConfig("local")["nix-gpu-deploy:nix"]) as { sandbox?: unknown }).sandbox, true);
+    });
+});
+
+describe("issue #21: nix.system", () => {
+    const local = { system: "x86_64-linux", extraPlatforms: ["i686-linux"], builders: "" };
+    const none = () => undefined;
+    it("defaults to x86_64-linux, accepts aarch64-linux, refuses others naming the property", () => {
+        const parse = (system: unknown) => {
+            const c = validConfig() as unknown as { nix: Record<string, unknown> };
+            if (system !== undefined) {
+                c.nix.system = system;
+            }
+            return parseStackConfig({ values: c as never, secretsPresent: { registryPassword: true, kubeconfig: true } }, opts);
+        };
+        const dflt = parse(undefined);
+        assert.ok(dflt.ok);
+        assert.strictEqual(dflt.config.nix.system, "x86_64-linux");
+        const arm = parse("aarch64-linux");
+        assert.ok(arm.ok);
+        assert.strictEqual(arm.config.nix.system, "aarch64-linux");
+        const mac = errorsOf(parse("aarch64-darwin"));
+        assert.strictEqual(mac.length, 1);
+        assert.match(mac[0], /^nix-gpu-deploy:nix\.system: must be one of x86_64-linux, aarch64-linux, got "aarch64-darwin"/);
+    });
+    it("systemProblem: the local system and extra-platforms build; beyond them only a builder that offers the system", () => {
+        assert.strictEqual(systemProblem("x86_64-linux", local, undefined, none), undefined);
+        assert.strictEqual(systemProblem("i686-linux", local, undefined, none), undefined);
+        assert.match(systemProblem("aarch64-linux", local, undefined, none) ?? "", /nix\.system aarch64-linux cannot be built here: this machine's Nix builds x86_64-linux, i686-linux, and nix\.conf's builders names no remote builder/);
+        assert.strictEqual(systemProblem("aarch64-linux", local, "ssh://a x86_64-linux ; ssh://b aarch64-linux,x86_64-linux /k 4", none), undefined);
+        assert.match(systemProblem("aarch64-linux", local, "ssh://a x86_64-linux", none) ?? "", /nix\.builders offers x86_64-linux only/);
+        // a machine line without a systems field (or "-") builds for the local system, as Nix reads it
+        assert.deepStrictEqual(builderSystems("ssh://a\nssh://b - key", "x86_64-linux", none).map((m) => m.systems), [["x86_64-linux"], ["x86_64-linux"]]);
+        // nix.conf's @file, with comments
+        const machines = (f: string) => (f === "/etc/nix/machines" ? "# builders\nssh://arm aarch64-linux /k 8 # the Grace box\n" : undefined);
+        assert.strictEqual(systemProblem("aarch64-linux", { ...local, builders: "@/etc/nix/machines" }, undefined, machines), undefined);
+        assert.match(systemProblem("aarch64-linux", { ...local, builders: "@/etc/nix/missing" }, undefined, machines) ?? "", /names no remote builder/);
     });
 });

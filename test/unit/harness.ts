@@ -108,6 +108,10 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
             }
             if (args.token === "command:local:run") {
                 const cmd = String(args.inputs.command);
+                if (!realNix && /nix-command show-config --json$/.test(cmd)) {
+                    // what the program learns of this machine's Nix: the platforms it builds for
+                    return { stdout: JSON.stringify({ system: { value: "x86_64-linux" }, "extra-platforms": { value: [] }, builders: { value: "" } }), stderr: "" };
+                }
                 if (!realNix || isOfflineUnbuildable(cmd)) {
                     const fp = String(args.inputs.environment?.NGD_FINGERPRINT ?? cmd);
                     return { stdout: `/nix/store/${fakeStoreHash(`drv${fp}`)}-myproject.tar.gz.drv\n/nix/store/${fakeStoreHash(`out${fp}`)}-myproject.tar.gz\n`, stderr: "" };

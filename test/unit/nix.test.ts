@@ -47,6 +47,19 @@ describe("the nix tree", () => {
             assert.ok(!/^with /m.test(fs.readFileSync(f, "utf8")), `${f}: top-level with`);
         }
     });
+    it("issue #21: NVIDIA_REQUIRE_CUDA can be set; an aarch64 image looks for the driver in aarch64-linux-gnu", () => {
+        const config = (system: string, extra: string) => JSON.parse(JSON.parse(execFileSync("nix-instantiate", ["--option", "substituters", "", "--eval", "--strict", "--json", "-E", `
+          let
+            pkgs = import ${ROOT}/test/fixture/nixpkgs/stable { system = "${system}"; };
+            captured = import ${ROOT}/nix/docker/buildCudaLayeredImage.nix ({
+              pkgs = pkgs // { dockerTools.streamLayeredImage = args: args; };
+              layerStrategy = "popularity"; cudatoolkit = { version = "12.4.131.2"; }; name = "x"; entrypoint = "exec true";
+            } // ${extra});
+          in builtins.unsafeDiscardStringContext (builtins.toJSON captured.config)`], { encoding: "utf8" }))) as { Env: string[] };
+        assert.ok(config("x86_64-linux", `{ requireCuda = "cuda>=12.4"; }`).Env.includes("NVIDIA_REQUIRE_CUDA=cuda>=12.4"));
+        const arm = config("aarch64-linux", "{ }").Env.find((e) => e.startsWith("LD_LIBRARY_PATH=")) as string;
+        assert.match(arm, /:\/usr\/lib\/aarch64-linux-gnu$/);
+    });
     it("merges the caller's Env into the recipe's env instead of replacing it (miniature set on nixpkgs' lib)", () => {
         const out = execFileSync("nix-instantiate", ["--option", "substituters", "", "--eval", "--strict", "--json", "-E", `
           let
@@ -64,7 +77,9 @@ describe("the nix tree", () => {
         assert.match(cfg.Entrypoint[0], /^\/nix\/store\/[a-z0-9]{32}-x-entrypoint$/);
         assert.ok(cfg.Env.includes("PYTHONUNBUFFERED=1"));
         assert.ok(cfg.Env.includes("CUDA_VERSION=12.4.131"));
-        assert.ok(cfg.Env.includes("NVIDIA_REQUIRE_CUDA=cuda>=12.4"), "defect 5: a CUDA_VERSION image needs NVIDIA_REQUIRE_CUDA");
+        // defect 5: a CUDA_VERSION image needs NVIDIA_REQUIRE_CUDA; issue #21: the major version only
+        // (minor version compatibility: R525+ drivers run any 12.x build)
+        assert.ok(cfg.Env.includes("NVIDIA_REQUIRE_CUDA=cuda>=12.0"), cfg.Env.join(" "));
         assert.ok(cfg.Env.includes("NVIDIA_DRIVER_CAPABILITIES=all"), "caller wins");
         assert.ok(!cfg.Env.includes("NVIDIA_DRIVER_CAPABILITIES=compute,utility"));
         assert.ok(!cfg.Env.some((e: string) => e.startsWith("NVIDIA_VISIBLE_DEVICES=")), "no GPU visibility baked in");

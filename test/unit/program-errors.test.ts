@@ -101,7 +101,7 @@ describe("deliberate errors are pulumi.RunError with one clean message", functio
         });
 
         it("registers no cluster resource and no build", () => {
-            assert.deepStrictEqual(result.invokes.filter((t) => t !== "pulumi:pulumi:readStackOutputs"), ["command:local:run"], "the evaluation ran");
+            assert.deepStrictEqual(result.invokes.filter((t) => t !== "pulumi:pulumi:readStackOutputs"), ["command:local:run", "command:local:run"], "the platform check and the evaluation ran");
             const registered = result.resources.map((r) => r.type);
             assert.ok(!registered.some((t) => t.startsWith("kubernetes:") || t === "pulumi:providers:kubernetes"), registered.join(", "));
             assert.ok(!registered.includes("command:local:Command"), registered.join(", "));
@@ -113,5 +113,17 @@ describe("deliberate errors are pulumi.RunError with one clean message", functio
                 assert.strictEqual(r.message, result.error?.message);
             }
         });
+    });
+
+    it("issue #21: nix.system this machine cannot build for, with no builder offering it, is refused at preview, naming it", () => {
+        const nix = { ...JSON.parse(stackConfig("local")["nix-gpu-deploy:nix"]), system: "aarch64-linux", builders: "ssh://builder.example x86_64-linux" };
+        const options: RunOptions = { stack: "local", config: withNix(nix), secretKeys, realNix: true, nixAvailable: true, preview: true };
+        const child = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "isolated-program.ts"), JSON.stringify(options)],
+            { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 110000 });
+        const result = JSON.parse(child.stdout.trim().split("\n").pop() ?? "{}") as { error?: { message: string; runError: boolean }; invokes: string[] };
+        assert.ok(result.error?.runError, JSON.stringify(result));
+        assert.match(result.error.message, /^nix-gpu-deploy: nix\.system aarch64-linux cannot be built here: this machine's Nix builds x86_64-linux[^\n]*, and nix\.builders offers x86_64-linux only\. Add a builder for aarch64-linux/);
+        // nothing evaluated: the check comes first
+        assert.deepStrictEqual(result.invokes.filter((t) => t !== "pulumi:pulumi:readStackOutputs"), ["command:local:run"]);
     });
 });

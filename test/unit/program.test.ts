@@ -65,7 +65,7 @@ describe("the program under mocks, per shipped stack", function () {
             assert.strictEqual(env.NGD_ARG_cudaCapabilities, JSON.stringify(nix.cudaCapabilities ?? []));
             assert.deepStrictEqual(JSON.parse(env.NGD_ARG_overlays).map((o: { name: string }) => o.name), (nix.overlays ?? []).map((o: { name: string }) => o.name));
             // Only the offline rehearsal switches binary caches off, through its own stack config.
-            assert.strictEqual(env.NGD_NIX_CONFIG, stack === "local" ? "substituters = " : undefined, `${stack}: Nix settings`);
+            assert.strictEqual(env.NGD_NIX_CONFIG, stack === "local" ? "substituters = \nsandbox = true" : undefined, `${stack}: Nix settings`);
             assert.match(env.NGD_PROGRESS, /\/components\/progress-filter\.js$/);
             // the plan's GC root lives in the command's private directory, removed on exit; nothing else leaves a link
             assert.deepStrictEqual(build.inputs.create.match(/--out-link \S+/g), ['--out-link "$ngd_plan_root"']);
@@ -78,9 +78,12 @@ describe("the program under mocks, per shipped stack", function () {
 
     it("evaluates the derivation with nix-instantiate (an invoke, so it runs on preview)", () => {
         for (const [stack, run] of Object.entries(runs)) {
-            const evals = run.invokes.filter((i) => i.token === "command:local:run");
+            const runs = run.invokes.filter((i) => i.token === "command:local:run");
+            // issue #21: first what this machine's Nix builds for (nix.system must be one of them)
+            assert.strictEqual(runs.filter((i) => /show-config --json$/.test(String(i.inputs.command))).length, 1);
+            const evals = runs.filter((i) => /nix-instantiate/.test(String(i.inputs.command)));
             assert.strictEqual(evals.length, 1);
-            assert.match(evals[0].inputs.command, stack === "local" ? /nix-instantiate --option substituters '' \// : /nix-instantiate \//);
+            assert.match(evals[0].inputs.command, stack === "local" ? /nix-instantiate --option substituters '' --option sandbox true \// : /nix-instantiate \//);
             assert.match(evals[0].inputs.command, /nix-store --query --outputs/);
         }
     });
@@ -144,7 +147,8 @@ describe("the program under mocks, per shipped stack", function () {
             const pod = spec.template.spec;
             const e = expect[stack];
             assert.strictEqual(pod.containers[0].resources.limits["nvidia.com/gpu"], e.count, stack);
-            assert.deepStrictEqual(pod.nodeSelector, { "nvidia.com/gpu.product": e.product });
+            // issue #21: and the image's architecture (nix.system x86_64-linux)
+            assert.deepStrictEqual(pod.nodeSelector, { "kubernetes.io/arch": "amd64", "nvidia.com/gpu.product": e.product });
             assert.deepStrictEqual(pod.tolerations, [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
             assert.strictEqual(pod.runtimeClassName, e.runtime);
             if (e.mem !== undefined) {
