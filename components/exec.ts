@@ -1,6 +1,9 @@
 // Every external program (nix-instantiate, nix-build, skopeo, docker) is invoked through this
 // module: commands are argument vectors, quoted here for `/bin/sh -c`; nothing else in the
 // project concatenates shell strings.
+import * as crypto from "crypto";
+import * as os from "os";
+import * as path from "path";
 import { NixSettings } from "./config";
 import { LOG_TAIL_LINES } from "./progress";
 
@@ -244,7 +247,9 @@ export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): s
         ...nixBuildFunctionLines(),
         `ngd_plan_root="$tmp/layer-plan"`,
         `ngd_image=$(${first})`,
+        `ngd_plan=""`,
         `if [ -f "$ngd_image/plan.json" ]; then`,
+        `  ngd_plan="$ngd_image"`,
         `  ngd_image=$(${second} --argstr layerPlan "$ngd_image")`,
         `  [ -f "$ngd_image/oci-layout" ] || { echo "nix-build of the entry with layerPlan gave $ngd_image, not an image layout: does the entry pass layerPlan on to buildCudaLayeredImage?" >&2; exit 1; }`,
         `fi`,
@@ -371,8 +376,59 @@ export function nixBuildScript(build: ImageBuild): string {
         ...builderKeyLines(),
         ...cacheCheckLines(),
         ...imageBuildLines(build),
+        ...gcRootLines(),
         `printf '%s\\n' "$ngd_image"`,
     ]);
+}
+
+/**
+ * Shell lines (after `imageBuildLines`) that keep the built image, and the layer plan the next
+ * preview's forecast reads, from garbage collection: indirect GC roots `image-<id>` and
+ * `plan-<id>` in the stack's own directory NGD_GC_ROOT (NGD_GC_ROOT_ID names this build). Every
+ * other root there (an earlier `up`'s) is removed: one image per stack is kept, so a
+ * `nix-collect-garbage` between two `up`s recompresses nothing, and an image no stack runs any
+ * more is collectable. Nothing without NGD_GC_ROOT.
+ */
+export function gcRootLines(): string[] {
+    return [
+        `if [ -n "\${NGD_GC_ROOT:-}" ]; then`,
+        `  mkdir -p "$NGD_GC_ROOT"`,
+        `  nix-store --realise "$ngd_image" --add-root "$NGD_GC_ROOT/image-$NGD_GC_ROOT_ID" >/dev/null`,
+        `  if [ -n "$ngd_plan" ]; then nix-store --realise "$ngd_plan" --add-root "$NGD_GC_ROOT/plan-$NGD_GC_ROOT_ID" >/dev/null; fi`,
+        `  for ngd_l in "$NGD_GC_ROOT"/image-* "$NGD_GC_ROOT"/plan-*; do`,
+        `    case "$ngd_l" in "$NGD_GC_ROOT/image-$NGD_GC_ROOT_ID"|"$NGD_GC_ROOT/plan-$NGD_GC_ROOT_ID") ;; *) rm -f "$ngd_l" ;; esac`,
+        `  done`,
+        `fi`,
+    ];
+}
+
+/** Pure: the id of a build's GC roots: the hash part of the evaluated derivation (or of its stand-in). */
+export function gcRootId(drvPath: string): string {
+    const m = /^\/nix\/store\/([a-z0-9]{32})-/.exec(drvPath);
+    return m !== null ? m[1] : crypto.createHash("sha256").update(drvPath).digest("hex").slice(0, 32);
+}
+
+/**
+ * The build step's delete (a `destroy`, or the replaced build of an earlier `up`): removes this
+ * build's GC roots, and the stack's directory once it is empty. A newer build's roots stay.
+ */
+export function gcRootDeleteScript(): string {
+    return shScript([
+        `[ -n "\${NGD_GC_ROOT:-}" ] || exit 0`,
+        `rm -f "$NGD_GC_ROOT/image-$NGD_GC_ROOT_ID" "$NGD_GC_ROOT/plan-$NGD_GC_ROOT_ID"`,
+        `rmdir "$NGD_GC_ROOT" 2>/dev/null || true`,
+        `echo "removed the GC roots of this build from $NGD_GC_ROOT" >&2`,
+    ]);
+}
+
+/**
+ * The directory of a stack's GC roots: `$XDG_STATE_HOME/nix-gpu-deploy/gcroots/<org>/<project>/<stack>`
+ * (~/.local/state/… by default; NGD_GC_ROOT_DIR overrides the base). The program owns it; nothing
+ * else is written there.
+ */
+export function gcRootDir(org: string, project: string, stack: string, env: NodeJS.ProcessEnv = process.env): string {
+    const base = env.NGD_GC_ROOT_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local", "state"), "nix-gpu-deploy", "gcroots");
+    return path.join(base, org, project, stack);
 }
 
 /** Longest output line a command passes on to the command provider. */

@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { LayerStrategy } from "./config";
 import * as path from "path";
-import { ImageBuild, boundedOutput, buildEnvironment, cacheUploadScript, nixBuildScript, parseBuildOutput, storeHash } from "./exec";
+import { ImageBuild, boundedOutput, buildEnvironment, cacheUploadScript, gcRootDeleteScript, gcRootId, nixBuildScript, parseBuildOutput, storeHash } from "./exec";
 import { NixDependencySet } from "./nix";
 import { parseSummaries, runSummaryLine } from "./progress";
 
@@ -22,6 +22,11 @@ export interface LayeredCudaImageArgs {
     builderSshKey?: pulumi.Output<string>;
     /** Upload the image closure to this Nix store, signed with `signingKey` (nix.uploadTo, nixSigningKey). */
     cache?: { uploadTo: string; signingKey: pulumi.Output<string> };
+    /**
+     * The stack's own directory of GC roots (exec.ts `gcRootDir`): the built image and its layer plan
+     * are kept there until the next `up` replaces them or `destroy` removes them. Unset: no roots.
+     */
+    gcRootDir?: string;
 }
 
 /**
@@ -66,11 +71,15 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         // so an overlay change reads in `preview --diff` as a change of those values (a JSON value is
         // diffed key by key), and what changed is also explained in words (components/explain.ts).
         const buildEnv = { ...buildEnvironment(this.rebuild), NGD_PROGRESS: PROGRESS_FILTER };
+        const gcRoots: Record<string, pulumi.Input<string>> = args.gcRootDir === undefined ? {}
+            : { NGD_GC_ROOT: args.gcRootDir, NGD_GC_ROOT_ID: deps.drvPath.apply(gcRootId) };
         this.build = new command.local.Command(`${name}-build`, {
             create: boundedOutput(nixBuildScript(this.rebuild)),
-            // Nothing to undo: the store path is garbage-collected by Nix when unreferenced.
+            // The image stays in the store while the stack runs it: delete (destroy, or the replaced
+            // build of an earlier up) drops this build's GC roots, and Nix may then collect it.
+            delete: gcRootDeleteScript(),
             triggers: deps.drvPath.apply((drv) => buildTriggers(drv, args.layering)),
-            environment: { ...buildEnv, ...secrets },
+            environment: { ...buildEnv, ...gcRoots, ...secrets },
             logging: "stdoutAndStderr",
             addPreviousOutputInEnv: false,
         }, { parent: this });

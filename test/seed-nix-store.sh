@@ -3,8 +3,9 @@
 # 1. the host tools the fixtures' builders run (test/fixture/host-tools.nix): Nix's sandbox shows a
 #    builder no host path, so a static busybox, GNU tar, gzip and sed, Node.js, OpenSSL, the shared
 #    libraries they link and their dynamic loader, and the CA bundle are copied into one store path,
-#    linked at test/fixture/.host-tools (a GC root; git-ignored). They stand in for nixpkgs' stdenv
-#    and build tools, which cannot be fetched here.
+#    linked at /nix/var/nix/gcroots/nix-gpu-deploy-host-tools (a GC root of this machine, where any
+#    copy of the project finds it). They stand in for nixpkgs' stdenv and build tools, which cannot
+#    be fetched here.
 # 2. the pinned sources this machine cannot download (nixpkgs' lib for the miniature package set,
 #    docTR 0.8.1 for nix/packages/doctr.nix), from ../shared/upstream when it exists. Each source becomes the fixed-output store path that its pin (name "source" + NAR hash)
 # names, so the pinned builtins.fetchTarball / fetchFromGitHub succeed offline. Idempotent: a path
@@ -15,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 upstream=${1:-$root/../shared/upstream}
 
 # --- 1. host tools ------------------------------------------------------------------------------
-link=$root/test/fixture/.host-tools
+link=/nix/var/nix/gcroots/nix-gpu-deploy-host-tools
 # the builders' shell (dash: busybox's static sh would run its own tar, gzip and sed applets ahead
 # of PATH) and the GNU tools; each runs through bin/launcher (test/fixture/host-launcher.c)
 tools=(sh tar gzip sed node openssl)
@@ -43,8 +44,7 @@ chmod -R a-w,a+rX "$h"
 tools_path=$(nix-store --add "$h")
 chmod -R u+w "$h"
 if [ "$(readlink "$link" 2>/dev/null)" != "$tools_path" ]; then
-  rm -f "$link"
-  nix-store --realise "$tools_path" --add-root "$link" >/dev/null
+  ln -sfn "$tools_path" "$link"
   echo "[seed] host tools: $tools_path"
 fi
 

@@ -41,8 +41,9 @@ let
   # `/nix/store/<hash>-<name>` → `<name>`
   prefixLength = builtins.stringLength builtins.storeDir + 34;
   pathName = p: builtins.substring prefixLength 200 p;
-  # The plan's store path with its context, so the image references the plan (a fresh runner that
-  # fetches the image from a binary cache also gets the plan it was assembled from).
+  # The plan's store path with its context, to read it at evaluation. The image does not reference
+  # it: the plan references the whole uncompressed closure, which would otherwise travel with the
+  # image into every binary cache (nix.uploadTo) and keep it from garbage collection.
   plan = builtins.storePath layerPlan;
   # the paths get their context one by one below (a string with context is no JSON for Nix)
   planned = builtins.fromJSON (builtins.unsafeDiscardStringContext (builtins.readFile "${plan}/plan.json"));
@@ -63,9 +64,13 @@ let
 in
 derivation {
   name = "${drvName}-image";
-  inherit system created architecture imageName layers plan;
+  inherit system created architecture imageName layers;
+  # the plan's path as text (no context: not an input, so the image's output cannot reference it)
+  layerPlanPath = builtins.unsafeDiscardStringContext layerPlan;
   tag = if tag == "" then planHash else tag;
-  configJson = builtins.toJSON config;
+  # The config names store paths (the entrypoint, the CA bundle) that the layers hold; as text only,
+  # so the image's closure is its compressed layers and not also the uncompressed packages.
+  configJson = builtins.unsafeDiscardStringContext (builtins.toJSON config);
   # symlinks and three small JSON files: building is cheaper than asking a cache, and a remote
   # builder would first have to receive every layer
   preferLocalBuild = true;
@@ -99,7 +104,8 @@ derivation {
       "$manifest" "$manifestSize" "$tag" > "$out/index.json"
     printf '{"imageLayoutVersion":"1.0.0"}' > "$out/oci-layout"
     printf '[{"Config":"blobs/sha256/%s","RepoTags":["%s:%s"],"Layers":[%s]}]' "$config" "$imageName" "$tag" "$archiveLayers" > "$out/manifest.json"
-    # what the image was assembled from (a reference, so the plan travels with the image)
-    printf '%s\n' "$plan" > "$out/layer-plan"
+    # what the image was assembled from, for the next preview's forecast (read while the stack's GC
+    # root keeps the plan; a store without it has nothing to forecast from)
+    printf '%s\n' "$layerPlanPath" > "$out/layer-plan"
   '' ];
 }

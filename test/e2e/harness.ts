@@ -204,6 +204,8 @@ export function pulumiEnv(stateDir: string, env: ClusterEnv): Record<string, str
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
         PULUMI_SKIP_UPDATE_CHECK: "true",
         PULUMI_HOME: home,
+        // each suite's stacks keep their GC roots (components/exec.ts gcRootDir) in the suite's directory
+        NGD_GC_ROOT_DIR: path.join(stateDir, "..", "gcroots"),
         SSL_CERT_FILE: env.NGD_CA_BUNDLE,
         PATH: process.env.PATH ?? "",
     };
@@ -557,8 +559,10 @@ export function storeSignatures(storePath: string): Array<{ path: string; signat
 /**
  * Removes a closure from the local store, as a fresh runner or a collected store would lack it:
  * `nix-store --delete` on the closure and everything that refers to it (other images and build
- * intermediates sharing its paths; Nix deletes a path only with its referrers). Paths a GC root
- * holds would make Nix refuse; the rehearsal has none. Returns the closure's paths now gone.
+ * intermediates sharing its paths; Nix deletes a path only with its referrers). The stacks' own GC
+ * roots on these paths (components/exec.ts gcRootDir: a `…/gcroots/…` directory outside /nix/var)
+ * are removed first, as a fresh runner has none of this machine's; another GC root would make Nix
+ * refuse. Returns the closure's paths now gone.
  */
 export function deleteClosure(storePath: string): string[] {
     const closure = execFileSync("nix-store", ["--query", "--requisites", storePath], { encoding: "utf8" }).trim().split("\n");
@@ -572,6 +576,12 @@ export function deleteClosure(storePath: string): string[] {
         const drvs = [...withReferrers].filter((p) => p.endsWith(".drv"));
         const outputs = drvs.length === 0 ? [] : execFileSync("nix-store", ["--query", "--outputs", ...drvs], { encoding: "utf8", maxBuffer: 64 << 20 }).trim().split("\n").filter((p) => fs.existsSync(p));
         next = new Set([...withReferrers, ...outputs]);
+    }
+    for (const line of execFileSync("nix-store", ["--gc", "--print-roots"], { encoding: "utf8", maxBuffer: 64 << 20 }).split("\n")) {
+        const [link, target] = line.split(" -> ");
+        if (target !== undefined && withReferrers.has(target) && link.includes("/gcroots/") && !link.startsWith("/nix/var/")) {
+            fs.rmSync(link, { force: true });
+        }
     }
     const r = spawnSync("nix-store", ["--delete", ...withReferrers], { encoding: "utf8" });
     assert.strictEqual(r.status, 0, r.stderr.split("\n").filter((l) => !/stale/.test(l)).join("\n").slice(-2000));

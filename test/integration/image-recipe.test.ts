@@ -22,6 +22,11 @@ const build = (file: string, args: string[]) => {
 const realEntry = (args: string[] = []) => build(path.join(ROOT, "nix/build_container.nix"), [...MINI, ...args]);
 const evalJson = (expr: string) => JSON.parse(sh("nix-instantiate", [...NIX, "--eval", "--strict", "--json", "-E", expr]));
 const closure = (p: string) => sh("nix-store", ["--query", "--requisites", p]).trim().split("\n");
+/** The store paths an image layout packs into its layers (its plan's), which its own closure does not hold. */
+const packed = (image: string) => {
+    const plan = fs.readFileSync(path.join(image, "layer-plan"), "utf8").trim();
+    return (JSON.parse(fs.readFileSync(path.join(plan, "plan.json"), "utf8")) as { layers: Array<{ paths: string[] }> }).layers.flatMap((l) => l.paths);
+};
 
 interface Image { dir: string; owned: boolean; manifest: { Config: string; RepoTags: string[]; Layers: string[] }; config: { architecture: string; config: { Entrypoint: string[]; Env: string[] }; rootfs: { diff_ids: string[] } } }
 /** An image layout directory as it is, or a nixpkgs stream unpacked into a temporary directory. */
@@ -147,6 +152,19 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         assert.strictEqual(new Set(members).size, 5000);
     });
 
+    it("issue #21: the image's closure is its compressed layers, not also the uncompressed closure (what nix.uploadTo ships)", () => {
+        const image = realEntry();
+        const plan = fs.readFileSync(path.join(image, "layer-plan"), "utf8").trim();
+        assert.ok(fs.existsSync(path.join(plan, "plan.json")), "the image names its plan");
+        const paths = closure(image);
+        assert.ok(!paths.includes(plan), "the image does not reference the plan");
+        const layers = layerDrvs(unpack(image)).map((d) => sh("nix-store", ["--query", "--outputs", d]).trim());
+        // the image directory and its layers; none of the packages the layers were packed from
+        assert.deepStrictEqual(paths.filter((p) => p !== image).sort(), [...layers].sort());
+        const inLayers = packed(image);
+        assert.ok(inLayers.length > 10 && inLayers.every((p) => !paths.includes(p)));
+    });
+
     it("defect 7: layers store hard-linked files as files (bytes independent of nix-store --optimise)", () => {
         const expr = `let
             run = (import ${ROOT}/test/fixture/lib.nix { }).run;
@@ -219,7 +237,7 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
     });
 
     it("defect 3: docTR builds from its pinned source with its declared dependencies, version 0.8.1, OpenCV without CUDA", () => {
-        const env = closure(realEntry()).find((p) => /^\/nix\/store\/[a-z0-9]{32}-python3-3\.11\.9-env$/.test(p)) as string;
+        const env = packed(realEntry()).find((p) => /^\/nix\/store\/[a-z0-9]{32}-python3-3\.11\.9-env$/.test(p)) as string;
         const site = path.join(env, "lib/python3.11/site-packages");
         assert.ok(fs.existsSync(path.join(site, "doctr/models/__init__.py")), "docTR's own source");
         assert.ok(fs.existsSync(path.join(site, "python-doctr-0.8.1.dist-info/METADATA")) || fs.readdirSync(site).some((n) => n === "doctr-0.8.1.dist-info"), "version 0.8.1 (BUILD_VERSION), not 0.8.1a0");
@@ -231,7 +249,7 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
     });
 
     it("defect 6: pytorch-lightning is unstable's recipe inside the stable set, with one torch (torch-bin)", () => {
-        const all = closure(realEntry());
+        const all = packed(realEntry());
         assert.ok(all.some((p) => p.endsWith("-python3.11-pytorch-lightning-2.5.1")), "2.5.1 is the unstable tree's version (stable has 2.4.0)");
         assert.ok(!all.some((p) => p.endsWith("-python3.11-pytorch-lightning-2.4.0")));
         const torches = all.filter((p) => /^\/nix\/store\/[a-z0-9]{32}-python3\.11-torch(-bin)?-\d/.test(p));

@@ -1,0 +1,2 @@
+{ }:
+final: prev: throw "boom overlay: refusing to evaluate"

@@ -1,0 +1,74 @@
+// Issue #21: the stack's GC roots. The build script (components/exec.ts nixBuildScript, as the build
+// step runs it) keeps the built image and its layer plan in the stack's own root directory; the next
+// build replaces them, the build step's delete (destroy) removes them. Run on the blobs fixture
+// (test/fixture/blobs.nix: the image recipe's own planner and assembly files).
+import * as assert from "assert";
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ImageBuild, buildEnvironment, gcRootDeleteScript, gcRootDir, nixBuildScript } from "../../components/exec";
+import { ROOT } from "../unit/harness";
+
+const FIXTURE = path.join(ROOT, "test/fixture/blobs.nix");
+
+describe("issue #21: one GC root per stack, replaced by the next up, removed by destroy", function () {
+    this.timeout(300000);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-gcroots-"));
+    const rootDir = gcRootDir("organization", "nix-gpu-deploy", "canary", { NGD_GC_ROOT_DIR: dir });
+    const salt = `${process.pid}-${Date.now()}`;
+    const build = (bump: string): ImageBuild => ({ entryAbs: FIXTURE, args: { argstr: { bump, salt }, settings: { substituters: [] } } });
+    /** The build step's create, as the Command runs it: the image path on stdout, Nix's log on stderr. */
+    const up = (b: ImageBuild, id: string) => {
+        const r = spawnSync("/bin/sh", ["-c", nixBuildScript(b)], {
+            encoding: "utf8", env: { ...process.env, ...buildEnvironment(b), NGD_GC_ROOT: rootDir, NGD_GC_ROOT_ID: id, NGD_PROGRESS_OFF: "1" },
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        return { image: r.stdout.trim(), built: (r.stderr.match(/^building '/gm) ?? []).length };
+    };
+    const destroy = (id: string) => {
+        const r = spawnSync("/bin/sh", ["-c", gcRootDeleteScript()], { encoding: "utf8", env: { ...process.env, NGD_GC_ROOT: rootDir, NGD_GC_ROOT_ID: id } });
+        assert.strictEqual(r.status, 0, r.stderr);
+    };
+    /** What a garbage collection would take of these paths: `nix-store --delete` refuses live ones. */
+    const collect = (paths: string[]) => spawnSync("nix-store", ["--delete", ...paths], { encoding: "utf8" });
+    const layersOf = (image: string) => fs.readdirSync(path.join(image, "blobs", "sha256")).map((b) => path.join(image, "blobs", "sha256", b))
+        .filter((b) => fs.lstatSync(b).isSymbolicLink()).map((b) => path.dirname(fs.readlinkSync(b)));
+    const roots = () => (fs.existsSync(rootDir) ? fs.readdirSync(rootDir).sort() : []);
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("keeps the image and its plan; a collection between two ups takes nothing, and the second up builds nothing", () => {
+        const first = up(build("b03"), "id1");
+        assert.ok(first.built > 0);
+        assert.deepStrictEqual(roots(), ["image-id1", "plan-id1"]);
+        assert.strictEqual(fs.realpathSync(path.join(rootDir, "image-id1")), first.image);
+        const plan = fs.readFileSync(path.join(first.image, "layer-plan"), "utf8").trim();
+        assert.strictEqual(fs.realpathSync(path.join(rootDir, "plan-id1")), plan);
+        const printed = execFileSync("nix-store", ["--gc", "--print-roots"], { encoding: "utf8" });
+        assert.ok(printed.includes(`${path.join(rootDir, "image-id1")} -> ${first.image}`), "registered with Nix as a GC root");
+        const layers = layersOf(first.image);
+        assert.ok(layers.length >= 12);
+        const gc = collect([first.image, plan, ...layers]);
+        assert.notStrictEqual(gc.status, 0);
+        assert.match(gc.stderr, /still alive/);
+        for (const p of [first.image, plan, ...layers]) {
+            assert.ok(fs.existsSync(p), `${p} survived`);
+        }
+        assert.strictEqual(up(build("b03"), "id1").built, 0, "no layer recompressed, nothing rebuilt");
+    });
+
+    it("the next up's build replaces the roots; its destroy removes them, and then Nix may collect the image", () => {
+        const first = fs.realpathSync(path.join(rootDir, "image-id1"));
+        const second = up(build("b07"), "id2");
+        assert.notStrictEqual(second.image, first);
+        assert.deepStrictEqual(roots(), ["image-id2", "plan-id2"], "one image per stack");
+        // the replaced build's delete (create-before-delete) leaves the new roots alone
+        destroy("id1");
+        assert.deepStrictEqual(roots(), ["image-id2", "plan-id2"]);
+        destroy("id2");
+        assert.ok(!fs.existsSync(rootDir), "the stack's directory is gone");
+        const gc = collect([second.image]);
+        assert.strictEqual(gc.status, 0, gc.stderr);
+        assert.ok(!fs.existsSync(second.image));
+    });
+});
