@@ -1,7 +1,6 @@
 // Every external program (nix-instantiate, nix-build, skopeo, docker) is invoked through this
 // module: commands are argument vectors, quoted here for `/bin/sh -c`; nothing else in the
 // project concatenates shell strings.
-import * as crypto from "crypto";
 import * as os from "os";
 import * as path from "path";
 import { NixSettings } from "./config";
@@ -383,41 +382,31 @@ export function nixBuildScript(build: ImageBuild): string {
 
 /**
  * Shell lines (after `imageBuildLines`) that keep the built image, and the layer plan the next
- * preview's forecast reads, from garbage collection: indirect GC roots `image-<id>` and
- * `plan-<id>` in the stack's own directory NGD_GC_ROOT (NGD_GC_ROOT_ID names this build). Every
- * other root there (an earlier `up`'s) is removed: one image per stack is kept, so a
- * `nix-collect-garbage` between two `up`s recompresses nothing, and an image no stack runs any
- * more is collectable. Nothing without NGD_GC_ROOT.
+ * preview's forecast reads, from garbage collection: indirect GC roots `image` and `plan` in the
+ * stack's own directory NGD_GC_ROOT, replacing an earlier `up`'s. One image per stack is kept, so a
+ * `nix-collect-garbage` between two `up`s recompresses nothing, and an image no stack runs any more
+ * is collectable. Nothing without NGD_GC_ROOT.
  */
 export function gcRootLines(): string[] {
     return [
         `if [ -n "\${NGD_GC_ROOT:-}" ]; then`,
         `  mkdir -p "$NGD_GC_ROOT"`,
-        `  nix-store --realise "$ngd_image" --add-root "$NGD_GC_ROOT/image-$NGD_GC_ROOT_ID" >/dev/null`,
-        `  if [ -n "$ngd_plan" ]; then nix-store --realise "$ngd_plan" --add-root "$NGD_GC_ROOT/plan-$NGD_GC_ROOT_ID" >/dev/null; fi`,
-        `  for ngd_l in "$NGD_GC_ROOT"/image-* "$NGD_GC_ROOT"/plan-*; do`,
-        `    case "$ngd_l" in "$NGD_GC_ROOT/image-$NGD_GC_ROOT_ID"|"$NGD_GC_ROOT/plan-$NGD_GC_ROOT_ID") ;; *) rm -f "$ngd_l" ;; esac`,
-        `  done`,
+        `  nix-store --realise "$ngd_image" --add-root "$NGD_GC_ROOT/image" >/dev/null`,
+        `  if [ -n "$ngd_plan" ]; then nix-store --realise "$ngd_plan" --add-root "$NGD_GC_ROOT/plan" >/dev/null; else rm -f "$NGD_GC_ROOT/plan"; fi`,
         `fi`,
     ];
 }
 
-/** Pure: the id of a build's GC roots: the hash part of the evaluated derivation (or of its stand-in). */
-export function gcRootId(drvPath: string): string {
-    const m = /^\/nix\/store\/([a-z0-9]{32})-/.exec(drvPath);
-    return m !== null ? m[1] : crypto.createHash("sha256").update(drvPath).digest("hex").slice(0, 32);
-}
-
 /**
- * The build step's delete (a `destroy`, or the replaced build of an earlier `up`): removes this
- * build's GC roots, and the stack's directory once it is empty. A newer build's roots stay.
+ * The build step's delete (a `destroy`, or a replaced build, deleted before its replacement is
+ * built): removes the stack's GC roots, and its directory once it is empty.
  */
 export function gcRootDeleteScript(): string {
     return shScript([
         `[ -n "\${NGD_GC_ROOT:-}" ] || exit 0`,
-        `rm -f "$NGD_GC_ROOT/image-$NGD_GC_ROOT_ID" "$NGD_GC_ROOT/plan-$NGD_GC_ROOT_ID"`,
+        `rm -f "$NGD_GC_ROOT/image" "$NGD_GC_ROOT/plan"`,
         `rmdir "$NGD_GC_ROOT" 2>/dev/null || true`,
-        `echo "removed the GC roots of this build from $NGD_GC_ROOT" >&2`,
+        `echo "removed the stack's GC roots in $NGD_GC_ROOT" >&2`,
     ]);
 }
 

@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { LayerStrategy } from "./config";
 import * as path from "path";
-import { ImageBuild, boundedOutput, buildEnvironment, cacheUploadScript, gcRootDeleteScript, gcRootId, nixBuildScript, parseBuildOutput, storeHash } from "./exec";
+import { ImageBuild, boundedOutput, buildEnvironment, cacheUploadScript, gcRootDeleteScript, nixBuildScript, parseBuildOutput, storeHash } from "./exec";
 import { NixDependencySet } from "./nix";
 import { parseSummaries, runSummaryLine } from "./progress";
 
@@ -71,12 +71,12 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         // so an overlay change reads in `preview --diff` as a change of those values (a JSON value is
         // diffed key by key), and what changed is also explained in words (components/explain.ts).
         const buildEnv = { ...buildEnvironment(this.rebuild), NGD_PROGRESS: PROGRESS_FILTER };
-        const gcRoots: Record<string, pulumi.Input<string>> = args.gcRootDir === undefined ? {}
-            : { NGD_GC_ROOT: args.gcRootDir, NGD_GC_ROOT_ID: deps.drvPath.apply(gcRootId) };
+        const gcRoots: Record<string, string> = args.gcRootDir === undefined ? {} : { NGD_GC_ROOT: args.gcRootDir };
         this.build = new command.local.Command(`${name}-build`, {
             create: boundedOutput(nixBuildScript(this.rebuild)),
             // The image stays in the store while the stack runs it: delete (destroy, or the replaced
-            // build of an earlier up) drops this build's GC roots, and Nix may then collect it.
+            // build of an earlier up, before the new one) drops the stack's GC roots, and Nix may then
+            // collect it.
             delete: gcRootDeleteScript(),
             triggers: deps.drvPath.apply((drv) => buildTriggers(drv, args.layering)),
             environment: { ...buildEnv, ...gcRoots, ...secrets },

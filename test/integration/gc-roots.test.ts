@@ -19,15 +19,16 @@ describe("issue #21: one GC root per stack, replaced by the next up, removed by 
     const salt = `${process.pid}-${Date.now()}`;
     const build = (bump: string): ImageBuild => ({ entryAbs: FIXTURE, args: { argstr: { bump, salt }, settings: { substituters: [] } } });
     /** The build step's create, as the Command runs it: the image path on stdout, Nix's log on stderr. */
-    const up = (b: ImageBuild, id: string) => {
+    const up = (b: ImageBuild) => {
         const r = spawnSync("/bin/sh", ["-c", nixBuildScript(b)], {
-            encoding: "utf8", env: { ...process.env, ...buildEnvironment(b), NGD_GC_ROOT: rootDir, NGD_GC_ROOT_ID: id, NGD_PROGRESS_OFF: "1" },
+            encoding: "utf8", env: { ...process.env, ...buildEnvironment(b), NGD_GC_ROOT: rootDir, NGD_PROGRESS_OFF: "1" },
         });
         assert.strictEqual(r.status, 0, r.stderr);
         return { image: r.stdout.trim(), built: (r.stderr.match(/^building '/gm) ?? []).length };
     };
-    const destroy = (id: string) => {
-        const r = spawnSync("/bin/sh", ["-c", gcRootDeleteScript()], { encoding: "utf8", env: { ...process.env, NGD_GC_ROOT: rootDir, NGD_GC_ROOT_ID: id } });
+    /** The build step's delete: destroy, or a replaced build before its replacement is built. */
+    const destroy = () => {
+        const r = spawnSync("/bin/sh", ["-c", gcRootDeleteScript()], { encoding: "utf8", env: { ...process.env, NGD_GC_ROOT: rootDir } });
         assert.strictEqual(r.status, 0, r.stderr);
     };
     /** What a garbage collection would take of these paths: `nix-store --delete` refuses live ones. */
@@ -38,14 +39,14 @@ describe("issue #21: one GC root per stack, replaced by the next up, removed by 
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     it("keeps the image and its plan; a collection between two ups takes nothing, and the second up builds nothing", () => {
-        const first = up(build("b03"), "id1");
+        const first = up(build("b03"));
         assert.ok(first.built > 0);
-        assert.deepStrictEqual(roots(), ["image-id1", "plan-id1"]);
-        assert.strictEqual(fs.realpathSync(path.join(rootDir, "image-id1")), first.image);
+        assert.deepStrictEqual(roots(), ["image", "plan"]);
+        assert.strictEqual(fs.realpathSync(path.join(rootDir, "image")), first.image);
         const plan = fs.readFileSync(path.join(first.image, "layer-plan"), "utf8").trim();
-        assert.strictEqual(fs.realpathSync(path.join(rootDir, "plan-id1")), plan);
+        assert.strictEqual(fs.realpathSync(path.join(rootDir, "plan")), plan);
         const printed = execFileSync("nix-store", ["--gc", "--print-roots"], { encoding: "utf8" });
-        assert.ok(printed.includes(`${path.join(rootDir, "image-id1")} -> ${first.image}`), "registered with Nix as a GC root");
+        assert.ok(printed.includes(`${path.join(rootDir, "image")} -> ${first.image}`), "registered with Nix as a GC root");
         const layers = layersOf(first.image);
         assert.ok(layers.length >= 12);
         const gc = collect([first.image, plan, ...layers]);
@@ -54,18 +55,19 @@ describe("issue #21: one GC root per stack, replaced by the next up, removed by 
         for (const p of [first.image, plan, ...layers]) {
             assert.ok(fs.existsSync(p), `${p} survived`);
         }
-        assert.strictEqual(up(build("b03"), "id1").built, 0, "no layer recompressed, nothing rebuilt");
+        assert.strictEqual(up(build("b03")).built, 0, "no layer recompressed, nothing rebuilt");
     });
 
-    it("the next up's build replaces the roots; its destroy removes them, and then Nix may collect the image", () => {
-        const first = fs.realpathSync(path.join(rootDir, "image-id1"));
-        const second = up(build("b07"), "id2");
+    it("a changed image: the old build's delete drops the roots, the new build roots its image; destroy drops them, and Nix may collect it", () => {
+        const first = fs.realpathSync(path.join(rootDir, "image"));
+        // replace: the old build is deleted first (deleteBeforeReplace), then the new one built
+        destroy();
+        const second = up(build("b07"));
         assert.notStrictEqual(second.image, first);
-        assert.deepStrictEqual(roots(), ["image-id2", "plan-id2"], "one image per stack");
-        // the replaced build's delete (create-before-delete) leaves the new roots alone
-        destroy("id1");
-        assert.deepStrictEqual(roots(), ["image-id2", "plan-id2"]);
-        destroy("id2");
+        assert.deepStrictEqual(roots(), ["image", "plan"], "one image per stack");
+        assert.strictEqual(fs.realpathSync(path.join(rootDir, "image")), second.image);
+        assert.strictEqual(collect([first]).status, 0, "the replaced image is collectable");
+        destroy();
         assert.ok(!fs.existsSync(rootDir), "the stack's directory is gone");
         const gc = collect([second.image]);
         assert.strictEqual(gc.status, 0, gc.stderr);

@@ -72,7 +72,10 @@ describe("the program under mocks, per shipped stack", function () {
             assert.ok(build.inputs.create.includes(`ngd_plan_root="$tmp/layer-plan"`));
             assert.match(build.inputs.triggers[0].drv, /^\/nix\/store\/[a-z0-9]{32}-.*\.drv$/);
             assert.deepStrictEqual(build.inputs.triggers[1], { layering: { maxLayers: image.maxLayers, strategy: "stable" } });
-            assert.deepStrictEqual(Object.keys(env).filter((k) => !/^NGD_(ENTRY|ARG_[A-Za-z]+|NIX_CONFIG|PROGRESS)$/.test(k)), [], "no hashes in the build's diff");
+            assert.deepStrictEqual(Object.keys(env).filter((k) => !/^NGD_(ENTRY|ARG_[A-Za-z]+|NIX_CONFIG|PROGRESS|GC_ROOT)$/.test(k)), [], "no hashes in the build's diff");
+            // issue #21: the stack's own GC root directory; the build is deleted (its roots dropped) before its replacement
+            assert.match(env.NGD_GC_ROOT, new RegExp(`/nix-gpu-deploy/gcroots/organization/nix-gpu-deploy/${stack}$`));
+            assert.match(build.inputs.delete, /rm -f "\$NGD_GC_ROOT\/image" "\$NGD_GC_ROOT\/plan"/);
         }
     });
 
