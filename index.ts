@@ -6,7 +6,7 @@ import { loadKubeConfig, underMocks } from "./components/kube";
 import { clientLookup, preflightProblems } from "./components/preflight";
 import { gcRootDir } from "./components/exec";
 import { LayeredCudaImage, reportRunSummary } from "./components/image";
-import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, stringOutput } from "./components/explain";
+import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, sourceBuildNotes, stringOutput } from "./components/explain";
 import { NixDependencySet, NixOverlay, defaultEvalCacheDir, nixOnPath } from "./components/nix";
 import { PromotedImage } from "./components/promote";
 import { PublishedImage, publishImage } from "./components/publish";
@@ -50,6 +50,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
             layerStrategy: config.image.layerStrategy,
             maxLayerBytes: String(config.image.maxLayerBytes),
             system: config.nix.system,
+            python: config.nix.python,
         },
         nixAvailable: process.env.NGD_NIX_AVAILABLE !== undefined ? process.env.NGD_NIX_AVAILABLE === "true" : nixOnPath(),
         evalCacheDir: process.env.NGD_EVAL_CACHE === "off" ? undefined : defaultEvalCacheDir(),
@@ -65,6 +66,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
             caches: config.nix.settings.substituters,
             previousImage: lastUp.then((o) => stringOutput(o, "storePath")),
             layering: { strategy: config.image.layerStrategy, maxLayers: config.image.maxLayers },
+            sourceBuilds: sourceBuildNotes(config.nix),
         });
 
     const image = new LayeredCudaImage("image", {

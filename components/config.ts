@@ -64,6 +64,8 @@ export interface StackConfig {
         entry: string;
         overlays: OverlayConfig[];
         pythonPackages: string[];
+        /** The Python interpreter's nixpkgs attribute (`python3`, nixpkgs' default, or `python311` …). */
+        python: NixPython;
         cudaCapabilities: string[];
         /** The Nix system the image is built for (`x86_64-linux`, `aarch64-linux`). */
         system: NixSystem;
@@ -266,12 +268,21 @@ const PROJECT_DIRS = ["components", "nix", "test", "node_modules"];
  * (`kubernetes.io/arch`, GOARCH names) their pods select.
  */
 export const NIX_SYSTEMS = ["x86_64-linux", "aarch64-linux"] as const;
+/**
+ * The Python interpreters a stack can build on (nixpkgs attributes). `python3` is nixpkgs' default
+ * (3.12 at the pinned 24.11): the only Python set Hydra builds, so the only one binary caches hold.
+ */
+export const NIX_PYTHONS = ["python3", "python311", "python312", "python313"] as const;
+export type NixPython = typeof NIX_PYTHONS[number];
+/** The version `python3` is at the pinned nixpkgs (nix/pins.nix, nixos-24.11). */
+export const DEFAULT_PYTHON_AT_PIN = "python312";
 export type NixSystem = typeof NIX_SYSTEMS[number];
 export const KUBE_ARCH: Record<NixSystem, string> = { "x86_64-linux": "amd64", "aarch64-linux": "arm64" };
 
 export const DEFAULTS = {
     nixEntry: "nix/build_container.nix",
     nixSystem: "x86_64-linux" as NixSystem,
+    nixPython: "python3" as NixPython,
     overlays: [{ name: "replaceTorch", args: {} }] as OverlayConfig[],
     pythonPackages: ["numpy", "torch", "pytorch-lightning", "doctr"],
     // Empty: nixpkgs' own list. A narrowed list only changes CUDA code built from source, which then no
@@ -983,8 +994,8 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
 
     // nix
     let capabilitiesChecked = true;
-    const { entry, overlays, pythonPackages, cudaCapabilities, system, settings } = section("nix", () => {
-        const nixKeys = ["entry", "overlays", "pythonPackages", "cudaCapabilities", "system", "substituters", "trustedPublicKeys", "builders", "maxJobs", "sandbox", "onCacheDown", "uploadTo"];
+    const { entry, overlays, pythonPackages, python, cudaCapabilities, system, settings } = section("nix", () => {
+        const nixKeys = ["entry", "overlays", "pythonPackages", "python", "cudaCapabilities", "system", "substituters", "trustedPublicKeys", "builders", "maxJobs", "sandbox", "onCacheDown", "uploadTo"];
         const nixRaw = c.object("nix", val("nix"), nixKeys);
         if (mode === "promote") {
             // Nothing is built: only the capabilities the promoted image was built for are read
@@ -1110,7 +1121,8 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         // The platform the image is for: nixpkgs is imported for it, the image's architecture and the
         // pods' kubernetes.io/arch selector follow it (whoever deploys, from a Mac or an ARM laptop).
         const system = c.oneOf("nix.system", nixRaw.system, NIX_SYSTEMS, DEFAULTS.nixSystem);
-        return { entry, overlays, pythonPackages, cudaCapabilities, system, settings };
+        const python = c.oneOf("nix.python", nixRaw.python, NIX_PYTHONS, DEFAULTS.nixPython);
+        return { entry, overlays, pythonPackages, python, cudaCapabilities, system, settings };
     });
 
     // image
@@ -1317,7 +1329,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     }
     const base = {
         mode,
-        nix: { entry, overlays, pythonPackages, cudaCapabilities, system, settings },
+        nix: { entry, overlays, pythonPackages, python, cudaCapabilities, system, settings },
         image: { ...image, name: imageName },
         registry: { ...registry, host },
     };

@@ -4,7 +4,7 @@
 // feeds it the previous record, the current one and Nix's dry-run text; tests call it directly);
 // the last functions read the previous record and print.
 import * as pulumi from "@pulumi/pulumi";
-import { OverlayArgValue } from "./config";
+import { DEFAULT_PYTHON_AT_PIN, OverlayArgValue } from "./config";
 import { ATTRS_MARKER, CLOSURE_END, CLOSURE_MARKER } from "./exec";
 import { LayerForecast, forecastLayers, forecastLine, nextPlanAttrs, readPreviousImage } from "./forecast";
 import { LayerStrategyName } from "./layers";
@@ -158,9 +158,11 @@ export function changedLines(prev: ExplainRecord, cur: ExplainRecord): string[] 
 }
 
 /** Pure: the preview's explanation block; [] when there is nothing to say (a no-op). */
-export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord, dry: DryRun | undefined, rollout: RolloutFacts | undefined, caches: string[] | undefined, layers?: LayerForecast | string): string[] {
+export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord, dry: DryRun | undefined, rollout: RolloutFacts | undefined, caches: string[] | undefined, layers?: LayerForecast | string, sourceBuilds: string[] = []): string[] {
+    const fromSource = sourceBuilds.map((n) => `  from source: ${n}`);
     if (prev === undefined) {
-        return [];
+        // a first deployment: no change to explain, but what it will build instead of fetching
+        return fromSource.length === 0 ? [] : ["nix-gpu-deploy: what this stack builds from source", ...fromSource];
     }
     const changed = changedLines(prev, cur);
     const drvChanged = prev.drvPath !== cur.drvPath;
@@ -185,6 +187,9 @@ export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord,
             lines.push("  nothing to build or fetch: the new image is already in the store");
         }
     }
+    if (dry === undefined || dry.build.length > 0) {
+        lines.push(...fromSource);
+    }
     // With our layering the evaluated derivation is the layer plan (nix/docker/buildCudaLayeredImage.nix):
     // the layers are derivations of the build's second step, so only their reuse can be said here.
     lines.push(/-layer-plan\.drv$/.test(cur.drvPath)
@@ -197,6 +202,31 @@ export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord,
         lines.push(`  rollout: ${rolloutLine(rollout)}`);
     }
     return lines;
+}
+
+/**
+ * Pure: the stack's choices that make Nix build from source what a binary cache would otherwise
+ * supply (cache.nixos.org holds what Hydra builds: nixpkgs' default Python set, default
+ * configuration). Said at preview, before hours of builds start, not after.
+ */
+export function sourceBuildNotes(nix: { python?: string; cudaCapabilities: string[]; overlays: Array<{ name: string; args?: Record<string, unknown> }> }): string[] {
+    const notes: string[] = [];
+    if (nix.python !== undefined && nix.python !== "python3" && nix.python !== DEFAULT_PYTHON_AT_PIN) {
+        notes.push(`nix.python ${nix.python} is not nixpkgs' default Python (python3, ${DEFAULT_PYTHON_AT_PIN} at the pinned 24.11): binary caches hold only the default set, so every Python package of the image (numpy, scipy, pillow, opencv … with their test suites) builds here, for hours on a fresh machine`);
+    }
+    if (nix.cudaCapabilities.length > 0) {
+        notes.push(`nix.cudaCapabilities [${nix.cudaCapabilities.join(", ")}] narrows nixpkgs' list: the CUDA code nixpkgs builds from source (nccl, a CUDA OpenCV, …) becomes derivations no binary cache holds; the torch-bin wheels are unaffected`);
+    }
+    for (const o of nix.overlays) {
+        if (o.name === "ffmpeg") {
+            notes.push("overlay ffmpeg rebuilds ffmpeg with its switches, and every package built against it (OpenCV, torchvision's video support, …)");
+        } else if (o.name === "replaceTorch") {
+            notes.push("overlay replaceTorch fetches the prebuilt torch-bin wheels; the Python packages that depend on torch (pytorch-lightning, torchmetrics, …) are rebuilt against them (unfree: no public cache builds them)");
+        } else {
+            notes.push(`overlay ${o.name}: what it changes, and everything that depends on that, is built unless a cache in nix.substituters holds it`);
+        }
+    }
+    return notes;
 }
 
 /** Pure: what rolling out a new image does to the running workload. */
@@ -266,11 +296,13 @@ export function reportExplanation(a: {
     /** The last `up`'s image (its `storePath` output) and this run's layering: for the layer forecast. */
     previousImage?: Promise<string | undefined>;
     layering?: { strategy: LayerStrategyName; maxLayers: number };
+    /** What the stack's choices build from source (`sourceBuildNotes`). */
+    sourceBuilds?: string[];
 }): pulumi.Output<void> {
     // Logging inside `apply` is fine: nothing is thrown or created there.
     return pulumi.all([pulumi.output(a.previous), a.current, pulumi.output(a.dryRun), pulumi.output(a.previousImage)]).apply(async ([prev, cur, dry, prevImage]) => {
         const layers = dry === undefined || a.layering === undefined ? undefined : layerForecast(prevImage, dry, a.layering);
-        const lines = explanation(prev, cur, dry, a.rollout, a.caches, layers);
+        const lines = explanation(prev, cur, dry, a.rollout, a.caches, layers, a.sourceBuilds);
         if (lines.length > 0) {
             // On the stack, not on a component: `preview --diff` shows no diagnostics of an unchanged resource.
             await pulumi.log.info(lines.join("\n"));

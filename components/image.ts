@@ -82,7 +82,15 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
             environment: { ...buildEnv, ...gcRoots, ...secrets },
             logging: "stdoutAndStderr",
             addPreviousOutputInEnv: false,
-        }, { parent: this });
+        }, {
+            parent: this,
+            // A replaced build is deleted (its roots dropped) before the new one roots its image: a
+            // delete after it would drop the new roots (the delete cannot tell them apart).
+            deleteBeforeReplace: true,
+            // The roots stay where the first `up` made them: `pulumi stack rename` moves nothing and
+            // changes nothing; destroy removes them from there.
+            ignoreChanges: ["environment.NGD_GC_ROOT"],
+        });
         // Where Nix evaluated the derivation its output path is known before the build, so the
         // preview shows the new store path and tag; consumers depend on `build` for ordering.
         this.storePath = this.build.stdout.apply(parseBuildOutput);

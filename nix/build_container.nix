@@ -21,6 +21,8 @@
 , cudaCapabilities ? "[]"
   # overlays: JSON list of {"name": …, "args": {…}} applied in order (see dependencies.nix).
 , overlays ? ''[{"name":"replaceTorch","args":{}}]''
+  # python: the interpreter's nixpkgs attribute ("python3": nixpkgs' default, the cached set).
+, python ? "python3"
   # pythonPackages: JSON list of Python package names the project depends on.
 , pythonPackages ? ''["numpy","torch","pytorch-lightning","doctr"]''
   # system: the Nix system the image is for ("x86_64-linux", "aarch64-linux"); nixpkgs is imported
@@ -35,7 +37,7 @@ let
     overlays = builtins.fromJSON overlays;
     cudaCapabilities = builtins.fromJSON cudaCapabilities;
     pythonPackages = builtins.fromJSON pythonPackages;
-    inherit sources system;
+    inherit sources system python;
   };
   overlayList = builtins.fromJSON overlays;
   # NVENC/NVDEC need the driver's video libraries, which the toolkit mounts only for "video".

@@ -10,6 +10,10 @@
   #   torch-bin wheels ship kernels for their own list. A narrowed list means different derivations
   #   than any binary cache holds, so those packages build from source.
 , cudaCapabilities ? [ ]
+  # python: the interpreter's attribute in nixpkgs. "python3" is nixpkgs' default (3.12 at the
+  #   24.11 pin) and the only Python set Hydra builds, so the only one cache.nixos.org holds; another
+  #   ("python311", "python313") builds every package of the set from source.
+, python ? "python3"
   # pythonPackages: attribute names in the Python package set (which also holds `pytorch-lightning`
   #   from unstable and `doctr` from ./packages) that the project depends on.
 , pythonPackages ? [ "numpy" "torch" "pytorch-lightning" "doctr" ]
@@ -53,11 +57,12 @@ let
     config = nixpkgsConfig;
     overlays = [ projectPackages ] ++ map overlayFor overlays;
   };
-  python = pkgs.python311;
-  pick = name: python.pkgs.${name} or (throw "dependencies.nix: no Python package '${name}'");
+  interpreter = pkgs.${python} or (throw "dependencies.nix: no Python interpreter '${python}' in nixpkgs");
+  pick = name: interpreter.pkgs.${name} or (throw "dependencies.nix: no Python package '${name}'");
 in
 {
-  inherit pkgs python;
+  inherit pkgs;
+  python = interpreter;
   inherit (pkgs) lib;
   cudatoolkit = pkgs.cudaPackages.cudatoolkit;
   dependencies = map pick pythonPackages;

@@ -187,7 +187,7 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         const stream = realEntry();
         const out = sh("bash", [path.join(ROOT, "test/run-image.sh"), stream]);
         assert.match(out, /myproject: starting/);
-        assert.match(out, /ran myproject\.hello from \/nix\/store\/[a-z0-9]{32}-python3-3\.11\.9-env\/lib\/python3\.11\/site-packages\/myproject\/hello\.py/);
+        assert.match(out, /ran myproject\.hello from \/nix\/store\/[a-z0-9]{32}-python3-3\.12\.7-env\/lib\/python3\.12\/site-packages\/myproject\/hello\.py/);
         const probe = sh("bash", [path.join(ROOT, "test/run-image.sh"), stream, "/bin/sh", "-c",
             'id -un; id -u; touch "$HOME/x" && echo home-writable; test -f "$SSL_CERT_FILE" && echo cert-file; echo "$NVIDIA_REQUIRE_CUDA"; touch /etc/x 2>/dev/null || echo root-read-only']);
         // issue #21: CUDA minor version compatibility: a 12.4 toolkit's code runs on every 12.x driver (R525+)
@@ -237,30 +237,36 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
     });
 
     it("defect 3: docTR builds from its pinned source with its declared dependencies, version 0.8.1, OpenCV without CUDA", () => {
-        const env = packed(realEntry()).find((p) => /^\/nix\/store\/[a-z0-9]{32}-python3-3\.11\.9-env$/.test(p)) as string;
-        const site = path.join(env, "lib/python3.11/site-packages");
+        // issue #21: nixpkgs' default Python (python3, 3.12 at 24.11): the set binary caches hold
+        const env = packed(realEntry()).find((p) => /^\/nix\/store\/[a-z0-9]{32}-python3-3\.12\.7-env$/.test(p)) as string;
+        const site = path.join(env, "lib/python3.12/site-packages");
         assert.ok(fs.existsSync(path.join(site, "doctr/models/__init__.py")), "docTR's own source");
         assert.ok(fs.existsSync(path.join(site, "python-doctr-0.8.1.dist-info/METADATA")) || fs.readdirSync(site).some((n) => n === "doctr-0.8.1.dist-info"), "version 0.8.1 (BUILD_VERSION), not 0.8.1a0");
         for (const m of ["torchvision", "cv2", "scipy", "h5py", "pypdfium2", "huggingface_hub", "weasyprint", "PIL"]) {
             assert.ok(fs.existsSync(path.join(site, m)), `${m} in the environment`);
         }
         const all = closure(env);
-        assert.ok(all.some((p) => /-python3\.11-opencv-4/.test(p)) && !all.some((p) => /opencv-cuda/.test(p)), "opencv4 without CUDA");
+        assert.ok(all.some((p) => /-python3\.12-opencv-4/.test(p)) && !all.some((p) => /opencv-cuda/.test(p)), "opencv4 without CUDA");
     });
 
     it("defect 6: pytorch-lightning is unstable's recipe inside the stable set, with one torch (torch-bin)", () => {
         const all = packed(realEntry());
-        assert.ok(all.some((p) => p.endsWith("-python3.11-pytorch-lightning-2.5.1")), "2.5.1 is the unstable tree's version (stable has 2.4.0)");
-        assert.ok(!all.some((p) => p.endsWith("-python3.11-pytorch-lightning-2.4.0")));
-        const torches = all.filter((p) => /^\/nix\/store\/[a-z0-9]{32}-python3\.11-torch(-bin)?-\d/.test(p));
-        assert.deepStrictEqual(torches.map((p) => p.slice(44)), ["python3.11-torch-bin-2.5.1"]);
+        assert.ok(all.some((p) => p.endsWith("-python3.12-pytorch-lightning-2.5.1")), "2.5.1 is the unstable tree's version (stable has 2.4.0)");
+        assert.ok(!all.some((p) => p.endsWith("-python3.12-pytorch-lightning-2.4.0")));
+        // torch-bin's pname is "torch", as in nixpkgs: the wheel is told from the source build by its
+        // derivation, not its name
+        const torches = all.filter((p) => /^\/nix\/store\/[a-z0-9]{32}-python3\.12-torch-\d/.test(p));
+        const [bin, source] = evalJson(`let d = import ${ROOT}/nix/dependencies.nix { sources = import ${ROOT}/test/fixture/nixpkgs/sources.nix; overlays = [ ]; };
+          in map (p: builtins.unsafeDiscardStringContext p.outPath) [ d.python.pkgs.torch-bin d.python.pkgs.torch ]`) as string[];
+        assert.deepStrictEqual(torches, [bin]);
+        assert.notStrictEqual(bin, source);
     });
 
     it("defect 8: the torch-bin choice composes with a later python.override { packageOverrides }", () => {
         const torchName = evalJson(`let d = import ${ROOT}/nix/dependencies.nix { sources = import ${ROOT}/test/fixture/nixpkgs/sources.nix; };
-            py = d.pkgs.python311.override { packageOverrides = self: super: { extra = super.numpy; }; };
-          in [ py.pkgs.torch.pname (py.pkgs ? extra) d.python.pkgs.pytorch-lightning.version ]`);
-        assert.deepStrictEqual(torchName, ["torch-bin", true, "2.5.1"]);
+            py = d.pkgs.python3.override { packageOverrides = self: super: { extra = super.numpy; }; };
+          in [ (py.pkgs.torch == py.pkgs.torch-bin) (py.pkgs ? extra) d.python.pkgs.pytorch-lightning.version ]`);
+        assert.deepStrictEqual(torchName, [true, true, "2.5.1"]);
     });
 
     it("defect 9: no cudaCapabilities keeps nixpkgs' default list (no forced source builds)", () => {

@@ -703,3 +703,24 @@ describe("issue #21: nix.system", () => {
         assert.match(systemProblem("aarch64-linux", { ...local, builders: "@/etc/nix/missing" }, undefined, machines) ?? "", /names no remote builder/);
     });
 });
+
+describe("issue #21: nix.python", () => {
+    it("defaults to python3 (nixpkgs' default, the cached set), accepts the other interpreters, refuses others naming the property", () => {
+        const parse = (python: unknown) => {
+            const c = validConfig() as unknown as { nix: Record<string, unknown> };
+            if (python !== undefined) {
+                c.nix.python = python;
+            }
+            return parseStackConfig({ values: c as never, secretsPresent: { registryPassword: true, kubeconfig: true } }, opts);
+        };
+        const dflt = parse(undefined);
+        assert.ok(dflt.ok);
+        assert.strictEqual(dflt.config.nix.python, "python3");
+        const old = parse("python311");
+        assert.ok(old.ok);
+        assert.strictEqual(old.config.nix.python, "python311");
+        const bad = errorsOf(parse("python2"));
+        assert.strictEqual(bad.length, 1);
+        assert.match(bad[0], /^nix-gpu-deploy:nix\.python: must be one of python3, python311, python312, python313, got "python2"/);
+    });
+});

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { CLOSURE_END, NixArgs, nixDryRunScript } from "../../components/exec";
-import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pinsIn, rolloutLine } from "../../components/explain";
+import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pinsIn, rolloutLine, sourceBuildNotes } from "../../components/explain";
 import { fingerprintNixFile } from "../../components/fingerprint";
 import { dependencyFingerprint, evalCacheKey, overlayFingerprint, readEvalCache, writeEvalCache } from "../../components/nix";
 import { ROOT, runProgram, stackConfig } from "./harness";
@@ -254,5 +254,29 @@ describe("issue #13: the expensive-evaluation rehearsal overlay", () => {
         const drv = (size: number) => execFileSync("nix-instantiate", ["--option", "substituters", "", path.join(ROOT, "test/fixture/default.nix"),
             "--argstr", "overlays", JSON.stringify([{ name: "expensiveEval", args: { size } }])], { encoding: "utf8" }).trim();
         assert.notStrictEqual(drv(10), drv(11));
+    });
+});
+
+describe("issue #21: the preview says what the stack's choices build from source", () => {
+    const rec = (drvPath: string): ExplainRecord => ({ overlays: [], files: {}, pins: {}, drvPath });
+    it("names a Python other than nixpkgs' default, a narrowed cudaCapabilities, and each overlay", () => {
+        assert.deepStrictEqual(sourceBuildNotes({ python: "python3", cudaCapabilities: [], overlays: [] }), [], "the defaults: what the caches hold");
+        assert.deepStrictEqual(sourceBuildNotes({ python: "python312", cudaCapabilities: [], overlays: [] }), [], "python312 is python3 at the pin");
+        const notes = sourceBuildNotes({ python: "python311", cudaCapabilities: ["9.0"], overlays: [{ name: "replaceTorch" }, { name: "ffmpeg" }, { name: "mine" }] });
+        assert.strictEqual(notes.length, 5);
+        assert.match(notes[0], /^nix\.python python311 is not nixpkgs' default Python \(python3, python312 at the pinned 24\.11\): binary caches hold only the default set/);
+        assert.match(notes[1], /^nix\.cudaCapabilities \[9\.0\] narrows nixpkgs' list/);
+        assert.match(notes[2], /^overlay replaceTorch fetches the prebuilt torch-bin wheels/);
+        assert.match(notes[3], /^overlay ffmpeg rebuilds ffmpeg/);
+        assert.match(notes[4], /^overlay mine: what it changes, and everything that depends on that, is built unless a cache in nix\.substituters holds it$/);
+    });
+    it("says them on a first preview, and on a change that builds; not when nothing is built", () => {
+        const notes = ["nix.python python311 is not nixpkgs' default Python"];
+        assert.deepStrictEqual(explanation(undefined, rec("/nix/store/a.drv"), undefined, undefined, undefined, undefined, notes),
+            ["nix-gpu-deploy: what this stack builds from source", `  from source: ${notes[0]}`]);
+        const builds = explanation(rec("/nix/store/a.drv"), rec("/nix/store/b.drv"), { build: ["/nix/store/x-y.drv"], fetch: [] }, undefined, [], undefined, notes);
+        assert.ok(builds.includes(`  from source: ${notes[0]}`), builds.join("\n"));
+        const fetched = explanation(rec("/nix/store/a.drv"), rec("/nix/store/b.drv"), { build: [], fetch: ["/nix/store/x-y"] }, undefined, [], undefined, notes);
+        assert.ok(!fetched.some((l) => l.includes("from source")), fetched.join("\n"));
     });
 });
