@@ -165,6 +165,20 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         assert.ok(inLayers.length > 10 && inLayers.every((p) => !paths.includes(p)));
     });
 
+    it("issue #21: the dev shell (nix-shell nix/shell.nix) and the image share one dependency set", () => {
+        const deps = `import ${ROOT}/nix/dependencies.nix { sources = import ${ROOT}/test/fixture/nixpkgs/sources.nix; }`;
+        const out = execFileSync("nix-shell", [path.join(ROOT, "nix/shell.nix"), ...NIX, "--arg", "projectDependencies", deps, "--run",
+            "command -v python; python -m myproject.hello; git --version; echo \"CUDA_PATH=$CUDA_PATH\""],
+        { encoding: "utf8", env: { ...process.env, NIX_BUILD_SHELL: "bash" }, stdio: ["ignore", "pipe", "pipe"] }).trim().split("\n");
+        const shellEnv = path.dirname(path.dirname(out[0]));
+        assert.match(shellEnv, /^\/nix\/store\/[a-z0-9]{32}-python3-3\.12\.7-env$/);
+        assert.match(out[1], /ran myproject\.hello from /);
+        assert.match(out[2], /^git version /);
+        assert.match(out[3], /^CUDA_PATH=\/nix\/store\/[a-z0-9]{32}-cudatoolkit-/);
+        // the image packs that very environment: the same store paths, not a second build of the set
+        assert.ok(packed(realEntry()).includes(shellEnv), `${shellEnv} is the image's Python environment`);
+    });
+
     it("defect 7: layers store hard-linked files as files (bytes independent of nix-store --optimise)", () => {
         const expr = `let
             run = (import ${ROOT}/test/fixture/lib.nix { }).run;
