@@ -209,8 +209,12 @@ export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord,
  * supply (cache.nixos.org holds what Hydra builds: nixpkgs' default Python set, default
  * configuration). Said at preview, before hours of builds start, not after.
  */
-export function sourceBuildNotes(nix: { python?: string; cudaCapabilities: string[]; overlays: Array<{ name: string; args?: Record<string, unknown> }> }): string[] {
+export function sourceBuildNotes(nix: { python?: string; system?: string; cudaCapabilities: string[]; overlays: Array<{ name: string; args?: Record<string, unknown> }> }): string[] {
     const notes: string[] = [];
+    if (nix.system === "aarch64-linux" && nix.overlays.some((o) => o.name === "replaceTorch")) {
+        // nixpkgs' torch/bin.nix at 24.11: the aarch64-linux wheels are PyTorch's CPU builds
+        notes.push("nix.system aarch64-linux with overlay replaceTorch: the torch-bin wheels for aarch64-linux are CPU-only builds (no CUDA); on Grace GPU nodes torch would not see the GPU: build torch from source (drop replaceTorch) or use x86_64-linux nodes");
+    }
     if (nix.python !== undefined && nix.python !== "python3" && nix.python !== DEFAULT_PYTHON_AT_PIN) {
         notes.push(`nix.python ${nix.python} is not nixpkgs' default Python (python3, ${DEFAULT_PYTHON_AT_PIN} at the pinned 24.11): binary caches hold only the default set, so every Python package of the image (numpy, scipy, pillow, opencv … with their test suites) builds here, for hours on a fresh machine`);
     }

@@ -280,3 +280,11 @@ describe("issue #21: the preview says what the stack's choices build from source
         assert.ok(!fetched.some((l) => l.includes("from source")), fetched.join("\n"));
     });
 });
+
+describe("issue #21: an aarch64 image with torch-bin", () => {
+    it("says the aarch64-linux wheels are CPU-only", () => {
+        const notes = sourceBuildNotes({ system: "aarch64-linux", cudaCapabilities: [], overlays: [{ name: "replaceTorch" }] });
+        assert.match(notes[0], /^nix\.system aarch64-linux with overlay replaceTorch: the torch-bin wheels for aarch64-linux are CPU-only builds/);
+        assert.ok(!sourceBuildNotes({ system: "x86_64-linux", cudaCapabilities: [], overlays: [{ name: "replaceTorch" }] }).some((n) => n.includes("CPU-only")));
+    });
+});
