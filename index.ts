@@ -42,6 +42,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
         overlays,
         pythonPackages: config.nix.pythonPackages,
         cudaCapabilities: config.nix.cudaCapabilities,
+        sources: config.nix.sources,
         nixSettings: config.nix.settings,
         imageArgs: {
             imageName: config.image.name,

@@ -66,6 +66,12 @@ export interface StackConfig {
         pythonPackages: string[];
         /** The Python interpreter's nixpkgs attribute (`python3`, nixpkgs' default, or `python311` …). */
         python: NixPython;
+        /**
+         * A project file that returns the nixpkgs trees `{ nixpkgsStable; nixpkgsUnstable; }` the
+         * entry builds on, instead of its own pins (nix/sources.nix): a mirror, a vendored nixpkgs,
+         * or the offline rehearsal's miniature set. Passed as `--argstr sourcesFile <absolute path>`.
+         */
+        sources?: string;
         cudaCapabilities: string[];
         /** The Nix system the image is built for (`x86_64-linux`, `aarch64-linux`). */
         system: NixSystem;
@@ -994,8 +1000,8 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
 
     // nix
     let capabilitiesChecked = true;
-    const { entry, overlays, pythonPackages, python, cudaCapabilities, system, settings } = section("nix", () => {
-        const nixKeys = ["entry", "overlays", "pythonPackages", "python", "cudaCapabilities", "system", "substituters", "trustedPublicKeys", "builders", "maxJobs", "sandbox", "onCacheDown", "uploadTo"];
+    const { entry, overlays, pythonPackages, python, sources, cudaCapabilities, system, settings } = section("nix", () => {
+        const nixKeys = ["entry", "overlays", "pythonPackages", "python", "sources", "cudaCapabilities", "system", "substituters", "trustedPublicKeys", "builders", "maxJobs", "sandbox", "onCacheDown", "uploadTo"];
         const nixRaw = c.object("nix", val("nix"), nixKeys);
         if (mode === "promote") {
             // Nothing is built: only the capabilities the promoted image was built for are read
@@ -1031,6 +1037,20 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             entryOk = true;
         }
         entry = entry.replace(/^(\.\/)+/, "");
+        let sources: string | undefined;
+        if (!isUnset(nixRaw.sources)) {
+            const s = c.string("nix.sources", nixRaw.sources, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 });
+            const at = s === undefined ? undefined : confinedRealPath(opts, s);
+            if (s !== undefined && at !== undefined) {
+                if (!at.ok) {
+                    c.fail("nix.sources", `${c.show(s)} ${at.reason}`);
+                } else if (!/\.nix$/.test(s) || !at.exists) {
+                    c.fail("nix.sources", `${c.show(s)} must name an existing .nix file of the project (it returns { nixpkgsStable; nixpkgsUnstable; })`);
+                } else {
+                    sources = s.replace(/^(\.\/)+/, "");
+                }
+            }
+        }
         const overlays = parseOverlays(c, nixRaw.overlays, entryOk ? entry : undefined, opts);
         const pythonPackages = c.stringList("nix.pythonPackages", nixRaw.pythonPackages, PYTHON_ATTR, "a Python package attribute name", { dflt: DEFAULTS.pythonPackages, max: 200 });
         const capErrors = c.errors.length;
@@ -1122,7 +1142,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         // pods' kubernetes.io/arch selector follow it (whoever deploys, from a Mac or an ARM laptop).
         const system = c.oneOf("nix.system", nixRaw.system, NIX_SYSTEMS, DEFAULTS.nixSystem);
         const python = c.oneOf("nix.python", nixRaw.python, NIX_PYTHONS, DEFAULTS.nixPython);
-        return { entry, overlays, pythonPackages, python, cudaCapabilities, system, settings };
+        return { entry, overlays, pythonPackages, python, sources, cudaCapabilities, system, settings };
     });
 
     // image
@@ -1329,7 +1349,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     }
     const base = {
         mode,
-        nix: { entry, overlays, pythonPackages, python, cudaCapabilities, system, settings },
+        nix: { entry, overlays, pythonPackages, python, ...(sources === undefined ? {} : { sources }), cudaCapabilities, system, settings },
         image: { ...image, name: imageName },
         registry: { ...registry, host },
     };

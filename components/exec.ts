@@ -228,11 +228,14 @@ export function nixBuildFunctionLines(): string[] {
     ];
 }
 
+/** The build's second step for plans that record their assembly (nix/docker/assemble-from-plan.nix). */
+export const ASSEMBLE_FROM_PLAN = path.resolve(__dirname, "..", "nix", "docker", "assemble-from-plan.nix");
+
 /**
  * Shell lines (after `privateTmpLines`, `nixConfigLines` and `cacheCheckLines`) that build the image
  * into `$ngd_image`: `nix-build` of the entry and, when that yields a layer plan (a directory with
  * plan.json; see nix/docker/buildCudaLayeredImage.nix), a second `nix-build` that assembles the
- * image from it. Both are ordinary builds: whatever the caches hold is fetched, unchanged layers are
+ * image from it (ASSEMBLE_FROM_PLAN: no second evaluation of the entry). Both are ordinary builds: whatever the caches hold is fetched, unchanged layers are
  * not rebuilt. The entry and arguments come from the environment (`buildEnvironment`).
  */
 export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): string[] {
@@ -242,14 +245,27 @@ export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): s
     // image that references it is built: a garbage collection between the two steps cannot take it.
     const first = shCommand(["ngd_nix_build", ...flags, "--out-link", shellVar("ngd_plan_root"), ...tail]);
     const second = shCommand(["ngd_nix_build", ...flags, "--no-out-link", ...tail]);
+    const fromDrv = shCommand(["ngd_nix_build", ...flags, "--out-link", shellVar("ngd_plan_root"), shellVar("NGD_DRV")]);
     return [
         ...nixBuildFunctionLines(),
         `ngd_plan_root="$tmp/layer-plan"`,
-        `ngd_image=$(${first})`,
+        // The derivation the program evaluated (NGD_DRV) is built as it is: the entry, and nixpkgs
+        // with it, is not evaluated a second time. Where it is gone (collected), the entry is.
+        `if [ -n "\${NGD_DRV:-}" ] && [ -e "$NGD_DRV" ]; then`,
+        `  ngd_image=$(${fromDrv})`,
+        `else`,
+        `  ngd_image=$(${first})`,
+        `fi`,
         `ngd_plan=""`,
         `if [ -f "$ngd_image/plan.json" ]; then`,
         `  ngd_plan="$ngd_image"`,
-        `  ngd_image=$(${second} --argstr layerPlan "$ngd_image")`,
+        // A plan that records its assembly (nix/docker/plan-layers.nix) is assembled without
+        // evaluating the entry (and nixpkgs) again; another entry's own second step is asked for.
+        `  if [ -f "$ngd_plan/assembly.json" ]; then`,
+        `    ngd_image=$(${shCommand(["ngd_nix_build", ...flags, "--no-out-link", ASSEMBLE_FROM_PLAN])} --argstr layerPlan "$ngd_plan")`,
+        `  else`,
+        `    ngd_image=$(${second} --argstr layerPlan "$ngd_plan")`,
+        `  fi`,
         `  [ -f "$ngd_image/oci-layout" ] || { echo "nix-build of the entry with layerPlan gave $ngd_image, not an image layout: does the entry pass layerPlan on to buildCudaLayeredImage?" >&2; exit 1; }`,
         `fi`,
         `case "$ngd_image" in /nix/store/*) ;; *) echo "nix-build printed no store path: $ngd_image" >&2; exit 1 ;; esac`,
@@ -267,12 +283,20 @@ export function realiseImageLines(build: ImageBuild): string[] {
     // cache for it (and was told "not there", which Nix would otherwise believe for an hour), and a
     // remembered answer may carry the signature of a key the cache no longer uses.
     const ttl = ["--option", "narinfo-cache-negative-ttl", "0", "--option", "narinfo-cache-positive-ttl", "0"];
+    // The image itself first: a cache that holds it (nix.uploadTo) holds its closure, the compressed
+    // layers; building it again needs the layer plan, which no cache holds, and so the uncompressed
+    // packages it was planned from.
+    const fetch = shCommand(["nix-store", ...ttl, "--realise", shellVar("NGD_IMAGE")]);
     return [
         `if [ ! -e "$NGD_IMAGE" ]; then`,
-        `  echo "nix-gpu-deploy: $NGD_IMAGE is not in the local Nix store: building it again (caches first)" >&2`,
+        `  echo "nix-gpu-deploy: $NGD_IMAGE is not in the local Nix store: fetching it from the caches, else building it again" >&2`,
         ...cacheCheckLines().map((l) => `  ${l}`),
-        ...imageBuildLines(build, ttl).map((l) => `  ${l}`),
-        `  [ "$ngd_image" = "$NGD_IMAGE" ] || { echo "nix-gpu-deploy: building again gave $ngd_image, not $NGD_IMAGE (the Nix files changed since the build?)" >&2; exit 1; }`,
+        `  if ${fetch} >/dev/null 2>"$tmp/fetch.log"; then`,
+        `    echo "nix-gpu-deploy: fetched $NGD_IMAGE from the caches" >&2`,
+        `  else`,
+        ...imageBuildLines(build, ttl).map((l) => `    ${l}`),
+        `    [ "$ngd_image" = "$NGD_IMAGE" ] || { echo "nix-gpu-deploy: building again gave $ngd_image, not $NGD_IMAGE (the Nix files changed since the build?)" >&2; exit 1; }`,
+        `  fi`,
         `fi`,
     ];
 }

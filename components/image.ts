@@ -70,7 +70,9 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         // The script is fixed text; the entry, overlay arguments and Nix settings are its environment,
         // so an overlay change reads in `preview --diff` as a change of those values (a JSON value is
         // diffed key by key), and what changed is also explained in words (components/explain.ts).
-        const buildEnv = { ...buildEnvironment(this.rebuild), NGD_PROGRESS: PROGRESS_FILTER };
+        // NGD_DRV: the derivation the program evaluated, built without evaluating the entry again.
+        const evaluatedDrv: Record<string, pulumi.Input<string>> = deps.evaluated ? { NGD_DRV: deps.drvPath } : {};
+        const buildEnv = { ...buildEnvironment(this.rebuild), ...evaluatedDrv, NGD_PROGRESS: PROGRESS_FILTER };
         const gcRoots: Record<string, string> = args.gcRootDir === undefined ? {} : { NGD_GC_ROOT: args.gcRootDir };
         this.build = new command.local.Command(`${name}-build`, {
             create: boundedOutput(nixBuildScript(this.rebuild)),

@@ -72,6 +72,11 @@ export interface NixDependencySetArgs {
     cudaCapabilities: string[];
     /** Further `--argstr` values of the entry (image name, tag, layer budget, …). */
     imageArgs: Record<string, string>;
+    /**
+     * `nix.sources`: a project file returning the nixpkgs trees, relative to `projectRoot`; passed as
+     * `--argstr sourcesFile <absolute path>`, and its files are part of the evaluation's key.
+     */
+    sources?: string;
     /** The stack's Nix settings (caches, keys, builders, jobs); unset ones are not passed. */
     nixSettings?: NixSettings;
     /** Whether nix-instantiate can run here; when false the derivation is replaced by the fingerprint. */
@@ -154,11 +159,13 @@ export function explainRecord(files: FileDigest[], overlays: Array<{ name: strin
 }
 
 /** Pure: the `--argstr` values every Nix invocation of this dependency set gets. */
-export function dependencyArgs(a: Pick<NixDependencySetArgs, "overlays" | "pythonPackages" | "cudaCapabilities" | "imageArgs" | "nixSettings">): NixArgs {
+export function dependencyArgs(a: Pick<NixDependencySetArgs, "overlays" | "pythonPackages" | "cudaCapabilities" | "imageArgs" | "nixSettings"> & { sourcesFile?: string }): NixArgs {
     return {
         settings: a.nixSettings,
         argstr: {
             ...a.imageArgs,
+            // always passed ("" for the entry's own pins): one script text for every stack
+            sourcesFile: a.sourcesFile ?? "",
             overlays: JSON.stringify(a.overlays.map((o) => ({ name: o.overlayName, args: o.args }))),
             pythonPackages: JSON.stringify(a.pythonPackages),
             cudaCapabilities: JSON.stringify(a.cudaCapabilities),
@@ -246,9 +253,17 @@ export class NixDependencySet extends pulumi.ComponentResource {
             throw programError(`nix entry ${args.entry} is not a file inside the project (nix.entry)`);
         }
         this.entryAbs = entryAbs;
-        this.nixArgs = dependencyArgs(args);
+        const sourcesAbs = args.sources === undefined ? undefined : confinedPath(args.projectRoot, args.sources);
+        if (args.sources !== undefined && (sourcesAbs === undefined || !fs.existsSync(sourcesAbs))) {
+            throw programError(`nix.sources ${args.sources} is not a file inside the project`);
+        }
+        this.nixArgs = dependencyArgs({ ...args, sourcesFile: sourcesAbs });
         this.overlaySummaries = args.overlays.map((o) => o.summary);
-        const entryFingerprint = fingerprintNixFile(entryAbs, args.projectRoot);
+        // The entry's import graph and, with nix.sources, that file's: what the evaluation reads.
+        const entryOnly = fingerprintNixFile(entryAbs, args.projectRoot);
+        const sourcesFingerprint = sourcesAbs === undefined ? undefined : fingerprintNixFile(sourcesAbs, args.projectRoot);
+        const entryFingerprint: Fingerprint = sourcesFingerprint === undefined ? entryOnly
+            : { ...entryOnly, sha256: hashJson({ entry: entryOnly.sha256, sources: sourcesFingerprint.sha256 }), files: [...entryOnly.files, ...sourcesFingerprint.files] };
         const fp = dependencyFingerprint(entryFingerprint, this.overlaySummaries, this.nixArgs);
         this.fingerprint = pulumi.output(fp);
         this.evaluated = args.nixAvailable;

@@ -28,9 +28,12 @@
   # system: the Nix system the image is for ("x86_64-linux", "aarch64-linux"); nixpkgs is imported
   #   for it, so the image's packages and architecture follow it wherever the deploy runs.
 , system ? "x86_64-linux"
-  # sources: the nixpkgs trees { nixpkgsStable; nixpkgsUnstable; } (default: the pins of
-  #   ./sources.nix); a test injects the miniature set with `--arg sources …`.
-, sources ? import ./sources.nix { }
+  # sourcesFile: absolute path of a Nix file returning the nixpkgs trees (stack config nix.sources:
+  #   a mirror, a vendored nixpkgs, the offline rehearsal's miniature set); "" for ./sources.nix.
+, sourcesFile ? ""
+  # sources: the nixpkgs trees { nixpkgsStable; nixpkgsUnstable; } (default: sourcesFile's, else the
+  #   pins of ./sources.nix); a test injects the miniature set with `--arg sources …`.
+, sources ? (if sourcesFile == "" then import ./sources.nix { } else import sourcesFile)
 }:
 let
   projectDependencies = import ./dependencies.nix {

@@ -8,15 +8,18 @@
 #   an LD_LIBRARY_PATH that finds the host driver;
 # - the layers. With layerStrategy "popularity": nixpkgs' dockerTools.streamLayeredImage (its own
 #   closure includes the config's references), an executable that writes an uncompressed
-#   docker-archive to stdout. Otherwise in two steps, each one `nix-build` of the caller's entry:
+#   docker-archive to stdout. Otherwise in two steps:
 #   1. without `layerPlan`: the layer plan (./plan-layers.nix) over the closure of the root skeleton
 #      *and the config* (so the entrypoint and every store path in Env are in a layer). Its store
 #      path is known at evaluation and covers everything the image is made of, so its hash part is
-#      the default tag;
-#   2. with `layerPlan` (the realised plan of step 1): ./assemble-image.nix, one derivation per layer
-#      (an unchanged layer is never rebuilt) and a small one for config and manifest; the result is
-#      an OCI image layout directory (also a docker-archive when tarred).
-#   Callers pass `layerPlan` through from their own arguments (`--argstr layerPlan …`).
+#      the default tag. The entry's evaluation reads no store path and imports from no derivation:
+#      it also works under restricted and pure evaluation;
+#   2. `nix-build ./assemble-from-plan.nix --argstr layerPlan <plan>` (the realised plan of step 1,
+#      which records the assembly arguments): ./assemble-image.nix, one derivation per layer (an
+#      unchanged layer is never rebuilt) and a small one for config and manifest; the result is an
+#      OCI image layout directory (also a docker-archive when tarred). It evaluates no nixpkgs.
+#   With `layerPlan` (callers pass it through, `--argstr layerPlan …`) the entry returns step 2's
+#   image itself, after checking the plan is its own.
 {
   # pkgs: the package set providing lib, writeShellScript, writeText, symlinkJoin, fakeNss, cacert,
   #   dockerTools.streamLayeredImage, stdenv (hostPlatform: the image architecture; buildPlatform:
@@ -192,7 +195,8 @@ let
       recipe = map (builtins.hashFile "sha256") [ ./assemble-image.nix ./layer.nix ];
     });
   };
-  assembled = import ./assemble-image.nix (assembly // { inherit layerPlan; });
+  # the same derivations as the build's own second step, which skips this evaluation
+  assembled = import ./assemble-from-plan.nix { inherit layerPlan; };
 in
 assert lib.assertMsg (maxLayers >= 2 && maxLayers <= 125) "buildCudaLayeredImage: maxLayers must be within 2..125";
 assert lib.assertMsg (builtins.elem layerStrategy [ "popularity" "equal" "stable" ]) "buildCudaLayeredImage: unknown layerStrategy '${layerStrategy}'";

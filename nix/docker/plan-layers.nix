@@ -29,8 +29,9 @@
   # name: derivation name.
 , name ? "layer-plan-${strategy}-${toString maxLayers}"
   # assembly: what the image is assembled from besides the plan (config, name, tag, the assembly
-  #   recipe's files, …) as a string; it only enters the derivation's hash, so that the plan's store
-  #   path identifies the whole image before anything is built.
+  #   recipe's files, …) as a JSON string: ./assemble-image.nix's arguments but `layerPlan` (and
+  #   `recipe`, the hashes of its files). Written to assembly.json, and part of the derivation's
+  #   hash, so that the plan's store path identifies the whole image before anything is built.
 , assembly ? ""
   # system: the build platform.
 , system ? builtins.currentSystem
@@ -45,8 +46,11 @@ derivation ({
   preferLocalBuild = true;
   allowSubstitutes = false;
   exportReferencesGraph.graph = roots;
+  # assembly.json: what ./assemble-from-plan.nix assembles the image from, next to the plan
   args = [ "-c" ''
+    set -e
     export PATH=${shellPath}
-    exec ${node} ${./layer-planner.js} .attrs.json graph ${strategy} ${toString maxLayers} ${toString maxLayerBytes} appPaths
+    ${node} ${./layer-planner.js} .attrs.json graph ${strategy} ${toString maxLayers} ${toString maxLayerBytes} appPaths
+    ${node} -e 'const a = JSON.parse(require("fs").readFileSync(".attrs.json", "utf8")); require("fs").writeFileSync(a.outputs.out + "/assembly.json", a.assembly)'
   '' ];
 } // (if rootDir == null then { } else { inherit rootDir; }))

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as https from "https";
 import * as os from "os";
 import * as path from "path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { blobBytes } from "../services/registry";
 
 export const ROOT = path.resolve(__dirname, "../..");
@@ -145,7 +146,8 @@ export function toolShims(dir: string): Shims {
     fs.mkdirSync(binDir, { recursive: true });
     const nixLog = path.join(dir, "nix-stderr.log");
     // Nix's stderr is copied (tee) into one log, so tests can read what Nix says it built or fetched.
-    fs.writeFileSync(path.join(binDir, "nix-build"), `#!/bin/bash\necho run >> ${counter}\nexec 2> >(tee -a ${nixLog} >&2)\nexec ${which("nix-build")} "$@"\n`, { mode: 0o755 });
+    // one line per run, with its arguments: a run on a .nix file evaluates it, one on a .drv does not
+    fs.writeFileSync(path.join(binDir, "nix-build"), `#!/bin/bash\necho "run $*" >> ${counter}\nexec 2> >(tee -a ${nixLog} >&2)\nexec ${which("nix-build")} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(binDir, "nix-store"), `#!/bin/bash\nexec 2> >(tee -a ${nixLog} >&2)\nexec ${which("nix-store")} "$@"\n`, { mode: 0o755 });
     const evalCounter = path.join(dir, "nix-instantiate.count");
     fs.writeFileSync(path.join(binDir, "nix-instantiate"), `#!/bin/sh\necho run >> ${evalCounter}\nexec ${which("nix-instantiate")} "$@"\n`, { mode: 0o755 });
@@ -157,7 +159,10 @@ export function toolShims(dir: string): Shims {
         count: () => lines(counter),
         pushes: () => lines(pushCounter),
         slowPush: (seconds) => (seconds === undefined ? fs.rmSync(slow, { force: true }) : fs.writeFileSync(slow, String(seconds))),
-        evaluations: () => lines(evalCounter),
+        // Evaluations of an entry (and of nixpkgs with it): nix-instantiate runs (the program's) and
+        // nix-builds of a .nix file other than the assembly step, which evaluates no nixpkgs.
+        evaluations: () => lines(evalCounter) + (fs.existsSync(counter) ? fs.readFileSync(counter, "utf8").split("\n")
+            .filter((l) => /\.nix(\s|$)/.test(l) && !/assemble-from-plan\.nix/.test(l)).length : 0),
         nixMark: () => (fs.existsSync(nixLog) ? fs.readFileSync(nixLog, "utf8").split("\n").length - 1 : 0),
         nixSince: (mark) => nixActivity(fs.existsSync(nixLog) ? fs.readFileSync(nixLog, "utf8").split("\n").slice(mark) : []),
     };
@@ -493,12 +498,33 @@ export interface Suite {
     password: string;
 }
 
+/**
+ * The app a suite deploys: `seed` is the `local` stack as committed (the seed's project,
+ * nix/build_container.nix on the miniature set); `fixture` is the fixture app of
+ * test/e2e/fixture-app.yaml, for suites whose knobs need it (fault overlays, small layer counts).
+ */
+export type SuiteApp = "seed" | "fixture";
+
+/** Writes the fixture app's nix, image and deployment name over the project copy's local stack config. */
+function useFixtureApp(project: string): void {
+    const file = path.join(project, "Pulumi.local.yaml");
+    const doc = parseYaml(fs.readFileSync(file, "utf8")) as { config: Record<string, unknown> };
+    const fixture = parseYaml(fs.readFileSync(path.join(ROOT, "test/e2e/fixture-app.yaml"), "utf8")) as Record<string, unknown>;
+    doc.config["nix-gpu-deploy:nix"] = fixture["nix-gpu-deploy:nix"];
+    doc.config["nix-gpu-deploy:image"] = fixture["nix-gpu-deploy:image"];
+    (doc.config["nix-gpu-deploy:deployment"] as Record<string, unknown>).name = fixture["deployment-name"];
+    fs.writeFileSync(file, stringifyYaml(doc));
+}
+
 /** Starts a suite (see `Suite`); `tearDownSuite(work, project)` ends it. */
-export async function startSuite(prefix: string): Promise<Suite> {
+export async function startSuite(prefix: string, app: SuiteApp = "fixture"): Promise<Suite> {
     cluster("up");
     const env = readClusterEnv();
     const work = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     const project = copyProject();
+    if (app === "fixture") {
+        useFixtureApp(project);
+    }
     fs.mkdirSync(path.join(work, "state"));
     const shims = toolShims(work);
     const stack = await localStack(project, path.join(work, "state"), [shims.binDir], env);

@@ -56,7 +56,8 @@ describe("local stack: the committed Pulumi.local.yaml is the one that counts (i
         home = path.join(project, ".pulumi-home");
         linkPlugins(home);
         const text = fs.readFileSync(path.join(project, "Pulumi.local.yaml"), "utf8");
-        fs.writeFileSync(path.join(project, "Pulumi.local.yaml"), text.replace("text: hello from the local stack", `text: first ${nonce}`));
+        // a tag of this run: the layer plan and image are new to this machine's store (the layers are not)
+        fs.writeFileSync(path.join(project, "Pulumi.local.yaml"), text.replace("    name: ml/myproject\n", `    name: ml/myproject\n    tag: t-${nonce}\n`));
     });
     after(() => {
         try {
@@ -71,23 +72,25 @@ describe("local stack: the committed Pulumi.local.yaml is the one that counts (i
     it("local:up deploys a fresh copy, with the build's and the push's summaries and the run's one line", () => {
         const out = npm("local:up");
         show("local:up", out, /nix-build: \d|push: \d|nix-gpu-deploy: (done|built)|rollout ml-local|warning/);
-        assert.match(out, /nix-build: 0 of \d+ derivations built, 0 of 0 paths fetched, [\d.]+ s; building fixture-/, "a progress line as the build starts");
-        assert.match(out, /push: \d+ of 13 layers done \(\d+ sent, /, "a progress line as the push starts");
+        // issue #21: the seed's project (nix/build_container.nix on the miniature set)
+        assert.match(out, /nix-build: 0 of \d+ derivations built, 0 of 0 paths fetched, [\d.]+ s; building myproject-/, "a progress line as the build starts");
+        assert.match(out, /push: \d+ of (\d+) layers done \(\d+ sent, /, "a progress line as the push starts");
         assert.match(out, /nix-gpu-deploy: done: nix-build finished: built \d+ derivations?, fetched 0 paths \(0 B\)/);
-        assert.match(out, /nix-gpu-deploy: done: push finished: pushed 13 of 13 layers \([\d.]+ [KM]iB\), 0 already in the registry/);
-        assert.match(out, /nix-gpu-deploy: built \d+ derivations, fetched 0 paths \(0 B\), pushed 13 of 13 layers \([\d.]+ [KM]iB\), [\d.]+ s in the build and push/);
-        assert.match(out, /rollout ml-local\/fixture: 2\/2 updated, 2\/2 available/);
+        assert.match(out, /nix-gpu-deploy: done: push finished: pushed (\d+) of \1 layers \([\d.]+ [KM]iB\), 0 already in the registry/);
+        assert.match(out, /nix-gpu-deploy: built \d+ derivations, fetched 0 paths \(0 B\), pushed (\d+) of \1 layers \([\d.]+ [KM]iB\), [\d.]+ s in the build and push/);
+        assert.match(out, /rollout ml-local\/myproject: 2\/2 updated, 2\/2 available/);
         assert.doesNotMatch(out, /warning: using pulumi-resource|is expected to have version/, "no plugin warnings");
         assert.doesNotMatch(fs.readFileSync(path.join(project, "Pulumi.local.yaml"), "utf8"), /^\s*secure:|^encryptionsalt:/m, "no ciphertext or salt in the committed file");
     });
 
     it("an edit of the committed file shows in local:preview --diff as data, with no identical-looking -/+ pair and no plugin warning", () => {
         const file = path.join(project, "Pulumi.local.yaml");
-        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace(`text: first ${nonce}`, `text: second ${nonce}`));
+        // an ffmpeg feature switch, as a user edits the stack file
+        fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("features: [withX264]", "features: [withX264, withOpus]"));
         const out = npm("local:preview", "--", "--diff");
-        show("local:preview -- --diff (diff lines of the build)", out, /NGD_ARG_overlays|~ text:|~ drv:|overlay greeting:|rollout:|layers \(forecast/);
-        assert.match(out, new RegExp(`~ text: "first ${nonce}" => "second ${nonce}"`), "the overlay argument, key by key");
-        assert.match(out, new RegExp(`overlay greeting: text "first ${nonce}" → "second ${nonce}"`), "and in words");
+        show("local:preview -- --diff (diff lines of the build)", out, /NGD_ARG_overlays|features|withOpus|~ drv:|overlay ffmpeg:|rollout:|layers \(forecast|from source/);
+        assert.match(out, /\+ \[1\]: "withOpus"/, "the overlay argument, key by key");
+        assert.match(out, /overlay ffmpeg: features \["withX264"\] → \["withX264","withOpus"\]/, "and in words");
         assert.deepStrictEqual(identicalLookingPairs(out), [], "no -/+ pair looks identical");
         assert.doesNotMatch(out, /warning: using pulumi-resource/);
         assert.doesNotMatch(out, /^\s*[~+-]\s*create\s*:/m, "the scripts did not change");
@@ -97,9 +100,10 @@ describe("local stack: the committed Pulumi.local.yaml is the one that counts (i
 
     it("the next local:up rolls the edit out, pushing only the changed layers", () => {
         const out = npm("local:up");
-        show("local:up after the edit", out, /nix-build: \d|push: \d|nix-gpu-deploy: (done|built)|rollout ml-local\/fixture: 2\/2 updated, 2\/2 available, 2 total$/);
-        assert.match(out, /push finished: pushed [1-4] of 13 layers \([\d.]+ (B|KiB)\), \d+ already in the registry/);
-        assert.match(out, /rollout ml-local\/fixture: 2\/2 updated, 2\/2 available/);
+        show("local:up after the edit", out, /nix-build: \d|push: \d|nix-gpu-deploy: (done|built)|rollout ml-local\/myproject: 2\/2 updated, 2\/2 available, 2 total$/);
+        const pushed = /push finished: pushed (\d+) of (\d+) layers \([\d.]+ (B|KiB)\), \d+ already in the registry/.exec(out);
+        assert.ok(pushed !== null && Number(pushed[1]) >= 1 && Number(pushed[1]) <= 6 && Number(pushed[2]) > 20, `only ffmpeg's layers and what changes with it: ${pushed?.[0]}`);
+        assert.match(out, /rollout ml-local\/myproject: 2\/2 updated, 2\/2 available/);
         const again = npm("local:preview");
         assert.match(again, /^\s*\d+ unchanged\s*$/m);
         assert.doesNotMatch(again, /to update|to replace|to create|to delete/, "a no-op after the rollout");
@@ -108,10 +112,10 @@ describe("local stack: the committed Pulumi.local.yaml is the one that counts (i
     it("a new (empty) rehearsal cluster: the next local:up says so, reads it again and pushes the image again", () => {
         cluster("up");
         const out = npm("local:up");
-        show("local:up on a new cluster", out, /rehearsal cluster is not the one|push finished|rollout ml-local\/fixture: 2\/2 updated, 2\/2 available, 2 total$/);
+        show("local:up on a new cluster", out, /rehearsal cluster is not the one|push finished|rollout ml-local\/myproject: 2\/2 updated, 2\/2 available, 2 total$/);
         assert.match(out, /local stack: the rehearsal cluster is not the one this stack last ran against/);
-        assert.match(out, /push finished: pushed 13 of 13 layers/, "the new registry gets the image");
-        assert.match(out, /rollout ml-local\/fixture: 2\/2 updated, 2\/2 available/);
+        assert.match(out, /push finished: pushed (\d+) of \1 layers/, "the new registry gets the image");
+        assert.match(out, /rollout ml-local\/myproject: 2\/2 updated, 2\/2 available/);
         const again = npm("local:preview");
         assert.doesNotMatch(again, /rehearsal cluster is not the one|to update|to replace|to create/, "then a no-op");
     });

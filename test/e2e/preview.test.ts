@@ -1,9 +1,13 @@
 // Issue #13, against the real engine and the rehearsal cluster: what `pulumi preview --diff` says
-// for an overlay argument change, a comment-only edit, a pin change and a no-op.
+// for an overlay argument change, a comment-only edit, a pin change and a no-op. Issue #21: on the
+// seed's project (nix/build_container.nix on the miniature set, the `local` stack as committed):
+// the overlay changes are an ffmpeg feature switch and a torch replacement, and every preview and
+// `up` counts its evaluations of the entry (≤ 1 on a change, 0 on a no-op).
 import { Stack } from "@pulumi/pulumi/automation";
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { ClusterEnv, Shims, startSuite, tearDownSuite } from "./harness";
 
 describe("preview: explains a change in words, and says nothing when nothing changed (issue #13)", function () {
@@ -13,8 +17,6 @@ describe("preview: explains a change in words, and says nothing when nothing cha
     let work: string;
     let stack: Stack;
     let shims: Shims;
-    const nonce = `${process.pid}-${Date.now()}`;
-    const text = (t: string) => `${t} (${nonce})`;
     const HEADER = "nix-gpu-deploy: what this change does";
     const changes = (summary: Record<string, number>) => Object.entries(summary).filter(([op, n]) => op !== "same" && n > 0);
     /** Our diagnostic block, as the CLI prints it (each line indented under the resource). */
@@ -40,12 +42,28 @@ describe("preview: explains a change in words, and says nothing when nothing cha
         return { out: `${r.stdout}\n${r.stderr}`, explained, summary: r.changeSummary, evaluations: shims.evaluations() - e0 };
     };
 
+    /** An edit of the stack file itself (the project copy's Pulumi.local.yaml), as a user makes it. */
+    const editOverlays = (f: (overlays: Array<{ name: string; args?: Record<string, unknown> }>) => void) => {
+        const file = path.join(project, "Pulumi.local.yaml");
+        const doc = parseYaml(fs.readFileSync(file, "utf8")) as { config: Record<string, { overlays: Array<{ name: string; args?: Record<string, unknown> }> }> };
+        f(doc.config["nix-gpu-deploy:nix"].overlays);
+        fs.writeFileSync(file, stringifyYaml(doc));
+    };
+    /** An `up`, with the evaluations of the entry it made (printed). */
+    const up = async (what: string) => {
+        const e0 = shims.evaluations();
+        const b0 = shims.count();
+        await stack.up({ color: "never" });
+        const evaluations = shims.evaluations() - e0;
+        console.log(`      [up: ${what}] ${evaluations} evaluation(s) of the entry, ${shims.count() - b0} nix-build run(s)`);
+        return evaluations;
+    };
+
     before(async () => {
-        ({ env, work, project, shims, stack } = await startSuite("ngd-preview-"));
+        ({ env, work, project, shims, stack } = await startSuite("ngd-preview-", "seed"));
         await stack.setConfig("kubeconfig", { value: fs.readFileSync(env.NGD_KUBECONFIG, "utf8"), secret: true });
         await stack.setConfig("deployment.rolloutTimeoutSeconds", { value: "60" }, true);
-        await stack.setConfig("nix.overlays[0].args.text", { value: text("first") }, true);
-        await stack.up({ color: "never" });
+        await up("the seed's project, first");
     });
 
     after(async () => {
@@ -56,33 +74,45 @@ describe("preview: explains a change in words, and says nothing when nothing cha
         }
     });
 
-    it("no-op: no diff, no explanation, and no evaluation (the cached one is used)", async () => {
+    it("no-op: no diff, no explanation, and no evaluation (the cached one is used), in the preview and the up", async () => {
         const p = await preview("no-op");
         assert.deepStrictEqual(changes(p.summary), [], p.out);
         assert.deepStrictEqual(p.explained, []);
         assert.ok(!p.out.includes(HEADER));
         assert.strictEqual(p.evaluations, 0, "a no-op preview does not evaluate");
+        assert.strictEqual(await up("no-op"), 0, "a no-op up does not evaluate");
     });
 
-    it("an overlay argument: names the overlay and old → new value, lists the derivations Nix will build, then what rolls out", async () => {
-        await stack.setConfig("nix.overlays[0].args.text", { value: text("second") }, true);
-        const p = await preview("overlay argument");
-        assert.strictEqual(p.evaluations, 1, "a real change evaluates");
+    it("an ffmpeg feature switch: names the overlay and old → new switches, lists what Nix builds (ffmpeg and what uses it), then what rolls out", async () => {
+        editOverlays((o) => { (o.find((x) => x.name === "ffmpeg") as unknown as { args: { features: string[] } }).args.features = ["withX264", "withOpus"]; });
+        const p = await preview("ffmpeg switch");
+        assert.strictEqual(p.evaluations, 1, "a real change evaluates once");
         assert.strictEqual(p.explained[0], HEADER, p.out.slice(-3000));
-        assert.strictEqual(p.explained[1], `overlay greeting: text ${JSON.stringify(text("first"))} → ${JSON.stringify(text("second"))}`);
+        assert.strictEqual(p.explained[1], 'overlay ffmpeg: features ["withX264"] → ["withX264","withOpus"]');
         assert.match(p.explained[2], /^to build \((\d+) derivations?\): (.*)$/);
-        assert.match(p.explained[2], /fixture-app/);
-        assert.match(p.explained[2], /fixture-layer-plan/);
-        assert.match(p.explained.join("\n"), /\nlayers \(forecast from the previous image's plan\): [1-4] of \d+ change \([^)]*fixture-app[^)]*\); about [\d.]+ (B|KiB) to push plus the image config; \d+ reused\n/);
-        assert.match(p.explained.join("\n"), /rollout: Deployment ml-local\/fixture, 2 replicas, RollingUpdate \(maxSurge 0\): one pod at a time; the other old pod keeps serving/);
+        assert.match(p.explained[2], /ffmpeg-7\.1/);
+        assert.match(p.explained[2], /myproject-layer-plan/);
+        assert.doesNotMatch(p.explained[2], /python3\.12-torch-2\.5\.1\.drv|python3\.12-numpy/, "nothing that does not use ffmpeg");
+        assert.ok(p.explained.some((l) => /^from source: overlay ffmpeg rebuilds ffmpeg/.test(l)), p.explained.join("\n"));
+        assert.match(p.explained.join("\n"), /\nlayers \(forecast from the previous image's plan\): \d+ of \d+ change \([^)]*ffmpeg[^)]*\)/);
+        assert.match(p.explained.join("\n"), /rollout: Deployment ml-local\/myproject, 2 replicas, RollingUpdate \(maxSurge 0\): one pod at a time; the other old pod keeps serving/);
         assert.doesNotMatch(p.out, /NGD_OVERLAY_|sha256:[a-f0-9]{64} args:/, "no hashes in the diff");
-        await stack.up({ color: "never" });
+        assert.ok(await up("ffmpeg switch") <= 1, "the up builds the derivation the program evaluated: no second evaluation");
+    });
+
+    it("a torch replacement: dropping replaceTorch builds torch from source, said before it starts", async () => {
+        editOverlays((o) => { o.splice(o.findIndex((x) => x.name === "replaceTorch"), 1); });
+        const p = await preview("torch replacement");
+        assert.strictEqual(p.evaluations, 1);
+        assert.strictEqual(p.explained[1], "overlay replaceTorch: removed", p.explained.join("\n"));
+        assert.match(p.explained[2], /^to build \(\d+ derivations?\): .*python3\.12-torch-2\.5\.1/);
+        assert.ok(await up("torch from source") <= 1);
     });
 
     it("a comment-only edit: names the file, nothing to build, and no resource changes", async () => {
-        fs.appendFileSync(path.join(project, "test/fixture/overlay/greeting.nix"), "# a comment only\n");
+        fs.appendFileSync(path.join(project, "nix/overlay/ffmpeg.nix"), "# a comment only\n");
         const p = await preview("comment-only edit");
-        assert.deepStrictEqual(p.explained, [HEADER, "nix file changed: test/fixture/overlay/greeting.nix", "the image derivation is unchanged: nothing to build, nothing rolls out"]);
+        assert.deepStrictEqual(p.explained, [HEADER, "nix file changed: nix/overlay/ffmpeg.nix", "the image derivation is unchanged: nothing to build, nothing rolls out"]);
         assert.deepStrictEqual(changes(p.summary), [], "nothing is rebuilt or rolled out");
         await stack.up({ color: "never" });
     });

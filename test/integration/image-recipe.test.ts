@@ -179,6 +179,39 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         assert.ok(packed(realEntry()).includes(shellEnv), `${shellEnv} is the image's Python environment`);
     });
 
+    it("issue #21: the entry under restricted evaluation and as a flake output is the same derivation, so the same image", () => {
+        const sources = path.join(ROOT, "test/fixture/nixpkgs/sources.nix");
+        const plain = sh("nix-instantiate", [...NIX, path.join(ROOT, "nix/build_container.nix"), "--argstr", "sourcesFile", sources]).trim();
+        // restricted: only the project, the host tools and GitHub (pinned, hash-checked fetches) may be read;
+        // the entry reads no store path and imports from no derivation (the plan is read by step 2 only)
+        const tools = fs.realpathSync("/nix/var/nix/gcroots/nix-gpu-deploy-host-tools");
+        const restricted = sh("nix-instantiate", [...NIX, "--option", "restrict-eval", "true", "--option", "allowed-uris", "https://github.com/",
+            "-I", ROOT, "-I", "/nix/var/nix/gcroots/nix-gpu-deploy-host-tools", "-I", tools,
+            path.join(ROOT, "nix/build_container.nix"), "--argstr", "sourcesFile", sources]).trim().split("\n").pop();
+        assert.strictEqual(restricted, plain);
+        // a flake whose output is the entry (the project as a git input, copied to the store). --impure
+        // only for the miniature set's host tools, found through a GC root outside the flake.
+        const flake = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-flake-"));
+        try {
+            fs.writeFileSync(path.join(flake, "flake.nix"), `{
+  inputs.project = { url = "git+file://${ROOT}"; flake = false; };
+  outputs = { self, project }: {
+    packages.x86_64-linux.layerPlan = import "\${project}/nix/build_container.nix" { sources = import "\${project}/test/fixture/nixpkgs/sources.nix"; };
+  };
+}
+`);
+            const viaFlake = sh("nix", ["--extra-experimental-features", "nix-command flakes", "eval", "--raw", "--impure", ...NIX,
+                `path:${flake}#packages.x86_64-linux.layerPlan.drvPath`]).trim();
+            assert.strictEqual(viaFlake, plain);
+        } finally {
+            fs.rmSync(flake, { recursive: true, force: true });
+        }
+        // one plan, one image: step 2 assembles from the plan alone
+        const plan = sh("nix-build", ["--no-out-link", ...NIX, plain]).trim();
+        const image = sh("nix-build", ["--no-out-link", ...NIX, path.join(ROOT, "nix/docker/assemble-from-plan.nix"), "--argstr", "layerPlan", plan]).trim();
+        assert.strictEqual(image, realEntry(["--argstr", "sourcesFile", sources]), "the same image as the two steps through the entry");
+    });
+
     it("defect 7: layers store hard-linked files as files (bytes independent of nix-store --optimise)", () => {
         const expr = `let
             run = (import ${ROOT}/test/fixture/lib.nix { }).run;

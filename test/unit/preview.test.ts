@@ -5,6 +5,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { parse as parseYaml } from "yaml";
 import { CLOSURE_END, NixArgs, nixDryRunScript } from "../../components/exec";
 import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pinsIn, rolloutLine, sourceBuildNotes } from "../../components/explain";
 import { fingerprintNixFile } from "../../components/fingerprint";
@@ -211,9 +212,10 @@ describe("issue #13: the previous record", () => {
 describe("issue #13: the program prints the explanation on a preview, from the last up's record", function () {
     this.timeout(120000);
     const secretKeys = ["nix-gpu-deploy:registryPassword", "nix-gpu-deploy:kubeconfig"];
+    // the fixture app (its greeting overlay takes free text), as the knob suites deploy it
     const withText = (text: string) => {
         const cfg = stackConfig("local");
-        const nix = JSON.parse(cfg["nix-gpu-deploy:nix"]);
+        const nix = (parseYaml(fs.readFileSync(path.join(ROOT, "test/e2e/fixture-app.yaml"), "utf8")) as Record<string, { overlays: Array<{ args: { text: string } }> }>)["nix-gpu-deploy:nix"];
         nix.overlays[0].args.text = text;
         return { ...cfg, "nix-gpu-deploy:nix": JSON.stringify(nix), "nix-gpu-deploy:registryPassword": "x", "nix-gpu-deploy:kubeconfig": "apiVersion: v1" };
     };

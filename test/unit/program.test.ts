@@ -51,9 +51,12 @@ describe("the program under mocks, per shipped stack", function () {
         for (const [stack, run] of Object.entries(runs)) {
             const build = find(run, "command:local:Command", "-image-build");
             // The script is the same text for every stack; what differs is its environment, as data.
-            assert.ok(build.inputs.create.includes(`\nngd_image=$(ngd_nix_build --no-build-output --option log-lines 60 --out-link "$ngd_plan_root" "$NGD_ENTRY" --argstr`), `${stack}: ${build.inputs.create}`);
-            assert.ok(build.inputs.create.includes(`\n  ngd_image=$(ngd_nix_build --no-build-output --option log-lines 60 --no-out-link "$NGD_ENTRY" --argstr`), `${stack}: ${build.inputs.create}`);
-            assert.ok(build.inputs.create.includes(`--argstr layerPlan "$ngd_image")`), `${stack}: the image assembled from the plan`);
+            // issue #21: the derivation the program evaluated, else the entry; the image assembled from
+            // the plan without a second evaluation (or by the entry's own second step)
+            assert.ok(build.inputs.create.includes(`\n  ngd_image=$(ngd_nix_build --no-build-output --option log-lines 60 --out-link "$ngd_plan_root" "$NGD_DRV")`), `${stack}: ${build.inputs.create}`);
+            assert.ok(build.inputs.create.includes(`\n  ngd_image=$(ngd_nix_build --no-build-output --option log-lines 60 --out-link "$ngd_plan_root" "$NGD_ENTRY" --argstr`), `${stack}: ${build.inputs.create}`);
+            assert.ok(build.inputs.create.includes(`/nix/docker/assemble-from-plan.nix --argstr layerPlan "$ngd_plan")`), `${stack}: the image assembled from the plan`);
+            assert.ok(build.inputs.create.includes(`\n    ngd_image=$(ngd_nix_build --no-build-output --option log-lines 60 --no-out-link "$NGD_ENTRY" --argstr`), `${stack}: ${build.inputs.create}`);
             assert.strictEqual(build.inputs.create, find(runs.local, "command:local:Command", "-image-build").inputs.create, `${stack}: one script for every stack`);
             const cfg = stackConfig(stack);
             const nix = JSON.parse(cfg["nix-gpu-deploy:nix"]);
@@ -68,11 +71,13 @@ describe("the program under mocks, per shipped stack", function () {
             assert.strictEqual(env.NGD_NIX_CONFIG, stack === "local" ? "substituters = \nsandbox = true" : undefined, `${stack}: Nix settings`);
             assert.match(env.NGD_PROGRESS, /\/components\/progress-filter\.js$/);
             // the plan's GC root lives in the command's private directory, removed on exit; nothing else leaves a link
-            assert.deepStrictEqual(build.inputs.create.match(/--out-link \S+/g), ['--out-link "$ngd_plan_root"']);
+            assert.deepStrictEqual(build.inputs.create.match(/--out-link \S+/g), ['--out-link "$ngd_plan_root"', '--out-link "$ngd_plan_root"'], "the evaluated derivation's, or the entry's");
             assert.ok(build.inputs.create.includes(`ngd_plan_root="$tmp/layer-plan"`));
             assert.match(build.inputs.triggers[0].drv, /^\/nix\/store\/[a-z0-9]{32}-.*\.drv$/);
             assert.deepStrictEqual(build.inputs.triggers[1], { layering: { maxLayers: image.maxLayers, strategy: "stable" } });
-            assert.deepStrictEqual(Object.keys(env).filter((k) => !/^NGD_(ENTRY|ARG_[A-Za-z]+|NIX_CONFIG|PROGRESS|GC_ROOT)$/.test(k)), [], "no hashes in the build's diff");
+            assert.deepStrictEqual(Object.keys(env).filter((k) => !/^NGD_(ENTRY|ARG_[A-Za-z]+|NIX_CONFIG|PROGRESS|GC_ROOT|DRV)$/.test(k)), [], "no hashes in the build's diff");
+            // issue #21: the one hash: the derivation the program evaluated, built as it is (no second evaluation)
+            assert.strictEqual(env.NGD_DRV, build.inputs.triggers[0].drv);
             // issue #21: the stack's own GC root directory; the build is deleted (its roots dropped) before its replacement
             assert.match(env.NGD_GC_ROOT, new RegExp(`/nix-gpu-deploy/gcroots/organization/nix-gpu-deploy/${stack}$`));
             assert.match(build.inputs.delete, /rm -f "\$NGD_GC_ROOT\/image" "\$NGD_GC_ROOT\/plan"/);
@@ -93,7 +98,7 @@ describe("the program under mocks, per shipped stack", function () {
 
     it("pins the Deployment's image by digest and tags by the Nix output hash", () => {
         const reg: Record<string, [string, string]> = {
-            local: ["127.0.0.1:5001", "ml/fixture"],
+            local: ["127.0.0.1:5001", "ml/myproject"],
             a100: ["registry.a100.example.com", "ml/myproject"],
             h100: ["registry.h100.example.com:5000", "inference/myproject"],
         };

@@ -99,7 +99,7 @@ describe("issue #9: the image is realised where the local store lost it", () => 
         assert.ok(!fs.existsSync(out));
         const r = run(script, { ...buildEnv, NGD_IMAGE: out });
         assert.strictEqual(r.status, 0, r.stderr);
-        assert.match(r.stderr, /is not in the local Nix store: building it again/);
+        assert.match(r.stderr, /is not in the local Nix store: fetching it from the caches, else building it again/);
         assert.strictEqual(fs.readFileSync(path.join(out, "built"), "utf8"), `built from ${plan}\n`);
     });
     it("fails with a message when building again gives another image (the Nix files changed)", function () {
