@@ -404,33 +404,43 @@ export function nixBuildScript(build: ImageBuild): string {
     ]);
 }
 
+/** Shell line: `ngd_root_id`, the id of this build's GC roots: the hash part of NGD_DRV ("current" without). */
+const GC_ROOT_ID_LINE = `ngd_root_id=$(basename "\${NGD_DRV:-current}" | cut -c1-32)`;
+
 /**
  * Shell lines (after `imageBuildLines`) that keep the built image, and the layer plan the next
- * preview's forecast reads, from garbage collection: indirect GC roots `image` and `plan` in the
- * stack's own directory NGD_GC_ROOT, replacing an earlier `up`'s. One image per stack is kept, so a
+ * preview's forecast reads, from garbage collection: indirect GC roots `image-<id>` and `plan-<id>`
+ * in the stack's own directory NGD_GC_ROOT, where <id> names the evaluated derivation (NGD_DRV).
+ * Every other root there (an earlier `up`'s) is removed: one image per stack is kept, so a
  * `nix-collect-garbage` between two `up`s recompresses nothing, and an image no stack runs any more
  * is collectable. Nothing without NGD_GC_ROOT.
  */
 export function gcRootLines(): string[] {
     return [
         `if [ -n "\${NGD_GC_ROOT:-}" ]; then`,
+        `  ${GC_ROOT_ID_LINE}`,
         `  mkdir -p "$NGD_GC_ROOT"`,
-        `  nix-store --realise "$ngd_image" --add-root "$NGD_GC_ROOT/image" >/dev/null`,
-        `  if [ -n "$ngd_plan" ]; then nix-store --realise "$ngd_plan" --add-root "$NGD_GC_ROOT/plan" >/dev/null; else rm -f "$NGD_GC_ROOT/plan"; fi`,
+        `  nix-store --realise "$ngd_image" --add-root "$NGD_GC_ROOT/image-$ngd_root_id" >/dev/null`,
+        `  if [ -n "$ngd_plan" ]; then nix-store --realise "$ngd_plan" --add-root "$NGD_GC_ROOT/plan-$ngd_root_id" >/dev/null; fi`,
+        `  for ngd_l in "$NGD_GC_ROOT"/image-* "$NGD_GC_ROOT"/plan-*; do`,
+        `    case "$ngd_l" in "$NGD_GC_ROOT/image-$ngd_root_id"|"$NGD_GC_ROOT/plan-$ngd_root_id") ;; *) rm -f "$ngd_l" ;; esac`,
+        `  done`,
         `fi`,
     ];
 }
 
 /**
- * The build step's delete (a `destroy`, or a replaced build, deleted before its replacement is
- * built): removes the stack's GC roots, and its directory once it is empty.
+ * The build step's delete (a `destroy`, or a replaced build, deleted after its replacement was
+ * built): removes this build's GC roots (named by its NGD_DRV; a newer build's stay), and the stack's
+ * directory once it is empty.
  */
 export function gcRootDeleteScript(): string {
     return shScript([
         `[ -n "\${NGD_GC_ROOT:-}" ] || exit 0`,
-        `rm -f "$NGD_GC_ROOT/image" "$NGD_GC_ROOT/plan"`,
+        GC_ROOT_ID_LINE,
+        `rm -f "$NGD_GC_ROOT/image-$ngd_root_id" "$NGD_GC_ROOT/plan-$ngd_root_id"`,
         `rmdir "$NGD_GC_ROOT" 2>/dev/null || true`,
-        `echo "removed the stack's GC roots in $NGD_GC_ROOT" >&2`,
+        `echo "removed this build's GC roots in $NGD_GC_ROOT" >&2`,
     ]);
 }
 

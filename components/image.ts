@@ -77,8 +77,7 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         this.build = new command.local.Command(`${name}-build`, {
             create: boundedOutput(nixBuildScript(this.rebuild)),
             // The image stays in the store while the stack runs it: delete (destroy, or the replaced
-            // build of an earlier up, before the new one) drops the stack's GC roots, and Nix may then
-            // collect it.
+            // build of an earlier up) drops that build's GC roots, and Nix may then collect it.
             delete: gcRootDeleteScript(),
             triggers: deps.drvPath.apply((drv) => buildTriggers(drv, args.layering)),
             environment: { ...buildEnv, ...gcRoots, ...secrets },
@@ -86,9 +85,6 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
             addPreviousOutputInEnv: false,
         }, {
             parent: this,
-            // A replaced build is deleted (its roots dropped) before the new one roots its image: a
-            // delete after it would drop the new roots (the delete cannot tell them apart).
-            deleteBeforeReplace: true,
             // The roots stay where the first `up` made them: `pulumi stack rename` moves nothing and
             // changes nothing; destroy removes them from there.
             ignoreChanges: ["environment.NGD_GC_ROOT"],

@@ -19,16 +19,19 @@ describe("issue #21: one GC root per stack, replaced by the next up, removed by 
     const salt = `${process.pid}-${Date.now()}`;
     const build = (bump: string): ImageBuild => ({ entryAbs: FIXTURE, args: { argstr: { bump, salt }, settings: { substituters: [] } } });
     /** The build step's create, as the Command runs it: the image path on stdout, Nix's log on stderr. */
+    /** The evaluated derivation of a build, as the program hands it over (NGD_DRV). */
+    const drvOf = (b: ImageBuild) => execFileSync("nix-instantiate", ["--option", "substituters", "", FIXTURE, ...Object.entries(b.args.argstr).flatMap(([k, v]) => ["--argstr", k, v])], { encoding: "utf8" }).trim();
     const up = (b: ImageBuild) => {
+        const drv = drvOf(b);
         const r = spawnSync("/bin/sh", ["-c", nixBuildScript(b)], {
-            encoding: "utf8", env: { ...process.env, ...buildEnvironment(b), NGD_GC_ROOT: rootDir, NGD_PROGRESS_OFF: "1" },
+            encoding: "utf8", env: { ...process.env, ...buildEnvironment(b), NGD_DRV: drv, NGD_GC_ROOT: rootDir, NGD_PROGRESS_OFF: "1" },
         });
         assert.strictEqual(r.status, 0, r.stderr);
-        return { image: r.stdout.trim(), built: (r.stderr.match(/^building '/gm) ?? []).length };
+        return { image: r.stdout.trim(), built: (r.stderr.match(/^building '/gm) ?? []).length, id: path.basename(drv).slice(0, 32) };
     };
-    /** The build step's delete: destroy, or a replaced build before its replacement is built. */
-    const destroy = () => {
-        const r = spawnSync("/bin/sh", ["-c", gcRootDeleteScript()], { encoding: "utf8", env: { ...process.env, NGD_GC_ROOT: rootDir } });
+    /** The build step's delete (destroy, or a replaced build after its replacement), with that build's environment. */
+    const destroy = (b: ImageBuild) => {
+        const r = spawnSync("/bin/sh", ["-c", gcRootDeleteScript()], { encoding: "utf8", env: { ...process.env, NGD_DRV: drvOf(b), NGD_GC_ROOT: rootDir } });
         assert.strictEqual(r.status, 0, r.stderr);
     };
     /** What a garbage collection would take of these paths: `nix-store --delete` refuses live ones. */
@@ -41,12 +44,12 @@ describe("issue #21: one GC root per stack, replaced by the next up, removed by 
     it("keeps the image and its plan; a collection between two ups takes nothing, and the second up builds nothing", () => {
         const first = up(build("b03"));
         assert.ok(first.built > 0);
-        assert.deepStrictEqual(roots(), ["image", "plan"]);
-        assert.strictEqual(fs.realpathSync(path.join(rootDir, "image")), first.image);
+        assert.deepStrictEqual(roots(), [`image-${first.id}`, `plan-${first.id}`]);
+        assert.strictEqual(fs.realpathSync(path.join(rootDir, `image-${first.id}`)), first.image);
         const plan = fs.readFileSync(path.join(first.image, "layer-plan"), "utf8").trim();
-        assert.strictEqual(fs.realpathSync(path.join(rootDir, "plan")), plan);
+        assert.strictEqual(fs.realpathSync(path.join(rootDir, `plan-${first.id}`)), plan);
         const printed = execFileSync("nix-store", ["--gc", "--print-roots"], { encoding: "utf8" });
-        assert.ok(printed.includes(`${path.join(rootDir, "image")} -> ${first.image}`), "registered with Nix as a GC root");
+        assert.ok(printed.includes(`${path.join(rootDir, `image-${first.id}`)} -> ${first.image}`), "registered with Nix as a GC root");
         const layers = layersOf(first.image);
         assert.ok(layers.length >= 12);
         const gc = collect([first.image, plan, ...layers]);
@@ -58,16 +61,18 @@ describe("issue #21: one GC root per stack, replaced by the next up, removed by 
         assert.strictEqual(up(build("b03")).built, 0, "no layer recompressed, nothing rebuilt");
     });
 
-    it("a changed image: the old build's delete drops the roots, the new build roots its image; destroy drops them, and Nix may collect it", () => {
-        const first = fs.realpathSync(path.join(rootDir, "image"));
-        // replace: the old build is deleted first (deleteBeforeReplace), then the new one built
-        destroy();
-        const second = up(build("b07"));
+    it("a changed image: the new build roots its image and drops the old roots; the old build's delete leaves them; destroy drops them, and Nix may collect it", () => {
+        const old = build("b03");
+        const first = fs.realpathSync(path.join(rootDir, roots()[0]));
+        // replace (create before delete): the new build first, then the old build's delete
+        const next = build("b07");
+        const second = up(next);
         assert.notStrictEqual(second.image, first);
-        assert.deepStrictEqual(roots(), ["image", "plan"], "one image per stack");
-        assert.strictEqual(fs.realpathSync(path.join(rootDir, "image")), second.image);
+        assert.deepStrictEqual(roots(), [`image-${second.id}`, `plan-${second.id}`], "one image per stack");
+        destroy(old);
+        assert.deepStrictEqual(roots(), [`image-${second.id}`, `plan-${second.id}`], "the replaced build's delete leaves the new roots");
         assert.strictEqual(collect([first]).status, 0, "the replaced image is collectable");
-        destroy();
+        destroy(next);
         assert.ok(!fs.existsSync(rootDir), "the stack's directory is gone");
         const gc = collect([second.image]);
         assert.strictEqual(gc.status, 0, gc.stderr);
