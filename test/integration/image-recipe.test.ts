@@ -2,7 +2,7 @@
 // packages/doctr.nix → docker/buildCudaLayeredImage.nix) against the miniature package set
 // (test/fixture/nixpkgs, on nixpkgs' real lib) and checks the image it makes.
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -294,6 +294,18 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         }
         const all = closure(env);
         assert.ok(all.some((p) => /-python3\.12-opencv-4/.test(p)) && !all.some((p) => /opencv-cuda/.test(p)), "opencv4 without CUDA");
+    });
+
+    it("issue #21: a runtime dependency's version constraint is checked, as nixpkgs' pythonRuntimeDepsCheckHook does", () => {
+        // docTR 0.8.1 asks for numpy>=1.16.0,<2.0.0: a numpy 2 in the set fails its build, naming both
+        const expr = `let d = import ${ROOT}/nix/dependencies.nix { sources = import ${ROOT}/test/fixture/nixpkgs/sources.nix; overlays = [ ]; };
+            py = d.pkgs.python3.override { packageOverrides = self: super: {
+              numpy = super.buildPythonPackage { pname = "numpy"; version = "2.1.3"; format = "other"; src = super.numpy.src; };
+            }; };
+          in py.pkgs.doctr`;
+        const r = spawnSync("nix-build", ["--no-out-link", ...NIX, "-E", expr], { encoding: "utf8" });
+        assert.notStrictEqual(r.status, 0);
+        assert.match(r.stderr, /numpy<2\.0\.0 not satisfied by version 2\.1\.3/);
     });
 
     it("defect 6: pytorch-lightning is unstable's recipe inside the stable set, with one torch (torch-bin)", () => {
