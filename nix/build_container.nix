@@ -36,13 +36,13 @@
 , sources ? (if sourcesFile == "" then import ./sources.nix { } else import sourcesFile)
 }:
 let
+  overlayList = builtins.fromJSON overlays;
   projectDependencies = import ./dependencies.nix {
-    overlays = builtins.fromJSON overlays;
+    overlays = overlayList;
     cudaCapabilities = builtins.fromJSON cudaCapabilities;
     pythonPackages = builtins.fromJSON pythonPackages;
     inherit sources system python;
   };
-  overlayList = builtins.fromJSON overlays;
   # NVENC/NVDEC need the driver's video libraries, which the toolkit mounts only for "video".
   ffmpegUsesGpu = builtins.any (o: o.name == "ffmpeg" && (o.args.cuda or true)) overlayList;
   inherit (projectDependencies) pkgs;

@@ -40,15 +40,15 @@ let
     cudaSupport = true;
   } // (if cudaCapabilities == [ ] then { } else { inherit cudaCapabilities; });
 
-  # pytorch-lightning's recipe from the unstable tree, called inside the stable Python set: its
-  # dependencies (torch included) are the stable set's, so the closure holds one torch and the
-  # unstable tree is only read for this one file, never evaluated as a package set.
   # Unstable's recipes name their GitHub sources with `fetchFromGitHub { tag = …; }`, an argument
   # the stable pin's fetchFromGitHub does not take (nixpkgs PR #355973 came after 24.11): it becomes
   # `rev = "refs/tags/…"`, which fetches the same tree (same NAR hash) at either pin.
   fetchFromGitHubWithTag = fetchFromGitHub: args:
     if args ? tag then fetchFromGitHub (removeAttrs args [ "tag" ] // { rev = "refs/tags/${args.tag}"; })
     else fetchFromGitHub args;
+  # pytorch-lightning's recipe from the unstable tree, called inside the stable Python set: its
+  # dependencies (torch included) are the stable set's, so the closure holds one torch and the
+  # unstable tree is only read for this one file, never evaluated as a package set.
   unstableRecipes = pyFinal: pyPrev: {
     pytorch-lightning = pyFinal.callPackage
       (sources.nixpkgsUnstable + "/pkgs/development/python-modules/pytorch-lightning/default.nix")
