@@ -4,7 +4,7 @@ import { overlayFile, runsImage } from "./components/config";
 import { GpuDeployment } from "./components/gpuDeployment";
 import { loadKubeConfig, underMocks } from "./components/kube";
 import { clientLookup, preflightProblems } from "./components/preflight";
-import { gcRootDir } from "./components/exec";
+import { gcRootBase } from "./components/exec";
 import { LayeredCudaImage, reportRunSummary } from "./components/image";
 import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, sourceBuildNotes, stringOutput } from "./components/explain";
 import { NixDependencySet, NixOverlay, defaultEvalCacheDir, nixOnPath } from "./components/nix";
@@ -77,7 +77,7 @@ function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDepende
         builderSshKey: nixBuilderSshKey,
         cache: config.nix.settings.uploadTo !== undefined && nixSigningKey !== undefined
             ? { uploadTo: config.nix.settings.uploadTo, signingKey: nixSigningKey } : undefined,
-        gcRootDir: gcRootDir(pulumi.getOrganization(), pulumi.getProject(), stack),
+        gcRootBase: gcRootBase(),
     }, formerly("image"));
 
     const published = publishImage(config.registry.publisher, "publish", {

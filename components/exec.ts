@@ -445,14 +445,17 @@ export function gcRootDeleteScript(): string {
 }
 
 /**
- * The directory of a stack's GC roots: `$XDG_STATE_HOME/nix-gpu-deploy/gcroots/<org>/<project>/<stack>`
- * (~/.local/state/… by default; NGD_GC_ROOT_DIR overrides the base). The program owns it; nothing
- * else is written there.
+ * Where the stacks' GC root directories live: `$XDG_STATE_HOME/nix-gpu-deploy/gcroots`
+ * (~/.local/state/… by default; NGD_GC_ROOT_DIR overrides it). Each stack has one directory there,
+ * named by an id kept in its state (`LayeredCudaImage`); the program owns them, nothing else is
+ * written there.
  */
-export function gcRootDir(org: string, project: string, stack: string, env: NodeJS.ProcessEnv = process.env): string {
-    const base = env.NGD_GC_ROOT_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local", "state"), "nix-gpu-deploy", "gcroots");
-    return path.join(base, org, project, stack);
+export function gcRootBase(env: NodeJS.ProcessEnv = process.env): string {
+    return env.NGD_GC_ROOT_DIR ?? path.join(env.XDG_STATE_HOME ?? path.join(os.homedir(), ".local", "state"), "nix-gpu-deploy", "gcroots");
 }
+
+/** Shell: prints a new random id (32 hex digits), once per stack: the name of its GC root directory. */
+export const STACK_ID_SCRIPT = "od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'";
 
 /** Longest output line a command passes on to the command provider. */
 export const MAX_OUTPUT_LINE = 8192;

@@ -4,7 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { LayerStrategy } from "./config";
 import * as path from "path";
-import { ImageBuild, boundedOutput, buildEnvironment, cacheUploadScript, gcRootDeleteScript, nixBuildScript, parseBuildOutput, storeHash } from "./exec";
+import { ImageBuild, STACK_ID_SCRIPT, boundedOutput, buildEnvironment, cacheUploadScript, gcRootDeleteScript, nixBuildScript, parseBuildOutput, storeHash } from "./exec";
 import { NixDependencySet } from "./nix";
 import { parseSummaries, runSummaryLine } from "./progress";
 
@@ -23,10 +23,12 @@ export interface LayeredCudaImageArgs {
     /** Upload the image closure to this Nix store, signed with `signingKey` (nix.uploadTo, nixSigningKey). */
     cache?: { uploadTo: string; signingKey: pulumi.Output<string> };
     /**
-     * The stack's own directory of GC roots (exec.ts `gcRootDir`): the built image and its layer plan
-     * are kept there until the next `up` replaces them or `destroy` removes them. Unset: no roots.
+     * Where the stack's own directory of GC roots goes (exec.ts `gcRootBase`): the built image and its
+     * layer plan are kept there until the next `up` replaces them or `destroy` removes them. The
+     * directory is named by an id made on the stack's first `up` and kept in its state, so
+     * `pulumi stack rename` changes nothing. Unset: no roots.
      */
-    gcRootDir?: string;
+    gcRootBase?: string;
 }
 
 /**
@@ -73,7 +75,14 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         // NGD_DRV: the derivation the program evaluated, built without evaluating the entry again.
         const evaluatedDrv: Record<string, pulumi.Input<string>> = deps.evaluated ? { NGD_DRV: deps.drvPath } : {};
         const buildEnv = { ...buildEnvironment(this.rebuild), ...evaluatedDrv, NGD_PROGRESS: PROGRESS_FILTER };
-        const gcRoots: Record<string, string> = args.gcRootDir === undefined ? {} : { NGD_GC_ROOT: args.gcRootDir };
+        // The id runs once: its stdout stays in the state, whatever the stack is called later.
+        const rootsId = args.gcRootBase === undefined ? undefined : new command.local.Command(`${name}-gc-roots-id`, {
+            create: STACK_ID_SCRIPT,
+            addPreviousOutputInEnv: false,
+        }, { parent: this });
+        const base = args.gcRootBase;
+        const gcRoots: Record<string, pulumi.Input<string>> = rootsId === undefined || base === undefined ? {}
+            : { NGD_GC_ROOT: rootsId.stdout.apply((id) => path.join(base, id.trim())) };
         this.build = new command.local.Command(`${name}-build`, {
             create: boundedOutput(nixBuildScript(this.rebuild)),
             // The image stays in the store while the stack runs it: delete (destroy, or the replaced
@@ -83,12 +92,7 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
             environment: { ...buildEnv, ...gcRoots, ...secrets },
             logging: "stdoutAndStderr",
             addPreviousOutputInEnv: false,
-        }, {
-            parent: this,
-            // The roots stay where the first `up` made them: `pulumi stack rename` moves nothing and
-            // changes nothing; destroy removes them from there.
-            ignoreChanges: ["environment.NGD_GC_ROOT"],
-        });
+        }, { parent: this });
         // Where Nix evaluated the derivation its output path is known before the build, so the
         // preview shows the new store path and tag; consumers depend on `build` for ordering.
         this.storePath = this.build.stdout.apply(parseBuildOutput);

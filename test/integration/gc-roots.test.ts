@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ImageBuild, buildEnvironment, gcRootDeleteScript, gcRootDir, nixBuildScript } from "../../components/exec";
+import { ImageBuild, STACK_ID_SCRIPT, buildEnvironment, gcRootBase, gcRootDeleteScript, nixBuildScript } from "../../components/exec";
 import { ROOT } from "../unit/harness";
 
 const FIXTURE = path.join(ROOT, "test/fixture/blobs.nix");
@@ -15,7 +15,9 @@ const FIXTURE = path.join(ROOT, "test/fixture/blobs.nix");
 describe("issue #21: one GC root per stack, replaced by the next up, removed by destroy", function () {
     this.timeout(300000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-gcroots-"));
-    const rootDir = gcRootDir("organization", "nix-gpu-deploy", "canary", { NGD_GC_ROOT_DIR: dir });
+    // the stack's directory: the base, and the id its first up made (kept in its state)
+    const stackId = execFileSync("/bin/sh", ["-c", STACK_ID_SCRIPT], { encoding: "utf8" });
+    const rootDir = path.join(gcRootBase({ NGD_GC_ROOT_DIR: dir }), stackId);
     const salt = `${process.pid}-${Date.now()}`;
     const build = (bump: string): ImageBuild => ({ entryAbs: FIXTURE, args: { argstr: { bump, salt }, settings: { substituters: [] } } });
     /** The build step's create, as the Command runs it: the image path on stdout, Nix's log on stderr. */

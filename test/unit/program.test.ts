@@ -78,8 +78,11 @@ describe("the program under mocks, per shipped stack", function () {
             assert.deepStrictEqual(Object.keys(env).filter((k) => !/^NGD_(ENTRY|ARG_[A-Za-z]+|NIX_CONFIG|PROGRESS|GC_ROOT|DRV)$/.test(k)), [], "no hashes in the build's diff");
             // issue #21: the one hash: the derivation the program evaluated, built as it is (no second evaluation)
             assert.strictEqual(env.NGD_DRV, build.inputs.triggers[0].drv);
-            // issue #21: the stack's own GC root directory; the delete drops that build's roots only
-            assert.match(env.NGD_GC_ROOT, new RegExp(`/nix-gpu-deploy/gcroots/organization/nix-gpu-deploy/${stack}$`));
+            // issue #21: the stack's own GC root directory, named by the id its gc-roots-id step made
+            // (kept in the state: a stack rename changes nothing); the delete drops that build's roots only
+            const id = find(run, "command:local:Command", "-gc-roots-id");
+            assert.match(id.inputs.create, /od -An -N16 -tx1 \/dev\/urandom/);
+            assert.match(env.NGD_GC_ROOT, /\/nix-gpu-deploy\/gcroots\/sha256:[a-f0-9]{64}$/, "the mocks' stdout of that step");
             assert.match(build.inputs.delete, /rm -f "\$NGD_GC_ROOT\/image-\$ngd_root_id" "\$NGD_GC_ROOT\/plan-\$ngd_root_id"/);
         }
     });
