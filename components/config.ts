@@ -274,6 +274,8 @@ const PROJECT_DIRS = ["components", "nix", "test", "node_modules"];
  * (`kubernetes.io/arch`, GOARCH names) their pods select.
  */
 export const NIX_SYSTEMS = ["x86_64-linux", "aarch64-linux"] as const;
+export type NixSystem = typeof NIX_SYSTEMS[number];
+export const KUBE_ARCH: Record<NixSystem, string> = { "x86_64-linux": "amd64", "aarch64-linux": "arm64" };
 /**
  * The Python interpreters a stack can build on (nixpkgs attributes). `python3` is nixpkgs' default
  * (3.12 at the pinned 24.11): the only Python set Hydra builds, so the only one binary caches hold.
@@ -282,8 +284,6 @@ export const NIX_PYTHONS = ["python3", "python311", "python312", "python313"] as
 export type NixPython = typeof NIX_PYTHONS[number];
 /** The version `python3` is at the pinned nixpkgs (nix/pins.nix, nixos-24.11). */
 export const DEFAULT_PYTHON_AT_PIN = "python312";
-export type NixSystem = typeof NIX_SYSTEMS[number];
-export const KUBE_ARCH: Record<NixSystem, string> = { "x86_64-linux": "amd64", "aarch64-linux": "arm64" };
 
 export const DEFAULTS = {
     nixEntry: "nix/build_container.nix",
@@ -1022,33 +1022,16 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         if (entryEmpty) {
             c.fail("nix.entry", `is empty: name the Nix entry (a .nix file in the project), or remove the key for the default ${DEFAULTS.nixEntry}`);
         }
-        let entry = (entryEmpty ? undefined : c.string("nix.entry", nixRaw.entry, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 })) ?? DEFAULTS.nixEntry;
-        let entryOk = false;
-        const where = confinedRealPath(opts, entry);
-        if (entryEmpty) {
-            // reported above; the overlays are not looked up next to a default the user did not ask for
-        } else if (!where.ok) {
-            c.fail("nix.entry", `${c.show(entry)} ${where.reason}`);
-        } else if (!/\.nix$/.test(entry)) {
-            c.fail("nix.entry", `${c.show(entry)} must name a .nix file`);
-        } else if (!where.exists) {
-            c.fail("nix.entry", `${c.show(entry)} does not exist`);
-        } else {
-            entryOk = true;
-        }
+        let entry = (entryEmpty ? undefined : c.string("nix.entry", nixRaw.entry, PROJECT_PATH)) ?? DEFAULTS.nixEntry;
+        // An empty entry is reported above; the overlays are not looked up next to a default the user did not ask for.
+        const entryOk = !entryEmpty && projectNixFile(c, opts, "nix.entry", entry, { notNix: "must name a .nix file", missing: "does not exist" });
         entry = entry.replace(/^(\.\/)+/, "");
         let sources: string | undefined;
         if (!isUnset(nixRaw.sources)) {
-            const s = c.string("nix.sources", nixRaw.sources, { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 });
-            const at = s === undefined ? undefined : confinedRealPath(opts, s);
-            if (s !== undefined && at !== undefined) {
-                if (!at.ok) {
-                    c.fail("nix.sources", `${c.show(s)} ${at.reason}`);
-                } else if (!/\.nix$/.test(s) || !at.exists) {
-                    c.fail("nix.sources", `${c.show(s)} must name an existing .nix file of the project (it returns { nixpkgsStable; nixpkgsUnstable; })`);
-                } else {
-                    sources = s.replace(/^(\.\/)+/, "");
-                }
+            const s = c.string("nix.sources", nixRaw.sources, PROJECT_PATH);
+            const what = "must name an existing .nix file of the project (it returns { nixpkgsStable; nixpkgsUnstable; })";
+            if (s !== undefined && projectNixFile(c, opts, "nix.sources", s, { notNix: what, missing: what })) {
+                sources = s.replace(/^(\.\/)+/, "");
             }
         }
         const overlays = parseOverlays(c, nixRaw.overlays, entryOk ? entry : undefined, opts);
@@ -1370,6 +1353,24 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
             deployment: { ...deployment, name: depName },
         },
     };
+}
+
+/** A project-relative path as a stack names a project file (nix.entry, nix.sources). */
+const PROJECT_PATH = { re: /^[A-Za-z0-9_./-]+$/, what: "a relative path of plain characters", max: 200 };
+
+/** Checks a project file a stack names: inside the project (symlinks resolved), a .nix file, existing. */
+function projectNixFile(c: Checker, opts: ParseOptions, property: string, file: string, messages: { notNix: string; missing: string }): boolean {
+    const where = confinedRealPath(opts, file);
+    if (!where.ok) {
+        c.fail(property, `${c.show(file)} ${where.reason}`);
+    } else if (!/\.nix$/.test(file)) {
+        c.fail(property, `${c.show(file)} ${messages.notNix}`);
+    } else if (!where.exists) {
+        c.fail(property, `${c.show(file)} ${messages.missing}`);
+    } else {
+        return true;
+    }
+    return false;
 }
 
 /** `image.fromStack`: another stack, never this one (its own export cannot exist before it runs). */

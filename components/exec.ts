@@ -235,26 +235,26 @@ export const ASSEMBLE_FROM_PLAN = path.resolve(__dirname, "..", "nix", "docker",
  * Shell lines (after `privateTmpLines`, `nixConfigLines` and `cacheCheckLines`) that build the image
  * into `$ngd_image`: `nix-build` of the entry and, when that yields a layer plan (a directory with
  * plan.json; see nix/docker/buildCudaLayeredImage.nix), a second `nix-build` that assembles the
- * image from it (ASSEMBLE_FROM_PLAN: no second evaluation of the entry). Both are ordinary builds: whatever the caches hold is fetched, unchanged layers are
- * not rebuilt. The entry and arguments come from the environment (`buildEnvironment`).
+ * image from it (ASSEMBLE_FROM_PLAN: no second evaluation of the entry). Both are ordinary builds:
+ * whatever the caches hold is fetched, unchanged layers are not rebuilt. The entry and arguments
+ * come from the environment (`buildEnvironment`).
  */
 export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): string[] {
     const flags = [...nixBuildFlags(), ...extraFlags];
     const tail = [shellVar("NGD_ENTRY"), ...argstrFlags(build.args, true)];
     // The plan is kept by a GC root in the private directory (`$tmp`, removed on exit) until the
     // image that references it is built: a garbage collection between the two steps cannot take it.
-    const first = shCommand(["ngd_nix_build", ...flags, "--out-link", shellVar("ngd_plan_root"), ...tail]);
-    const second = shCommand(["ngd_nix_build", ...flags, "--no-out-link", ...tail]);
-    const fromDrv = shCommand(["ngd_nix_build", ...flags, "--out-link", shellVar("ngd_plan_root"), shellVar("NGD_DRV")]);
+    const planOf = (what: string[]) => shCommand(["ngd_nix_build", ...flags, "--out-link", shellVar("ngd_plan_root"), ...what]);
+    const imageOf = (what: string[]) => shCommand(["ngd_nix_build", ...flags, "--no-out-link", ...what]);
     return [
         ...nixBuildFunctionLines(),
         `ngd_plan_root="$tmp/layer-plan"`,
         // The derivation the program evaluated (NGD_DRV) is built as it is: the entry, and nixpkgs
         // with it, is not evaluated a second time. Where it is gone (collected), the entry is.
         `if [ -n "\${NGD_DRV:-}" ] && [ -e "$NGD_DRV" ]; then`,
-        `  ngd_image=$(${fromDrv})`,
+        `  ngd_image=$(${planOf([shellVar("NGD_DRV")])})`,
         `else`,
-        `  ngd_image=$(${first})`,
+        `  ngd_image=$(${planOf(tail)})`,
         `fi`,
         `ngd_plan=""`,
         `if [ -f "$ngd_image/plan.json" ]; then`,
@@ -262,9 +262,9 @@ export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): s
         // A plan that records its assembly (nix/docker/plan-layers.nix) is assembled without
         // evaluating the entry (and nixpkgs) again; another entry's own second step is asked for.
         `  if [ -f "$ngd_plan/assembly.json" ]; then`,
-        `    ngd_image=$(${shCommand(["ngd_nix_build", ...flags, "--no-out-link", ASSEMBLE_FROM_PLAN])} --argstr layerPlan "$ngd_plan")`,
+        `    ngd_image=$(${imageOf([ASSEMBLE_FROM_PLAN])} --argstr layerPlan "$ngd_plan")`,
         `  else`,
-        `    ngd_image=$(${second} --argstr layerPlan "$ngd_plan")`,
+        `    ngd_image=$(${imageOf(tail)} --argstr layerPlan "$ngd_plan")`,
         `  fi`,
         `  [ -f "$ngd_image/oci-layout" ] || { echo "nix-build of the entry with layerPlan gave $ngd_image, not an image layout: does the entry pass layerPlan on to buildCudaLayeredImage?" >&2; exit 1; }`,
         `fi`,
@@ -291,7 +291,7 @@ export function realiseImageLines(build: ImageBuild): string[] {
         `if [ ! -e "$NGD_IMAGE" ]; then`,
         `  echo "nix-gpu-deploy: $NGD_IMAGE is not in the local Nix store: fetching it from the caches, else building it again" >&2`,
         ...cacheCheckLines().map((l) => `  ${l}`),
-        `  if ${fetch} >/dev/null 2>"$tmp/fetch.log"; then`,
+        `  if ${fetch} >/dev/null 2>&1; then`,
         `    echo "nix-gpu-deploy: fetched $NGD_IMAGE from the caches" >&2`,
         `  else`,
         ...imageBuildLines(build, ttl).map((l) => `    ${l}`),

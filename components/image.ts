@@ -76,13 +76,11 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         const evaluatedDrv: Record<string, pulumi.Input<string>> = deps.evaluated ? { NGD_DRV: deps.drvPath } : {};
         const buildEnv = { ...buildEnvironment(this.rebuild), ...evaluatedDrv, NGD_PROGRESS: PROGRESS_FILTER };
         // The id runs once: its stdout stays in the state, whatever the stack is called later.
-        const rootsId = args.gcRootBase === undefined ? undefined : new command.local.Command(`${name}-gc-roots-id`, {
-            create: STACK_ID_SCRIPT,
-            addPreviousOutputInEnv: false,
-        }, { parent: this });
         const base = args.gcRootBase;
-        const gcRoots: Record<string, pulumi.Input<string>> = rootsId === undefined || base === undefined ? {}
-            : { NGD_GC_ROOT: rootsId.stdout.apply((id) => path.join(base, id.trim())) };
+        const gcRoots: Record<string, pulumi.Input<string>> = base === undefined ? {} : {
+            NGD_GC_ROOT: new command.local.Command(`${name}-gc-roots-id`, { create: STACK_ID_SCRIPT, addPreviousOutputInEnv: false }, { parent: this })
+                .stdout.apply((id) => path.join(base, id.trim())),
+        };
         this.build = new command.local.Command(`${name}-build`, {
             create: boundedOutput(nixBuildScript(this.rebuild)),
             // The image stays in the store while the stack runs it: delete (destroy, or the replaced

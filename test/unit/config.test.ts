@@ -641,15 +641,18 @@ describe("issue #20: nothing a user types can leak or mislead", () => {
     });
 });
 
+/** The valid config with one `nix` key set (or left unset: undefined), parsed. */
+function withNixKey(key: string, value: unknown): ParseResult {
+    const c = validConfig() as unknown as { nix: Record<string, unknown> };
+    if (value !== undefined) {
+        c.nix[key] = value;
+    }
+    return parseStackConfig({ values: c as never, secretsPresent: { registryPassword: true, kubeconfig: true } }, opts);
+}
+
 describe("issue #21: nix.sandbox", () => {
     it("is passed to every Nix call when set, left to nix.conf when not, and must be a boolean", () => {
-        const parse = (sandbox: unknown) => {
-            const c = validConfig() as unknown as { nix: Record<string, unknown> };
-            if (sandbox !== undefined) {
-                c.nix.sandbox = sandbox;
-            }
-            return parseStackConfig({ values: c as never, secretsPresent: { registryPassword: true, kubeconfig: true } }, opts);
-        };
+        const parse = (sandbox: unknown) => withNixKey("sandbox", sandbox);
         const on = parse(true);
         assert.ok(on.ok, JSON.stringify(on));
         assert.strictEqual(on.config.nix.settings.sandbox, true);
@@ -672,13 +675,7 @@ describe("issue #21: nix.system", () => {
     const local = { system: "x86_64-linux", extraPlatforms: ["i686-linux"], builders: "" };
     const none = () => undefined;
     it("defaults to x86_64-linux, accepts aarch64-linux, refuses others naming the property", () => {
-        const parse = (system: unknown) => {
-            const c = validConfig() as unknown as { nix: Record<string, unknown> };
-            if (system !== undefined) {
-                c.nix.system = system;
-            }
-            return parseStackConfig({ values: c as never, secretsPresent: { registryPassword: true, kubeconfig: true } }, opts);
-        };
+        const parse = (system: unknown) => withNixKey("system", system);
         const dflt = parse(undefined);
         assert.ok(dflt.ok);
         assert.strictEqual(dflt.config.nix.system, "x86_64-linux");
@@ -706,13 +703,7 @@ describe("issue #21: nix.system", () => {
 
 describe("issue #21: nix.python", () => {
     it("defaults to python3 (nixpkgs' default, the cached set), accepts the other interpreters, refuses others naming the property", () => {
-        const parse = (python: unknown) => {
-            const c = validConfig() as unknown as { nix: Record<string, unknown> };
-            if (python !== undefined) {
-                c.nix.python = python;
-            }
-            return parseStackConfig({ values: c as never, secretsPresent: { registryPassword: true, kubeconfig: true } }, opts);
-        };
+        const parse = (python: unknown) => withNixKey("python", python);
         const dflt = parse(undefined);
         assert.ok(dflt.ok);
         assert.strictEqual(dflt.config.nix.python, "python3");
