@@ -3,6 +3,7 @@
 // naming its property path, so that no resource exists before the whole config is valid.
 import * as path from "path";
 import { LABEL_VALUE, baseProduct, capabilityRuns, migSingleProduct, productCapability } from "./gpuModel";
+import { EKS_GPU_NAME_LABEL, GKE_ACCELERATOR_LABEL, KARPENTER_GPU_NAME_LABEL, acceleratorFor } from "./placement";
 
 export const PROJECT = "nix-gpu-deploy";
 
@@ -102,6 +103,11 @@ export interface StackConfig {
         insecure: boolean;
         publisher: Publisher;
         dockerHost?: string;
+        /**
+         * A docker credential helper (`ecr-login` runs `docker-credential-ecr-login`) that gives the
+         * push its short-lived credentials (ECR tokens last 12 h, GAR 1 h), instead of a stored password.
+         */
+        credentialHelper?: string;
     };
     /** gpu, cluster and deployment: absent in a `publish` stack (it runs nothing). */
     gpu?: {
@@ -117,6 +123,13 @@ export interface StackConfig {
         migStrategy: MigStrategy;
         /** Extended resource of a whole (or shared) GPU: `nvidia.com/gpu`, or e.g. `nvidia.com/gpu.shared` when time-slicing/MPS renames it. */
         resourceName: string;
+        /** Which node labels select the GPU nodes (components/placement.ts). */
+        placement: PlacementProfile;
+        /** The profile's GPU label value (GKE `nvidia-h100-80gb`, AWS `h100`); default: from gpu.product. */
+        accelerator?: string;
+        /** `custom` placement: the node selector and the taints to tolerate. */
+        nodeSelector: Record<string, string>;
+        tolerations: Toleration[];
     };
     cluster?: {
         name: string;
@@ -143,8 +156,18 @@ export interface StackConfig {
         /** Container port (named `http`), if the workload serves one. */
         port?: number;
         probe?: ProbeConfig;
+        /** A separate liveness check (e.g. /livez while readiness is /readyz); unset: the probe's check. */
+        liveness?: LivenessConfig;
         /** Job only. */
-        job: { backoffLimit: number; completions: number; parallelism: number; activeDeadlineSeconds?: number; ttlSecondsAfterFinished?: number };
+        job: JobConfig;
+        /** The pods' service account (IRSA, Workload Identity); its token is mounted only when set. */
+        serviceAccountName?: string;
+        /** Extra environment variables of the container. */
+        env: Record<string, string>;
+        /** Arguments after the image's entrypoint (replacing the image's own command arguments). */
+        args?: string[];
+        /** Where model weights and the torch/Triton caches live (components/gpuPodSpec.ts cacheVolume). */
+        cache: CacheConfig;
         priorityClassName?: string;
         podDisruptionBudget?: { minAvailable?: number | string; maxUnavailable?: number | string };
         podLabels: Record<string, string>;
@@ -153,6 +176,41 @@ export interface StackConfig {
 }
 
 export type WorkloadKind = "Deployment" | "Job";
+export const PLACEMENT_PROFILES = ["gfd", "gke", "eks", "karpenter", "custom"] as const;
+export type PlacementProfile = typeof PLACEMENT_PROFILES[number];
+
+export interface Toleration { key: string; operator: "Exists" | "Equal"; value?: string; effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute" }
+
+export interface JobConfig {
+    backoffLimit: number;
+    completions: number;
+    parallelism: number;
+    /** `Indexed`: each pod gets JOB_COMPLETION_INDEX (multi-pod runs); `NonIndexed`: Kubernetes' default. */
+    completionMode: "NonIndexed" | "Indexed";
+    activeDeadlineSeconds?: number;
+    ttlSecondsAfterFinished?: number;
+    /** false: `up` returns once the Job runs (long training); true: it waits for the completion. */
+    wait: boolean;
+    /** Replace a Job that is still running when its spec changes (otherwise refused at preview). */
+    replaceRunning: boolean;
+}
+
+/**
+ * The cache volume at /cache: a size-limited emptyDir (downloads and compiler caches, gone with the
+ * pod), or an existing PersistentVolumeClaim (weights kept across pods; `readOnly` for a volume
+ * filled beforehand, then the compiler caches stay on the emptyDir).
+ */
+export type CacheConfig = { kind: "emptyDir"; sizeLimit: string } | { kind: "claim"; claimName: string; readOnly: boolean; sizeLimit: string };
+
+/** A liveness check of its own. */
+export interface LivenessConfig {
+    type: "http" | "tcp" | "exec";
+    path?: string;
+    port?: number;
+    command?: string[];
+    periodSeconds: number;
+    failureThreshold: number;
+}
 export type MigStrategy = "mixed" | "single";
 
 /** One health check used for the startup, readiness and (unless turned off) liveness probes. */
@@ -316,6 +374,8 @@ export const DEFAULTS = {
     shmSize: "8Gi",
     strategy: "RollingUpdate" as RolloutStrategy,
     rolloutTimeoutSeconds: 600,
+    placement: "gfd" as PlacementProfile,
+    cacheSize: "20Gi",
 };
 
 /** Own-property check: inherited names (`constructor`, `__proto__`, `toString`) never count. */
@@ -1157,7 +1217,7 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
     // registry
     const hasPassword = raw.secretsPresent.registryPassword === true;
     const registry = section("registry", () => {
-        const regRaw = c.object("registry", val("registry"), ["host", "username", "pullUsername", "insecure", "publisher", "dockerHost"]);
+        const regRaw = c.object("registry", val("registry"), ["host", "username", "pullUsername", "insecure", "publisher", "dockerHost", "credentialHelper"]);
         const host = c.string("registry.host", regRaw.host, { re: HOST, what: "a registry host[:port] (no scheme, no path)", max: 253, required: true });
         if (host !== undefined) {
             const port = HOST.exec(host)?.[1];
@@ -1190,12 +1250,19 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         if (isUnset(regRaw.pullUsername) && hasPullPassword) {
             c.fail("registry.pullUsername", "registryPullPassword is set but registry.pullUsername is missing");
         }
-        return { host, username, hasPassword, pullUsername, hasPullPassword, insecure, publisher, dockerHost };
+        // The docker-credential protocol: `docker-credential-<name> get`, as docker, skopeo and the
+        // docker provider run it. Instead of a stored password, never with one.
+        const credentialHelper = c.string("registry.credentialHelper", regRaw.credentialHelper, { re: /^[a-z0-9][a-z0-9._-]{0,62}$/, what: "a credential helper name (ecr-login runs docker-credential-ecr-login)" });
+        if (credentialHelper !== undefined && (username !== undefined || hasPassword)) {
+            c.fail("registry.credentialHelper", "the push takes its credentials from the helper: unset registry.username and the registryPassword secret");
+        }
+        return { host, username, hasPassword, pullUsername, hasPullPassword, insecure, publisher, dockerHost, credentialHelper };
     });
 
     // gpu
     const gpu = mode === "publish" ? undefined : section("gpu", () => {
-        const gpuRaw = c.object("gpu", val("gpu"), ["product", "count", "migProfile", "migCount", "migStrategy", "resourceName", "minMemoryMiB", "taintKey", "runtimeClassName"]);
+        const gpuRaw = c.object("gpu", val("gpu"), ["product", "count", "migProfile", "migCount", "migStrategy", "resourceName", "minMemoryMiB", "taintKey", "runtimeClassName",
+            "placement", "accelerator", "nodeSelector", "tolerations"]);
         const product = c.string("gpu.product", gpuRaw.product, { re: GPU_PRODUCT, what: "a GPU Feature Discovery product label (e.g. NVIDIA-H100-80GB-HBM3)", max: 63 });
         const migProfile = c.string("gpu.migProfile", gpuRaw.migProfile, { re: MIG_PROFILE, what: "a MIG profile like 1g.10gb or 3g.40gb" });
         const migGiven = !isUnset(gpuRaw.migProfile);
@@ -1245,9 +1312,10 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         const taintKey = c.string("gpu.taintKey", gpuRaw.taintKey, { re: LABEL_KEY, what: "a taint key" }) ?? DEFAULTS.taintKey;
         // Absent, null or "": none (the cluster's default runtime); GKE has no `nvidia` RuntimeClass.
         const runtimeClassName = c.string("gpu.runtimeClassName", gpuRaw.runtimeClassName, { re: DNS_SUBDOMAIN, what: "a RuntimeClass name" }) ?? DEFAULTS.runtimeClassName;
+        const placement = parsePlacement(c, gpuRaw, { product, migGiven, requested: count > 0 || migGiven });
         return {
-            product: product !== undefined && migGiven && migStrategy === "single" && migProfile !== undefined ? migSingleProduct(product, migProfile) : product,
-            count, migProfile, migCount, migStrategy, resourceName, minMemoryMiB, taintKey, runtimeClassName,
+            product: product !== undefined && migGiven && migStrategy === "single" && migProfile !== undefined && placement.placement === "gfd" ? migSingleProduct(product, migProfile) : product,
+            count, migProfile, migCount, migStrategy, resourceName, minMemoryMiB, taintKey, runtimeClassName, ...placement,
         };
     });
 
@@ -1275,11 +1343,13 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
 
     // deployment
     const deployment = mode === "publish" ? undefined : section("deployment", () => {
-        const depRaw = c.object("deployment", val("deployment"), ["name", "kind", "replicas", "cpu", "memory", "shmSize", "strategy", "rolloutTimeoutSeconds", "minReadySeconds", "port", "probe",
-            "backoffLimit", "completions", "parallelism", "activeDeadlineSeconds", "ttlSecondsAfterFinished", "priorityClassName", "podDisruptionBudget", "podLabels", "podAnnotations"]);
+        const depRaw = c.object("deployment", val("deployment"), ["name", "kind", "replicas", "cpu", "memory", "shmSize", "strategy", "rolloutTimeoutSeconds", "minReadySeconds", "port", "probe", "liveness",
+            "backoffLimit", "completions", "parallelism", "completionMode", "activeDeadlineSeconds", "ttlSecondsAfterFinished", "wait", "replaceRunning",
+            "priorityClassName", "podDisruptionBudget", "podLabels", "podAnnotations", "serviceAccountName", "env", "args", "cache"]);
         const kind = c.oneOf("deployment.kind", depRaw.kind, ["Deployment", "Job"] as const, DEFAULTS.kind);
         const isJob = kind === "Job";
-        for (const k of isJob ? ["replicas", "strategy", "minReadySeconds", "probe", "podDisruptionBudget"] : ["backoffLimit", "completions", "parallelism", "activeDeadlineSeconds", "ttlSecondsAfterFinished"]) {
+        for (const k of isJob ? ["replicas", "strategy", "minReadySeconds", "probe", "liveness", "podDisruptionBudget"]
+            : ["backoffLimit", "completions", "parallelism", "completionMode", "activeDeadlineSeconds", "ttlSecondsAfterFinished", "wait", "replaceRunning"]) {
             if (!isUnset(depRaw[k])) {
                 c.fail(`deployment.${k}`, isJob ? "is not used by a Job (deployment.kind: Job)" : "is only used with deployment.kind: Job");
             }
@@ -1299,19 +1369,34 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         const rolloutTimeoutSeconds = c.integer("deployment.rolloutTimeoutSeconds", depRaw.rolloutTimeoutSeconds, 30, isJob ? 7 * 86400 : 7200, DEFAULTS.rolloutTimeoutSeconds) ?? DEFAULTS.rolloutTimeoutSeconds;
         const minReadySeconds = c.integer("deployment.minReadySeconds", depRaw.minReadySeconds, 0, 3600, DEFAULTS.minReadySeconds) ?? DEFAULTS.minReadySeconds;
         const port = c.integer("deployment.port", depRaw.port, 1, 65535);
-        const probe = parseProbe(c, depRaw.probe, port);
-        const job = {
+        const probe = parseProbe(c, depRaw.probe, port, rolloutTimeoutSeconds);
+        const liveness = parseLiveness(c, depRaw.liveness, port);
+        if (liveness !== undefined && probe?.liveness === false) {
+            c.fail("deployment.liveness", "deployment.probe.liveness is false: set one or the other");
+        }
+        const job: JobConfig = {
             backoffLimit: c.integer("deployment.backoffLimit", depRaw.backoffLimit, 0, 100, DEFAULTS.backoffLimit) ?? DEFAULTS.backoffLimit,
             completions: c.integer("deployment.completions", depRaw.completions, 1, 1000, 1) ?? 1,
             parallelism: c.integer("deployment.parallelism", depRaw.parallelism, 1, 1000, 1) ?? 1,
+            completionMode: c.oneOf("deployment.completionMode", depRaw.completionMode, ["NonIndexed", "Indexed"] as const, "NonIndexed"),
             activeDeadlineSeconds: c.integer("deployment.activeDeadlineSeconds", depRaw.activeDeadlineSeconds, 1, 365 * 86400),
             ttlSecondsAfterFinished: c.integer("deployment.ttlSecondsAfterFinished", depRaw.ttlSecondsAfterFinished, 0, 365 * 86400),
+            wait: c.boolean("deployment.wait", depRaw.wait, true),
+            replaceRunning: c.boolean("deployment.replaceRunning", depRaw.replaceRunning, false),
         };
         if (job.parallelism > job.completions) {
             c.fail("deployment.parallelism", `${job.parallelism} pods at once for ${job.completions} completion(s): at most deployment.completions`);
         }
         const priorityClassName = c.string("deployment.priorityClassName", depRaw.priorityClassName, { re: DNS_SUBDOMAIN, what: "a PriorityClass name" });
         const podDisruptionBudget = parseDisruptionBudget(c, depRaw.podDisruptionBudget);
+        const blocked = podDisruptionBudget === undefined ? undefined : budgetBlocksDrains(podDisruptionBudget, replicas);
+        if (blocked !== undefined) {
+            c.fail("deployment.podDisruptionBudget", `${blocked}: no pod may ever be evicted, so every node drain (upgrades, autoscaler scale-down) stalls on this Deployment; allow one disruption (e.g. maxUnavailable: 1) or run more replicas`);
+        }
+        const serviceAccountName = c.string("deployment.serviceAccountName", depRaw.serviceAccountName, { re: DNS_SUBDOMAIN, what: "a ServiceAccount name" });
+        const env = envMap(c, depRaw.env);
+        const args = isUnset(depRaw.args) ? undefined : c.stringList("deployment.args", depRaw.args, ARG_TEXT, "an argument", { dflt: [], max: 64, itemMax: 4096 });
+        const cache = parseCache(c, depRaw.cache);
         const podLabels = stringMap(c, "deployment.podLabels", depRaw.podLabels, LABEL_VALUE, "a label value");
         for (const k of Object.keys(podLabels)) {
             if (k.startsWith("app.kubernetes.io/")) {
@@ -1320,8 +1405,8 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         }
         const podAnnotations = stringMap(c, "deployment.podAnnotations", depRaw.podAnnotations, ARG_TEXT, "an annotation value of printable characters");
         return {
-            name, replicas, cpu, memory, shmSize, strategy, rolloutTimeoutSeconds, kind, minReadySeconds, port, probe, job,
-            priorityClassName, podDisruptionBudget, podLabels, podAnnotations,
+            name, replicas, cpu, memory, shmSize, strategy, rolloutTimeoutSeconds, kind, minReadySeconds, port, probe, liveness, job,
+            priorityClassName, podDisruptionBudget, podLabels, podAnnotations, serviceAccountName, env, args, cache,
         };
     });
 
@@ -1390,7 +1475,7 @@ function fromStackOf(c: Checker, v: unknown, self: string | undefined, organizat
 }
 
 /** `deployment.probe`: one health check for the startup, readiness and liveness probes. */
-function parseProbe(c: Checker, v: unknown, port: number | undefined): ProbeConfig | undefined {
+function parseProbe(c: Checker, v: unknown, port: number | undefined, rolloutTimeoutSeconds: number): ProbeConfig | undefined {
     if (isUnset(v)) {
         return undefined;
     }
@@ -1404,10 +1489,14 @@ function parseProbe(c: Checker, v: unknown, port: number | undefined): ProbeConf
     }
     const probe: ProbeConfig = {
         type,
-        startupTimeoutSeconds: c.integer("deployment.probe.startupTimeoutSeconds", raw.startupTimeoutSeconds, 10, 86400, DEFAULTS.startupTimeoutSeconds) ?? DEFAULTS.startupTimeoutSeconds,
+        // Default: as long as the rollout may take (and at most 30 min).
+        startupTimeoutSeconds: c.integer("deployment.probe.startupTimeoutSeconds", raw.startupTimeoutSeconds, 10, 86400) ?? Math.min(DEFAULTS.startupTimeoutSeconds, rolloutTimeoutSeconds),
         periodSeconds: c.integer("deployment.probe.periodSeconds", raw.periodSeconds, 1, 300, DEFAULTS.probePeriodSeconds) ?? DEFAULTS.probePeriodSeconds,
         liveness: c.boolean("deployment.probe.liveness", raw.liveness, true),
     };
+    if (probe.startupTimeoutSeconds > rolloutTimeoutSeconds) {
+        c.fail("deployment.probe.startupTimeoutSeconds", `${probe.startupTimeoutSeconds} s is longer than deployment.rolloutTimeoutSeconds (${rolloutTimeoutSeconds} s, the Deployment's progress deadline): the rollout would be declared failed while a pod is still allowed to start; raise deployment.rolloutTimeoutSeconds or lower this`);
+    }
     if (type === "exec") {
         for (const k of ["path", "port"]) {
             if (!isUnset(raw[k])) {
@@ -1433,6 +1522,163 @@ function parseProbe(c: Checker, v: unknown, port: number | undefined): ProbeConf
         }
     }
     return probe;
+}
+
+/** `gpu.placement` and what goes with it (components/placement.ts). */
+function parsePlacement(c: Checker, raw: Record<string, unknown>, g: { product?: string; migGiven: boolean; requested: boolean }):
+    { placement: PlacementProfile; accelerator?: string; nodeSelector: Record<string, string>; tolerations: Toleration[] } {
+    const placement = c.oneOf("gpu.placement", raw.placement, PLACEMENT_PROFILES, DEFAULTS.placement);
+    const accelerator = c.string("gpu.accelerator", raw.accelerator, { re: LABEL_VALUE, what: "a node label value (GKE: nvidia-h100-80gb; AWS: h100)", max: 63 });
+    const nodeSelector = stringMap(c, "gpu.nodeSelector", raw.nodeSelector, LABEL_VALUE, "a label value");
+    const tolerations = parseTolerations(c, raw.tolerations);
+    const only = (k: string, profiles: string) => c.fail(`gpu.${k}`, `is only used with gpu.placement: ${profiles} (it is ${placement})`);
+    if (placement !== "custom") {
+        if (!isUnset(raw.nodeSelector)) {
+            only("nodeSelector", "custom");
+        }
+        if (!isUnset(raw.tolerations)) {
+            only("tolerations", "custom");
+        }
+    } else if (g.requested && Object.keys(nodeSelector).length === 0) {
+        c.fail("gpu.nodeSelector", "gpu.placement: custom selects GPU nodes by gpu.nodeSelector alone: give at least one label (without one, GPU pods may land on any node)");
+    }
+    if (accelerator !== undefined && (placement === "gfd" || placement === "custom")) {
+        only("accelerator", "gke, eks or karpenter");
+    }
+    if (g.migGiven && (placement === "eks" || placement === "karpenter")) {
+        c.fail("gpu.migProfile", `MIG devices on AWS come from the NVIDIA GPU Operator, whose labels are GFD's: use gpu.placement: gfd (or custom), not ${placement}`);
+    }
+    if (g.requested && accelerator === undefined && g.product !== undefined && (placement === "gke" || placement === "eks" || placement === "karpenter")
+        && acceleratorFor(placement, g.product) === undefined) {
+        const label = placement === "gke" ? GKE_ACCELERATOR_LABEL : placement === "eks" ? EKS_GPU_NAME_LABEL : KARPENTER_GPU_NAME_LABEL;
+        c.fail("gpu.accelerator", `no ${label} value is known for ${c.show(g.product)}: set gpu.accelerator to the value the ${placement} nodes carry`);
+    }
+    return { placement, ...(accelerator !== undefined ? { accelerator } : {}), nodeSelector, tolerations };
+}
+
+/** `gpu.tolerations` (custom placement): taints the pods tolerate. */
+function parseTolerations(c: Checker, v: unknown): Toleration[] {
+    if (isUnset(v)) {
+        return [];
+    }
+    if (!Array.isArray(v)) {
+        c.fail("gpu.tolerations", `must be a list of { key, operator, value, effect }, got ${c.show(v)}`);
+        return [];
+    }
+    const out: Toleration[] = [];
+    c.capped("gpu.tolerations", v.slice(0, 16), "tolerations", (t, i) => {
+        const p = `gpu.tolerations[${i}]`;
+        const raw = c.object(p, t, ["key", "operator", "value", "effect"]);
+        const key = c.string(`${p}.key`, raw.key, { re: LABEL_KEY, what: "a taint key", required: true });
+        const operator = c.oneOf(`${p}.operator`, raw.operator, ["Exists", "Equal"] as const, isUnset(raw.value) ? "Exists" : "Equal");
+        const value = c.string(`${p}.value`, raw.value, { re: LABEL_VALUE, what: "a taint value" });
+        if (operator === "Exists" && value !== undefined) {
+            c.fail(`${p}.value`, "is not used with operator Exists");
+        }
+        const effect = isUnset(raw.effect) ? undefined : c.oneOf(`${p}.effect`, raw.effect, ["NoSchedule", "PreferNoSchedule", "NoExecute"] as const, "NoSchedule");
+        if (key !== undefined) {
+            out.push({ key, operator, ...(value !== undefined ? { value } : {}), ...(effect !== undefined ? { effect } : {}) });
+        }
+    });
+    return out;
+}
+
+/** `deployment.liveness`: a liveness check of its own (`probe` still gives startup and readiness). */
+function parseLiveness(c: Checker, v: unknown, port: number | undefined): LivenessConfig | undefined {
+    if (isUnset(v)) {
+        return undefined;
+    }
+    const raw = c.object("deployment.liveness", v, ["type", "path", "port", "command", "periodSeconds", "failureThreshold"]);
+    const type = c.oneOf("deployment.liveness.type", raw.type, ["http", "tcp", "exec"] as const, "http");
+    const out: LivenessConfig = {
+        type,
+        periodSeconds: c.integer("deployment.liveness.periodSeconds", raw.periodSeconds, 1, 300, 20) ?? 20,
+        failureThreshold: c.integer("deployment.liveness.failureThreshold", raw.failureThreshold, 1, 100, 3) ?? 3,
+    };
+    if (type === "exec") {
+        out.command = c.stringList("deployment.liveness.command", raw.command, ARG_TEXT, "an argument", { dflt: [], max: 32, nonEmpty: true, itemMax: 1024 });
+        if (isUnset(raw.command)) {
+            c.fail("deployment.liveness.command", "is required for an exec check (an argument vector)");
+        }
+    } else {
+        out.port = c.integer("deployment.liveness.port", raw.port, 1, 65535) ?? port;
+        if (out.port === undefined) {
+            c.fail("deployment.liveness.port", `a ${type} check needs a port: set deployment.port or deployment.liveness.port`);
+        }
+        if (type === "http") {
+            out.path = c.string("deployment.liveness.path", raw.path, { re: /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/, what: "an absolute request path like /livez", max: 512 }) ?? "/";
+        }
+    }
+    return out;
+}
+
+/**
+ * Pure: why a disruption budget allows no eviction with this many replicas, or undefined when it
+ * allows one. As the disruption controller computes it: percentages of the replicas, rounded up.
+ */
+export function budgetBlocksDrains(pdb: { minAvailable?: number | string; maxUnavailable?: number | string }, replicas: number): string | undefined {
+    if (replicas === 0) {
+        return undefined;
+    }
+    const scaled = (x: number | string) => (typeof x === "number" ? x : Math.ceil((Number(x.replace("%", "")) * replicas) / 100));
+    if (pdb.minAvailable !== undefined && scaled(pdb.minAvailable) >= replicas) {
+        return `minAvailable ${pdb.minAvailable} with ${replicas} replica${replicas === 1 ? "" : "s"}`;
+    }
+    if (pdb.maxUnavailable !== undefined && scaled(pdb.maxUnavailable) <= 0) {
+        return `maxUnavailable ${pdb.maxUnavailable}`;
+    }
+    return undefined;
+}
+
+/** `deployment.env`: extra environment variables (names as POSIX shells take them). */
+function envMap(c: Checker, v: unknown): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (isUnset(v)) {
+        return out;
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+        c.fail("deployment.env", `must be a map of variable names to strings, got ${c.show(v)}`);
+        return out;
+    }
+    const entries = Object.entries(v as Record<string, unknown>);
+    c.capped("deployment.env", entries.slice(0, 128), "variables", ([k, x]) => {
+        const at = `deployment.env.${keySegment(k)}`;
+        if (!/^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(k)) {
+            c.fail(at, "is not an environment variable name (letters, digits, _)");
+            return;
+        }
+        if (RESERVED_ENV.includes(k)) {
+            c.fail(at, `is set by the program (${RESERVED_ENV.join(", ")}): the cache directories follow deployment.cache`);
+            return;
+        }
+        const s = typeof x === "number" || typeof x === "boolean" ? String(x) : x;
+        const val = c.string(at, s, { re: SAFE_TEXT, what: "text without control characters", max: 8192 });
+        if (val !== undefined) {
+            out[k] = val;
+        }
+    });
+    return out;
+}
+
+/** Environment variables the pod spec sets itself (gpuPodSpec CACHE_ENV and the cache volume). */
+const RESERVED_ENV = ["HOME", "HF_HOME", "TORCH_HOME", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR", "CUDA_CACHE_PATH", "XDG_CACHE_HOME", "NVIDIA_VISIBLE_DEVICES"];
+
+/** `deployment.cache`: `{ sizeLimit }` (emptyDir) or `{ claimName, readOnly }` (an existing PVC). */
+function parseCache(c: Checker, v: unknown): CacheConfig {
+    if (isUnset(v)) {
+        return { kind: "emptyDir", sizeLimit: DEFAULTS.cacheSize };
+    }
+    const raw = c.object("deployment.cache", v, ["sizeLimit", "claimName", "readOnly"]);
+    const sizeLimit = c.quantity("deployment.cache.sizeLimit", raw.sizeLimit, DEFAULTS.cacheSize);
+    const claimName = c.string("deployment.cache.claimName", raw.claimName, { re: DNS_SUBDOMAIN, what: "a PersistentVolumeClaim name" });
+    if (claimName === undefined) {
+        if (!isUnset(raw.readOnly)) {
+            c.fail("deployment.cache.readOnly", "is only used with deployment.cache.claimName");
+        }
+        return { kind: "emptyDir", sizeLimit };
+    }
+    // With a read-only claim, sizeLimit bounds the emptyDir the compiler caches stay on.
+    return { kind: "claim", claimName, readOnly: c.boolean("deployment.cache.readOnly", raw.readOnly, true), sizeLimit };
 }
 
 /** `deployment.podDisruptionBudget`: exactly one of minAvailable, maxUnavailable (a count or a percentage). */

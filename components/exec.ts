@@ -562,6 +562,9 @@ export function skopeoPushScript(realise?: ImageBuild): string {
     const lines = publishPreludeLines(realise, [
         `if [ -n "\${REGISTRY_USERNAME:-}" ]; then`,
         `  (umask 077; printf '{"auths":{"%s":{"auth":"%s"}}}' "$NGD_REGISTRY" "$(printf '%s:%s' "$REGISTRY_USERNAME" "$REGISTRY_PASSWORD" | base64 | tr -d '\\n')" > "$tmp/auth.json")`,
+        // registry.credentialHelper: skopeo runs docker-credential-<helper> get for the registry.
+        `elif [ -n "\${NGD_CREDENTIAL_HELPER:-}" ]; then`,
+        `  printf '{"credHelpers":{"%s":"%s"}}' "$NGD_REGISTRY" "$NGD_CREDENTIAL_HELPER" > "$tmp/auth.json"`,
         `fi`,
         `unset REGISTRY_PASSWORD`,
     ]);

@@ -1,7 +1,8 @@
 // Pure builders of the Kubernetes objects that run the image on GPU nodes. No Pulumi imports:
 // tests call them directly.
-import { DeploymentConfig, GpuConfig, KUBE_ARCH, NixSystem, ProbeConfig } from "./config";
-import { GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL, capabilityTerms } from "./gpuModel";
+import { CacheConfig, DeploymentConfig, GpuConfig, KUBE_ARCH, LivenessConfig, NixSystem, ProbeConfig } from "./config";
+import { capabilityTerms } from "./gpuModel";
+import { gpuPlacement } from "./placement";
 
 export { GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL } from "./gpuModel";
 
@@ -31,19 +32,46 @@ export function appLabels(dep: Pick<Dep, "name">): Record<string, string> {
 }
 
 /**
- * With a read-only root filesystem every library that caches (pip, torch hub, Hugging Face, Triton,
- * the CUDA JIT cache for PTX, matplotlib) must write under the writable /tmp; HOME too.
+ * With a read-only root filesystem every library that caches must write somewhere writable: HOME,
+ * pip and matplotlib under /tmp (a small emptyDir); model downloads (Hugging Face, torch hub) and the
+ * compiler caches (Triton, inductor, the CUDA JIT cache for PTX) under the cache volume (`cacheVolume`).
  */
 export const CACHE_ENV: { name: string; value: string }[] = [
     { name: "HOME", value: "/tmp" },
     { name: "XDG_CACHE_HOME", value: "/tmp/.cache" },
     { name: "XDG_CONFIG_HOME", value: "/tmp/.config" },
-    { name: "CUDA_CACHE_PATH", value: "/tmp/.cache/nv" },
-    { name: "TORCH_HOME", value: "/tmp/.cache/torch" },
-    { name: "HF_HOME", value: "/tmp/.cache/huggingface" },
-    { name: "TRITON_CACHE_DIR", value: "/tmp/.cache/triton" },
     { name: "MPLCONFIGDIR", value: "/tmp/.config/matplotlib" },
 ];
+
+/** Where the cache volume is mounted. */
+export const CACHE_MOUNT = "/cache";
+
+/**
+ * The cache volume and where each cache goes. An emptyDir (or a writable claim) holds them all at
+ * /cache; a read-only claim (weights filled beforehand) holds the model caches, read with the hubs
+ * offline, while the compiler caches go to a size-limited emptyDir at /cache-rw.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- plain manifests
+export function cacheVolume(cache: CacheConfig): { volumes: any[]; mounts: any[]; env: { name: string; value: string }[] } {
+    const models = (dir: string) => [{ name: "HF_HOME", value: `${dir}/huggingface` }, { name: "TORCH_HOME", value: `${dir}/torch` }];
+    const compilers = (dir: string) => [
+        { name: "TRITON_CACHE_DIR", value: `${dir}/triton` },
+        { name: "TORCHINDUCTOR_CACHE_DIR", value: `${dir}/inductor` },
+        { name: "CUDA_CACHE_PATH", value: `${dir}/nv` },
+    ];
+    if (cache.kind === "emptyDir") {
+        return { volumes: [{ name: "cache", emptyDir: { sizeLimit: cache.sizeLimit } }], mounts: [{ name: "cache", mountPath: CACHE_MOUNT }], env: [...models(CACHE_MOUNT), ...compilers(CACHE_MOUNT)] };
+    }
+    const claim = { name: "cache", persistentVolumeClaim: { claimName: cache.claimName, ...(cache.readOnly ? { readOnly: true } : {}) } };
+    if (!cache.readOnly) {
+        return { volumes: [claim], mounts: [{ name: "cache", mountPath: CACHE_MOUNT }], env: [...models(CACHE_MOUNT), ...compilers(CACHE_MOUNT)] };
+    }
+    return {
+        volumes: [claim, { name: "cache-rw", emptyDir: { sizeLimit: cache.sizeLimit } }],
+        mounts: [{ name: "cache", mountPath: CACHE_MOUNT, readOnly: true }, { name: "cache-rw", mountPath: `${CACHE_MOUNT}-rw` }],
+        env: [...models(CACHE_MOUNT), { name: "HF_HUB_OFFLINE", value: "1" }, ...compilers(`${CACHE_MOUNT}-rw`)],
+    };
+}
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- plain manifests, typed by the k8s SDK at the call site */
 export interface PodTemplateInput {
@@ -80,6 +108,14 @@ export function probes(p: ProbeConfig | undefined): Record<string, any> {
     return out;
 }
 
+/** A liveness probe of its own check (`deployment.liveness`). */
+export function livenessProbe(l: LivenessConfig): any {
+    const check: any = l.type === "http" ? { httpGet: { path: l.path ?? "/", port: l.port } }
+        : l.type === "tcp" ? { tcpSocket: { port: l.port } }
+            : { exec: { command: l.command } };
+    return { ...check, periodSeconds: l.periodSeconds, timeoutSeconds: 10, failureThreshold: l.failureThreshold };
+}
+
 /** The pod template: GPU limits or one MIG resource, taint toleration, GFD selectors, /dev/shm, hardening. */
 export function gpuPodTemplate(i: PodTemplateInput): any {
     const res = gpuResource(i.gpu);
@@ -87,20 +123,23 @@ export function gpuPodTemplate(i: PodTemplateInput): any {
     if (res !== undefined) {
         limits[res.name] = String(res.count);
     }
-    const env: any[] = [...CACHE_ENV];
+    const cache = cacheVolume(i.deployment.cache);
+    const env: any[] = [...CACHE_ENV, ...cache.env, ...Object.entries(i.deployment.env).map(([name, value]) => ({ name, value }))];
     if (res === undefined) {
         // No GPU requested: with the NVIDIA runtime as the node default, make sure none is exposed.
         env.push({ name: "NVIDIA_VISIBLE_DEVICES", value: "void" });
     }
-    const matchExpressions: any[] = [];
-    if (res !== undefined && i.gpu.minMemoryMiB !== undefined) {
-        matchExpressions.push({ key: GPU_MEMORY_LABEL, operator: "Gt", values: [String(i.gpu.minMemoryMiB - 1)] });
-    }
+    const placement = gpuPlacement(i.gpu);
     const isJob = i.deployment.kind === "Job";
+    const checks = isJob ? {} : probes(i.deployment.probe);
+    if (!isJob && i.deployment.liveness !== undefined) {
+        checks.livenessProbe = livenessProbe(i.deployment.liveness);
+    }
     const container: any = {
         name: i.deployment.name,
         image: i.image,
         imagePullPolicy: "IfNotPresent",
+        ...(i.deployment.args !== undefined ? { args: i.deployment.args } : {}),
         env,
         resources: {
             requests: { cpu: i.deployment.cpu, memory: i.deployment.memory },
@@ -114,12 +153,14 @@ export function gpuPodTemplate(i: PodTemplateInput): any {
         volumeMounts: [
             { name: "dshm", mountPath: "/dev/shm" },
             { name: "tmp", mountPath: "/tmp" },
+            ...cache.mounts,
         ],
         ...(i.deployment.port !== undefined ? { ports: [{ name: "http", containerPort: i.deployment.port, protocol: "TCP" }] } : {}),
-        ...(isJob ? {} : probes(i.deployment.probe)),
+        ...checks,
     };
     const spec: any = {
-        automountServiceAccountToken: false,
+        // The API token only for a named service account (IRSA and Workload Identity read it).
+        ...(i.deployment.serviceAccountName !== undefined ? { serviceAccountName: i.deployment.serviceAccountName } : { automountServiceAccountToken: false }),
         enableServiceLinks: false,
         terminationGracePeriodSeconds: 60,
         securityContext: {
@@ -133,6 +174,7 @@ export function gpuPodTemplate(i: PodTemplateInput): any {
         volumes: [
             { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: i.deployment.shmSize } },
             { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+            ...cache.volumes,
         ],
     };
     if (isJob) {
@@ -147,14 +189,18 @@ export function gpuPodTemplate(i: PodTemplateInput): any {
         spec.nodeSelector = { [ARCH_LABEL]: KUBE_ARCH[i.system] };
     }
     if (res !== undefined) {
-        if (i.gpu.product !== undefined) {
-            spec.nodeSelector = { ...(spec.nodeSelector ?? {}), [GPU_PRODUCT_LABEL]: i.gpu.product };
+        if (Object.keys(placement.nodeSelector).length > 0) {
+            spec.nodeSelector = { ...(spec.nodeSelector ?? {}), ...placement.nodeSelector };
         }
-        const terms = capabilityTerms(i.cudaCapabilities ?? [], matchExpressions);
+        // The compute capability labels are GFD's: other profiles rely on the preview's product check.
+        const terms = i.gpu.placement === "gfd" ? capabilityTerms(i.cudaCapabilities ?? [], placement.expressions)
+            : placement.expressions.length > 0 ? [{ matchExpressions: placement.expressions }] : [];
         if (terms.length > 0) {
             spec.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } };
         }
-        spec.tolerations = [{ key: i.gpu.taintKey, operator: "Exists", effect: "NoSchedule" }];
+        if (placement.tolerations.length > 0) {
+            spec.tolerations = placement.tolerations;
+        }
         if (i.gpu.runtimeClassName !== undefined) {
             spec.runtimeClassName = i.gpu.runtimeClassName;
         }
@@ -199,8 +245,14 @@ export function jobSpec(i: PodTemplateInput): any {
         backoffLimit: j.backoffLimit,
         completions: j.completions,
         parallelism: j.parallelism,
+        // A pod ended by a disruption (node drain, preemption, eviction: condition DisruptionTarget)
+        // is not a failure of the run: it is replaced without counting against backoffLimit.
+        podFailurePolicy: { rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] }] },
         template: gpuPodTemplate(i),
     };
+    if (j.completionMode === "Indexed") {
+        spec.completionMode = "Indexed";
+    }
     if (j.activeDeadlineSeconds !== undefined) {
         spec.activeDeadlineSeconds = j.activeDeadlineSeconds;
     }
@@ -216,6 +268,14 @@ export function disruptionBudgetSpec(dep: Dep): any | undefined {
         return undefined;
     }
     return { selector: { matchLabels: appLabels(dep) }, ...dep.podDisruptionBudget };
+}
+
+/** The Service in front of a Deployment's `deployment.port` (ClusterIP, port name `http`). */
+export function serviceSpec(dep: Dep): any | undefined {
+    if (dep.port === undefined || dep.kind === "Job") {
+        return undefined;
+    }
+    return { type: "ClusterIP", selector: appLabels(dep), ports: [{ name: "http", port: dep.port, targetPort: "http", protocol: "TCP" }] };
 }
 
 /** `.dockerconfigjson` for a registry pull secret. */

@@ -8,9 +8,16 @@
 // a namespace someone else owns, set `cluster.createNamespace: false`: it is then never created,
 // changed or deleted by the stack.
 //
-// The owner is `<project>/<cluster.name>`: stable when the stack is renamed (Pulumi URNs carry the
-// stack), different for every cluster identity. Objects from before this check (labelled
-// `app.kubernetes.io/managed-by: nix-gpu-deploy` without the annotation) count as the stack's own.
+// The owner is the stack's own id: 32 hex digits made on its first `up` and kept in its state (the
+// `owner-id` command of components/gpuDeployment.ts, exported as `owner`), so a rename keeps it and a
+// canary copied from prod's config gets another. A second annotation names the stack for people
+// (`nix-gpu-deploy/stack`). Objects of earlier versions (owner `<project>/<cluster.name>`, or only
+// the `managed-by` label) are this stack's only when its last `up` recorded them (its `namespace`
+// and `deployment` outputs): a label alone never makes an object the stack's.
+//
+// It also checks where the pods can go: that some node admits the GPU pod (placement profile labels,
+// architecture, taints: components/placement.ts), that the cache claim and the service account
+// exist, and that a running Job is not replaced unless deployment.replaceRunning says so.
 //
 // Also: a RuntimeClass named in gpu.runtimeClassName must exist (GKE has no `nvidia` one; pods
 // naming a missing class are refused by admission).
@@ -21,45 +28,95 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "crypto";
 import { apiErrorMessage, kubeClient } from "./kube";
+import { describeSelection, nodeAdmits } from "./placement";
 
 export const OWNER_ANNOTATION = "nix-gpu-deploy/owner";
+/** Which stack owns the object (`org/project/stack`), for people; ownership is the owner id. */
+export const STACK_ANNOTATION = "nix-gpu-deploy/stack";
 export const MANAGED_BY = "nix-gpu-deploy";
+/** A stack's owner id (components/exec.ts STACK_ID_SCRIPT). */
+export const STACK_OWNER_ID = /^[0-9a-f]{32}$/;
 
-export type ObjKind = "Namespace" | "Deployment" | "Job" | "Secret" | "PodDisruptionBudget";
+export type ObjKind = "Namespace" | "Deployment" | "Job" | "Secret" | "PodDisruptionBudget" | "Service";
+
+/** What the stack's last `up` recorded, to claim objects of earlier versions (no owner id on them). */
+export interface Recorded { namespace?: string; deployment?: string }
 
 export interface PreflightInput {
+    /** This stack's owner id, from its last `up`; "" before its first. */
     owner: string;
+    recorded?: Recorded;
     namespace: string;
     createNamespace: boolean;
     /** Namespaced objects the stack will create (kind and name). */
     objects: { kind: Exclude<ObjKind, "Namespace">; name: string }[];
     runtimeClassName?: string;
+    /** Where the GPU pods may go: some node must admit them (a warning for profiles that scale from zero). */
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- node selector terms and tolerations as the API has them
+    placement?: { profile: string; nodeSelector?: Record<string, string>; terms?: any[]; tolerations?: any[]; scalesFromZero: boolean };
+    /** deployment.cache.claimName: must exist in the namespace. */
+    claimName?: string;
+    /** deployment.serviceAccountName: must exist in the namespace. */
+    serviceAccountName?: string;
+    /** The Job's spec changed since the last `up` (it would be replaced): refused while it runs, unless allowed. */
+    jobReplace?: { name: string; allowed: boolean };
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- API objects */
-/** Looks one object up: the object, undefined when it does not exist; other errors are thrown. */
-export type Lookup = (kind: ObjKind | "RuntimeClass", name: string, namespace?: string) => Promise<any | undefined>;
+/** Looks one object up: the object, undefined when it does not exist; other errors are thrown. "Nodes" lists them. */
+export type Lookup = (kind: ObjKind | "RuntimeClass" | "PersistentVolumeClaim" | "ServiceAccount" | "Nodes", name: string, namespace?: string) => Promise<any | undefined>;
 
-/** Is the object this stack's (or a pre-annotation object of this program)? */
-export function ownedBy(obj: any, owner: string): boolean {
+/** Is the object this stack's: its owner id, or (from before owner ids) recorded by the stack's last `up`? */
+export function ownedBy(obj: any, owner: string, recorded: Recorded, at: { kind: string; name: string; namespace?: string }): boolean {
     const ann = obj?.metadata?.annotations?.[OWNER_ANNOTATION];
-    if (ann !== undefined) {
+    if (typeof ann === "string" && STACK_OWNER_ID.test(ann)) {
         return ann === owner;
     }
-    return obj?.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY;
+    const ours = ann !== undefined || obj?.metadata?.labels?.["app.kubernetes.io/managed-by"] === MANAGED_BY;
+    if (!ours) {
+        return false;
+    }
+    return at.kind === "Namespace" ? recorded.namespace === at.name
+        : recorded.namespace !== undefined && recorded.namespace === at.namespace && recorded.deployment !== undefined
+            && [recorded.deployment, `${recorded.deployment}-registry`].includes(at.name);
 }
 
-function describeOwner(obj: any): string {
+/** Who owns the object, in words (the stack name where it carries one). */
+export function describeOwner(obj: any): string {
     const ann = obj?.metadata?.annotations?.[OWNER_ANNOTATION];
+    const stack = obj?.metadata?.annotations?.[STACK_ANNOTATION];
+    if (typeof ann === "string" && STACK_OWNER_ID.test(ann)) {
+        return `owned by stack ${stack !== undefined ? JSON.stringify(stack) : "(unnamed)"}, owner id ${ann}`;
+    }
     if (ann !== undefined) {
-        return `owned by ${JSON.stringify(ann)}`;
+        return `owned by ${JSON.stringify(ann)}, an earlier nix-gpu-deploy stack that this stack's state does not record`;
     }
     const by = obj?.metadata?.labels?.["app.kubernetes.io/managed-by"];
-    return by !== undefined ? `managed by ${JSON.stringify(by)}` : "not created by nix-gpu-deploy";
+    return by !== undefined ? `labelled managed-by ${JSON.stringify(by)} with no owner: a label alone does not make it this stack's` : "not created by nix-gpu-deploy";
 }
 
-/** Every problem found, one line each naming the object (empty: go ahead). */
-export async function preflightProblems(lookup: Lookup, i: PreflightInput): Promise<string[]> {
+/** Pure: "3h 12m" for a duration in seconds. */
+export function humanDuration(seconds: number): string {
+    const s = Math.max(0, Math.round(seconds));
+    const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    return d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s % 60}s` : `${s}s`;
+}
+
+/** Pure: is the Job still running (not Complete, not Failed)? Its start time when it is. */
+export function runningSince(job: any): Date | undefined {
+    const done = (job?.status?.conditions ?? []).some((c: any) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
+    if (job === undefined || done) {
+        return undefined;
+    }
+    return new Date(job.status?.startTime ?? job.metadata?.creationTimestamp ?? Date.now());
+}
+
+/**
+ * Every problem found, one line each naming the object (empty: go ahead). `warn` gets what does not
+ * stop the deploy (no node for a profile that scales from zero).
+ */
+export async function preflightProblems(lookup: Lookup, i: PreflightInput, warn: (msg: string) => void = () => undefined, now = new Date()): Promise<string[]> {
+    const recorded = i.recorded ?? {};
     const problems: string[] = [];
     let ns: any;
     try {
@@ -75,7 +132,7 @@ export async function preflightProblems(lookup: Lookup, i: PreflightInput): Prom
         ns = { metadata: { name: i.namespace } };
     }
     if (i.createNamespace) {
-        if (ns !== undefined && !ownedBy(ns, i.owner)) {
+        if (ns !== undefined && !ownedBy(ns, i.owner, recorded, { kind: "Namespace", name: i.namespace })) {
             problems.push(`cluster.namespace: namespace ${i.namespace} already exists and this stack did not create it (${describeOwner(ns)}): refusing to take it over (destroy would delete it with everything inside); deploy into it with cluster.createNamespace: false, or choose another cluster.namespace`);
         }
     } else if (ns === undefined) {
@@ -84,8 +141,41 @@ export async function preflightProblems(lookup: Lookup, i: PreflightInput): Prom
     if (ns !== undefined) {
         for (const o of i.objects) {
             const found = await lookup(o.kind, o.name, i.namespace);
-            if (found !== undefined && !ownedBy(found, i.owner)) {
+            if (found !== undefined && !ownedBy(found, i.owner, recorded, { kind: o.kind, name: o.name, namespace: i.namespace })) {
                 problems.push(`${o.kind} ${i.namespace}/${o.name} already exists and this stack did not create it (${describeOwner(found)}): refusing to take it over; delete or rename it, or choose another deployment.name`);
+            }
+        }
+    }
+    if (ns !== undefined && i.jobReplace !== undefined && !i.jobReplace.allowed) {
+        const since = runningSince(await lookup("Job", i.jobReplace.name, i.namespace));
+        if (since !== undefined) {
+            problems.push(`Job ${i.namespace}/${i.jobReplace.name} has been running for ${humanDuration((now.getTime() - since.getTime()) / 1000)} (since ${since.toISOString()}); this change replaces it, deleting its pods and their progress: wait until it finishes, or set deployment.replaceRunning: true`);
+        }
+    }
+    if (ns !== undefined && i.claimName !== undefined && await lookup("PersistentVolumeClaim", i.claimName, i.namespace) === undefined) {
+        problems.push(`deployment.cache.claimName: the namespace ${i.namespace} has no PersistentVolumeClaim ${i.claimName}; the pods would stay Pending`);
+    }
+    if (ns !== undefined && i.serviceAccountName !== undefined && await lookup("ServiceAccount", i.serviceAccountName, i.namespace) === undefined) {
+        problems.push(`deployment.serviceAccountName: the namespace ${i.namespace} has no ServiceAccount ${i.serviceAccountName}; the pods would be refused`);
+    }
+    if (i.placement !== undefined) {
+        let nodes: any[] | undefined;
+        try {
+            nodes = await lookup("Nodes", "");
+        } catch (e) {
+            // Nodes are cluster-scoped: a namespace-scoped deployer may not list them.
+            if ((e as { code?: number }).code !== 403) {
+                throw e;
+            }
+        }
+        if (nodes !== undefined && !nodes.some((n) => nodeAdmits(n, i.placement!))) {
+            const p = i.placement;
+            const msg = `gpu.placement: no node of the cluster matches the ${p.profile} profile (${describeSelection(p)}${(p.tolerations ?? []).length > 0 ? `; tolerating ${p.tolerations!.map((t) => t.key ?? "*").join(", ")}` : ""})`;
+            const hint = nodeHint(nodes);
+            if (p.scalesFromZero) {
+                warn(`${msg}: the pods stay Pending until the autoscaler adds such a node${hint}`);
+            } else {
+                problems.push(`${msg}: the pods would stay Pending${hint}`);
             }
         }
     }
@@ -104,6 +194,18 @@ export async function preflightProblems(lookup: Lookup, i: PreflightInput): Prom
     return problems;
 }
 
+/** Pure: which profile the cluster's GPU nodes look like, when it is not the one chosen. */
+function nodeHint(nodes: any[]): string {
+    const has = (label: string) => nodes.some((n) => n?.metadata?.labels?.[label] !== undefined);
+    const found = [
+        has("nvidia.com/gpu.product") ? "gfd (nvidia.com/gpu.product)" : undefined,
+        has("cloud.google.com/gke-accelerator") ? "gke (cloud.google.com/gke-accelerator)" : undefined,
+        has("eks.amazonaws.com/instance-gpu-name") ? "eks (eks.amazonaws.com/instance-gpu-name)" : undefined,
+        has("karpenter.k8s.aws/instance-gpu-name") ? "karpenter (karpenter.k8s.aws/instance-gpu-name)" : undefined,
+    ].filter((x) => x !== undefined);
+    return found.length > 0 ? `; the cluster's nodes carry the labels of: ${found.join(", ")}` : "; no node carries GPU labels of any profile";
+}
+
 /**
  * Pure: what the check depends on, as one digest — the owner, namespace, objects and RuntimeClass it
  * looks for, the kubeconfig text (inline, or the default files' contents) and the context. The last
@@ -113,7 +215,7 @@ export async function preflightProblems(lookup: Lookup, i: PreflightInput): Prom
  * and so does every `up` (the cluster may have drifted since).
  */
 export function preflightKey(input: PreflightInput, kubeconfigText: string, context: string | undefined): string {
-    return createHash("sha256").update(JSON.stringify({ v: 1, input, kubeconfig: kubeconfigText, context: context ?? "" })).digest("hex");
+    return createHash("sha256").update(JSON.stringify({ v: 2, input, kubeconfig: kubeconfigText, context: context ?? "" })).digest("hex");
 }
 
 /** Lookups through the official client. */
@@ -132,6 +234,10 @@ export function clientLookup(kc: KubeConfig): Lookup {
                 case "Deployment": return await apps.readNamespacedDeployment({ name, namespace });
                 case "Job": return await batch.readNamespacedJob({ name, namespace });
                 case "PodDisruptionBudget": return await policy.readNamespacedPodDisruptionBudget({ name, namespace });
+                case "Service": return await core.readNamespacedService({ name, namespace });
+                case "PersistentVolumeClaim": return await core.readNamespacedPersistentVolumeClaim({ name, namespace });
+                case "ServiceAccount": return await core.readNamespacedServiceAccount({ name, namespace });
+                case "Nodes": return (await core.listNode()).items;
                 case "RuntimeClass": return await node.readRuntimeClass({ name });
             }
         } catch (e) {

@@ -3,8 +3,11 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
 import { Publisher } from "./config";
 import { boundedOutput, dockerLoadScript, parseDigest, skopeoPushEnvironment, skopeoPushScript } from "./exec";
+import { programError } from "./errors";
 import { LayeredCudaImage } from "./image";
 
 export interface PublisherArgs {
@@ -19,6 +22,8 @@ export interface PublisherArgs {
     insecure: boolean;
     /** Docker daemon socket (docker publisher only). */
     dockerHost?: string;
+    /** registry.credentialHelper: `docker-credential-<name>` gives the push its credentials. */
+    credentialHelper?: string;
 }
 
 export interface PublishedImage {
@@ -54,12 +59,22 @@ export function digestRef(registry: string, repository: string, digest: string):
  * A private CA is trusted the way Go trusts one (system store or SSL_CERT_FILE), for dockerd and
  * the provider alike.
  */
-export function dockerRegistryAuth(registry: string, insecure: boolean, credentials?: { username: string; password: pulumi.Input<string> }):
+export function dockerRegistryAuth(registry: string, insecure: boolean, credentials?: { username: string; password: pulumi.Input<string> }, credentialHelper?: string):
     docker.types.input.ProviderRegistryAuth {
     const address = `${insecure ? "http" : "https"}://${registry}`;
+    if (credentialHelper !== undefined) {
+        // A docker config naming the helper: the provider asks docker-credential-<helper> (through
+        // docker/cli's credential store) each time it is configured, so a 12 h token is always fresh.
+        return { address, configFileContent: dockerHelperConfig(registry, credentialHelper) };
+    }
     return credentials === undefined
         ? { address, authDisabled: true }
         : { address, username: credentials.username, password: pulumi.secret(credentials.password) };
+}
+
+/** Pure: a docker config (and containers-auth.json) that sends `registry` to a credential helper. */
+export function dockerHelperConfig(registry: string, helper: string): string {
+    return JSON.stringify({ credHelpers: { [registry]: helper } });
 }
 
 /**
@@ -85,6 +100,9 @@ export class SkopeoPublisher extends pulumi.ComponentResource implements Publish
             NGD_DESTINATION: pushEnv.NGD_DESTINATION,
             NGD_DEST_TLS_VERIFY: pushEnv.NGD_DEST_TLS_VERIFY,
         };
+        if (args.credentialHelper !== undefined) {
+            environment.NGD_CREDENTIAL_HELPER = args.credentialHelper;
+        }
         if (withCredentials) {
             environment.REGISTRY_USERNAME = args.username as string;
             environment.REGISTRY_PASSWORD = pulumi.secret(args.password as pulumi.Output<string>);
@@ -130,7 +148,7 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
         const provider = new docker.Provider(`${name}-docker`, {
             host: args.dockerHost,
             registryAuth: [dockerRegistryAuth(args.registry, args.insecure,
-                args.username !== undefined && args.password !== undefined ? { username: args.username, password: args.password } : undefined)],
+                args.username !== undefined && args.password !== undefined ? { username: args.username, password: args.password } : undefined, args.credentialHelper)],
         }, { parent: this, version: DOCKER_PROVIDER_VERSION });
         // Create before delete, against the bridge's default: a Terraform resource with an explicit
         // `name` is replaced delete-first, and the engine then replaces everything that depends on
@@ -150,6 +168,38 @@ export class DockerPublisher extends pulumi.ComponentResource implements Publish
         this.ref = this.digest.apply((d) => digestRef(args.registry, args.repository, d));
         this.registerOutputs({ ref: this.ref, digest: this.digest });
     }
+}
+
+/**
+ * Pure: the credentials of the cluster's pull secret. registry.pullUsername takes its own password
+ * or nothing: never the push credentials in its place (config validation already requires the
+ * registryPullPassword secret; this refuses the fallback should it ever be reached without it).
+ */
+export function pullCredentials(registry: { host: string; username?: string; pullUsername?: string },
+    secrets: { registryPassword?: pulumi.Output<string>; registryPullPassword?: pulumi.Output<string> }):
+    { registry: string; username: string; password: pulumi.Output<string> } | undefined {
+    if (registry.pullUsername !== undefined) {
+        if (secrets.registryPullPassword === undefined) {
+            throw programError("registry.pullUsername is set without the registryPullPassword secret: refusing to give the cluster the push credentials instead");
+        }
+        return { registry: registry.host, username: registry.pullUsername, password: secrets.registryPullPassword };
+    }
+    return registry.username !== undefined && secrets.registryPassword !== undefined
+        ? { registry: registry.host, username: registry.username, password: secrets.registryPassword } : undefined;
+}
+
+/** The helper program on PATH, or a message naming what is missing (checked before anything is pushed). */
+export function credentialHelperProblem(helper: string, searchPath = process.env.PATH ?? ""): string | undefined {
+    const program = `docker-credential-${helper}`;
+    const found = searchPath.split(path.delimiter).filter((d) => d !== "").some((d) => {
+        try {
+            fs.accessSync(path.join(d, program), fs.constants.X_OK);
+            return true;
+        } catch {
+            return false;
+        }
+    });
+    return found ? undefined : `registry.credentialHelper: ${program} is not on PATH (${searchPath === "" ? "empty" : searchPath.split(path.delimiter).length + " directories"}): install it (ecr-login: amazon-ecr-credential-helper; gcloud: the Google Cloud CLI) or fix PATH`;
 }
 
 /** Picks the publisher the stack config names. */

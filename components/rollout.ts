@@ -6,8 +6,12 @@
 // only reports "timed out waiting to be Ready", so the GPU workload replaces it (a `pulumi.com/waitFor`
 // that holds at once; see components/gpuDeployment.ts) and runs this instead, as `node -r ts-node/register/transpile-only components/rollout.ts`.
 //
+// With NGD_UNTIL=started (a Job with deployment.wait: false) it returns once a pod of the Job runs,
+// printing `started <time>` on stdout (the stack's `job` record, components/jobRun.ts); a Job that
+// completes prints `finished <time>`.
+//
 // Input (environment): NGD_KIND (Deployment | Job), NGD_NAMESPACE, NGD_DEPLOYMENT (the workload's
-// name), NGD_TIMEOUT_SECONDS, NGD_KUBE_CONTEXT (cluster.context) and NGD_KUBECONFIG (contents, a
+// name), NGD_TIMEOUT_SECONDS, NGD_UNTIL, NGD_KUBE_CONTEXT (cluster.context) and NGD_KUBECONFIG (contents, a
 // secret) or else the default kubeconfig — the same choice as the provider's (components/kube.ts).
 import * as k8s from "@kubernetes/client-node";
 import { apiErrorMessage, isPermanentApiError, loadKubeConfig, serverOf } from "./kube";
@@ -190,7 +194,7 @@ async function lastLogLines(api: Apis, ns: string, pod: string, container: strin
     }
 }
 
-export async function waitFor(api: Apis, o: { kind: "Deployment" | "Job"; ns: string; name: string; timeout: number }, print: (s: string) => void = console.error, out: (s: string) => void = console.log): Promise<number> {
+export async function waitFor(api: Apis, o: { kind: "Deployment" | "Job"; ns: string; name: string; timeout: number; untilStarted?: boolean }, print: (s: string) => void = console.error, out: (s: string) => void = console.log): Promise<number> {
     const { kind, ns, name, timeout } = o;
     const started = Date.now();
     const deadline = started + timeout * 1000;
@@ -215,6 +219,12 @@ export async function waitFor(api: Apis, o: { kind: "Deployment" | "Job"; ns: st
                 return 0;
             }
             const { lines, pods } = await currentProblems(api, ns, kind, name, selector);
+            if (kind === "Job" && !done && o.untilStarted === true && pods.some((p: Obj) => p.status?.phase === "Running" && p.metadata?.deletionTimestamp === undefined)) {
+                const since = obj.status?.startTime instanceof Date ? obj.status.startTime.toISOString() : String(obj.status?.startTime ?? new Date().toISOString());
+                print(`job ${ns}/${name} started at ${since} (${st.summary}); not waiting for its completion (deployment.wait: false): a later pulumi up (or up --refresh) reports its state`);
+                out(`started ${since}`);
+                return 0;
+            }
             if (kind === "Job" && done) {
                 const js = st as JobState;
                 const exits = podExits(pods);
@@ -228,6 +238,8 @@ export async function waitFor(api: Apis, o: { kind: "Deployment" | "Job"; ns: st
                 print(msg);
                 if (js.succeeded) {
                     out(msg);
+                    const end = obj.status?.completionTime;
+                    out(`finished ${end instanceof Date ? end.toISOString() : String(end ?? new Date().toISOString())}`);
                 }
                 for (const x of exits.slice(0, 5)) {
                     print(`  ${x.line}`);
@@ -281,6 +293,7 @@ async function main(): Promise<number> {
         ns: process.env.NGD_NAMESPACE ?? "",
         name: process.env.NGD_DEPLOYMENT ?? "",
         timeout: Number(process.env.NGD_TIMEOUT_SECONDS ?? "600"),
+        untilStarted: process.env.NGD_UNTIL === "started",
     });
 }
 

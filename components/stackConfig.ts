@@ -99,3 +99,12 @@ export function loadStackConfig(projectRoot: string, fsImpl: ParseFs = nodeFs): 
         nixBuilderSshKey: result.config.nix.settings.hasBuilderSshKey === true ? cfg.requireSecret("nixBuilderSshKey") : undefined,
     };
 }
+
+/**
+ * The kubeconfig secret's text as the engine passed it (decrypted), for the program's own cluster
+ * reads before resources are registered; undefined when unset (the default kubeconfig applies).
+ */
+export function kubeconfigText(): string | undefined {
+    const v = pulumi.runtime.allConfig()[`${PROJECT}:kubeconfig`];
+    return typeof v === "string" && v.trim() !== "" ? v : undefined;
+}

@@ -143,6 +143,8 @@ kubernetes_provider_module_version() {
 }
 
 build_kubernetes() {
+  local tb="$UPSTREAM/pulumi-kubernetes-v$KUBERNETES_VERSION-provider.tar.gz"
+  if [ -f "$tb" ]; then build_upstream pulumi-resource-kubernetes "$KUBERNETES_VERSION" "$tb" kubernetes_recipe; return; fi
   local s="pulumi-resource-kubernetes-$KUBERNETES_VERSION"
   stamp_ok "$s" && [ -x "$PROVIDERS/pulumi-resource-kubernetes" ] && { log "kubernetes provider v$KUBERNETES_VERSION cached"; return; }
   local modver; modver="$(kubernetes_provider_module_version "$KUBERNETES_VERSION")"
@@ -270,6 +272,26 @@ docker_recipe() {
   cd "$1/provider"
   CGO_ENABLED=0 go build -o "$PROVIDERS/pulumi-resource-docker" -tags no_compose \
     -ldflags "-s -w -X github.com/pulumi/pulumi-docker/provider/v5/pkg/version.Version=$DOCKER_PROVIDER_VERSION" ./cmd/pulumi-resource-docker
+}
+
+# The kubernetes provider 4.32.0 (client-side create: an existing object fails with AlreadyExists instead of
+# being adopted), as ../shared/upstream/README.md says: the proxy refuses three pinned modules, so pin
+# the nearest served ones; the snapshot lacks the generated schema.json, so embed the one tracked in the
+# 4.25.0 module (the same input names for every resource the project and the 4.32 SDK use; it lacks
+# the 4.32-only provider options and newer resources, so `pulumi package get-schema` is incomplete).
+kubernetes_recipe() {
+  cd "$1/provider"
+  go mod edit -dropreplace github.com/pulumi/pulumi-kubernetes/sdk/v4 \
+    -require "github.com/pulumi/pulumi-kubernetes/sdk/v4@v$KUBERNETES_VERSION" -require github.com/fluxcd/pkg/ssa@v0.72.0 \
+    -require github.com/pulumi/pulumi/pkg/v3@v3.246.0 -require github.com/pulumi/pulumi/sdk/v3@v3.246.0
+  go mod tidy -e >/dev/null 2>&1
+  local schemaMod; schemaMod="github.com/pulumi/pulumi-kubernetes/provider/v4@$(kubernetes_provider_module_version 4.25.0)"
+  local schemaDir; schemaDir="$(cd "$TOOLS/build" && GOFLAGS= go mod download -json "$schemaMod" | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>console.log(JSON.parse(s).Dir))')"
+  cp "$schemaDir/cmd/pulumi-resource-kubernetes/schema.json" cmd/pulumi-resource-kubernetes/schema.json
+  chmod u+w cmd/pulumi-resource-kubernetes/schema.json
+  (cd cmd/pulumi-resource-kubernetes && VERSION="$KUBERNETES_VERSION" go run ./generate.go)
+  CGO_ENABLED=0 go build -o "$PROVIDERS/pulumi-resource-kubernetes" \
+    -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$KUBERNETES_VERSION" ./cmd/pulumi-resource-kubernetes
 }
 
 build_langhost() { build_upstream pulumi-language-nodejs "$PULUMI_VERSION" "$UPSTREAM/pulumi-language-nodejs-v$PULUMI_VERSION.tar.gz" langhost_recipe; }

@@ -401,7 +401,7 @@ describe("issue #11: bad input reads like a tool, and nothing slips through", fu
         assert.deepStrictEqual(problems((c) => { c.gpu.product = "NVIDIA-H100\u200b"; }),
             ["nix-gpu-deploy:gpu.product: \"NVIDIA-H100\\u200b\" is not a GPU Feature Discovery product label (e.g. NVIDIA-H100-80GB-HBM3)"]);
         assert.deepStrictEqual(problems((c) => { c.gpu["co\u0443nt"] = 1; }), [
-            "nix-gpu-deploy:gpu.[\"co\\u0443nt\"]: unknown key (known: product, count, migProfile, migCount, migStrategy, resourceName, minMemoryMiB, taintKey, runtimeClassName)"]);
+            "nix-gpu-deploy:gpu.[\"co\\u0443nt\"]: unknown key (known: product, count, migProfile, migCount, migStrategy, resourceName, minMemoryMiB, taintKey, runtimeClassName, placement, accelerator, nodeSelector, tolerations)"]);
     });
 
     it("8. 1e309 is reported as too large, not null", () => {

@@ -7,9 +7,13 @@ import { ParseResult, RawStackConfig, RunningStackConfig, parseStackConfig, runs
 import { GpuDeployment, GpuDeploymentArgs } from "../../components/gpuDeployment";
 import { baseProduct, capabilityRuns, capabilityTerms, productCapability } from "../../components/gpuModel";
 import { CACHE_ENV, deploymentSpec, disruptionBudgetSpec, gpuPodTemplate, gpuResource, jobSpec, probes } from "../../components/gpuPodSpec";
-import { Lookup, OWNER_ANNOTATION, preflightProblems } from "../../components/preflight";
+import { Lookup, OWNER_ANNOTATION, STACK_ANNOTATION, preflightProblems } from "../../components/preflight";
+
 import { nodeFs } from "../../components/stackConfig";
 import { ROOT, find, runProgram, stackConfig, validConfig } from "./harness";
+
+/** A stack's owner id, as the owner-id command makes one. */
+const OWNER = "0123456789abcdef0123456789abcdef";
 
 const opts = { projectRoot: ROOT, ...nodeFs };
 type Cfg = Record<string, Record<string, unknown>>;
@@ -33,8 +37,8 @@ function errs(mutate: (c: Cfg) => void): string[] {
 const image = `r/x@sha256:${"a".repeat(64)}`;
 
 describe("issue #10 item 4: probes and minReadySeconds", () => {
-    it("one http check gives a long startup window, readiness and liveness", () => {
-        const cfg = ok((c) => { c.deployment.port = 8000; c.deployment.probe = { type: "http", path: "/healthz" }; c.deployment.minReadySeconds = 30; });
+    it("one http check gives a long startup window (as long as the rollout may take), readiness and liveness", () => {
+        const cfg = ok((c) => { c.deployment.port = 8000; c.deployment.probe = { type: "http", path: "/healthz" }; c.deployment.minReadySeconds = 30; c.deployment.rolloutTimeoutSeconds = 1800; });
         const p = probes(cfg.deployment.probe);
         assert.deepStrictEqual(p.startupProbe, { httpGet: { path: "/healthz", port: 8000 }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 180 });
         assert.deepStrictEqual(p.readinessProbe, { httpGet: { path: "/healthz", port: 8000 }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3, successThreshold: 1 });
@@ -67,7 +71,10 @@ describe("issue #10 item 5: Job workloads", () => {
     it("a Job: backoffLimit, deadline, TTL, completions/parallelism, restartPolicy Never, no probes", () => {
         const cfg = ok((c) => { Object.assign(c.deployment, { kind: "Job", backoffLimit: 2, activeDeadlineSeconds: 3600, ttlSecondsAfterFinished: 600, completions: 4, parallelism: 2, rolloutTimeoutSeconds: 86400 }); });
         const spec = jobSpec({ gpu: cfg.gpu, deployment: cfg.deployment, image });
-        assert.deepStrictEqual({ ...spec, template: undefined }, { backoffLimit: 2, completions: 4, parallelism: 2, activeDeadlineSeconds: 3600, ttlSecondsAfterFinished: 600, template: undefined });
+        assert.deepStrictEqual({ ...spec, template: undefined }, {
+            backoffLimit: 2, completions: 4, parallelism: 2, activeDeadlineSeconds: 3600, ttlSecondsAfterFinished: 600, template: undefined,
+            podFailurePolicy: { rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] }] },
+        });
         assert.strictEqual(spec.template.spec.restartPolicy, "Never");
         assert.strictEqual(spec.selector, undefined, "the Job controller's own selector");
         assert.strictEqual(cfg.deployment.rolloutTimeoutSeconds, 86400, "a Job may be waited for up to a week");
@@ -148,17 +155,36 @@ describe("issue #10 item 2: preflight refuses to take over what the stack did no
         }
         return objs[`${kind}/${ns ? `${ns}/` : ""}${name}`];
     };
-    const mine = { metadata: { annotations: { [OWNER_ANNOTATION]: "p/local" } } };
+    const mine = { metadata: { annotations: { [OWNER_ANNOTATION]: OWNER } } };
     const legacy = { metadata: { labels: { "app.kubernetes.io/managed-by": "nix-gpu-deploy" } } };
+    const legacyOwner = { metadata: { annotations: { [OWNER_ANNOTATION]: "p/local" } } };
     const theirs = { metadata: { labels: { team: "data" } } };
-    const other = { metadata: { annotations: { [OWNER_ANNOTATION]: "p/elsewhere" } } };
-    const input = (o: Partial<Parameters<typeof preflightProblems>[1]> = {}) => ({ owner: "p/local", namespace: "ml", createNamespace: true, objects: [{ kind: "Deployment" as const, name: "app" }], ...o });
+    const other = { metadata: { annotations: { [OWNER_ANNOTATION]: "f".repeat(32), [STACK_ANNOTATION]: "organization/p/prod" } } };
+    const input = (o: Partial<Parameters<typeof preflightProblems>[1]> = {}) => ({ owner: OWNER, namespace: "ml", createNamespace: true, objects: [{ kind: "Deployment" as const, name: "app" }], ...o });
     /* eslint-enable @typescript-eslint/no-explicit-any */
 
-    it("goes ahead on a fresh cluster and on the stack's own (or pre-annotation) objects", async () => {
+    it("goes ahead on a fresh cluster, on the stack's own objects, and on earlier versions' objects its last up recorded", async () => {
         assert.deepStrictEqual(await preflightProblems(lookupOf({}), input()), []);
         assert.deepStrictEqual(await preflightProblems(lookupOf({ "Namespace/ml": mine, "Deployment/ml/app": mine }), input()), []);
-        assert.deepStrictEqual(await preflightProblems(lookupOf({ "Namespace/ml": legacy, "Deployment/ml/app": legacy }), input()), []);
+        const recorded = { namespace: "ml", deployment: "app" };
+        assert.deepStrictEqual(await preflightProblems(lookupOf({ "Namespace/ml": legacy, "Deployment/ml/app": legacyOwner }), input({ owner: "", recorded })), []);
+    });
+    it("issue #22: a label alone, or an earlier owner the stack did not record, is not ownership; another stack's object names that stack", async () => {
+        const p = await preflightProblems(lookupOf({ "Namespace/ml": legacy, "Deployment/ml/app": legacyOwner }), input());
+        assert.match(p[0], /^cluster\.namespace: namespace ml already exists and this stack did not create it \(labelled managed-by "nix-gpu-deploy" with no owner: a label alone does not make it this stack's\)/);
+        assert.match(p[1], /^Deployment ml\/app already exists and this stack did not create it \(owned by "p\/local", an earlier nix-gpu-deploy stack that this stack's state does not record\)/);
+        const q = await preflightProblems(lookupOf({ "Namespace/ml": other }), input({ recorded: { namespace: "ml", deployment: "app" } }));
+        assert.match(q[0], /namespace ml already exists and this stack did not create it \(owned by stack "organization\/p\/prod", owner id f{32}\)/, "an owner id beats what the stack recorded");
+    });
+    it("issue #22: a running Job that would be replaced is refused, naming it and how long it has run; replaceRunning or a finished Job goes ahead", async () => {
+        const running = { metadata: { annotations: { [OWNER_ANNOTATION]: OWNER } }, status: { startTime: "2026-12-05T01:00:00Z", active: 1 } };
+        const objs = { "Namespace/ml": mine, "Job/ml/train": running };
+        const now = new Date("2026-12-05T04:12:30Z");
+        const p = await preflightProblems(lookupOf(objs), input({ objects: [{ kind: "Job", name: "train" }], jobReplace: { name: "train", allowed: false } }), undefined, now);
+        assert.deepStrictEqual(p, ["Job ml/train has been running for 3h 12m (since 2026-12-05T01:00:00.000Z); this change replaces it, deleting its pods and their progress: wait until it finishes, or set deployment.replaceRunning: true"]);
+        assert.deepStrictEqual(await preflightProblems(lookupOf(objs), input({ objects: [{ kind: "Job", name: "train" }], jobReplace: { name: "train", allowed: true } }), undefined, now), []);
+        const done = { ...running, status: { ...running.status, conditions: [{ type: "Complete", status: "True" }] } };
+        assert.deepStrictEqual(await preflightProblems(lookupOf({ ...objs, "Job/ml/train": done }), input({ objects: [{ kind: "Job", name: "train" }], jobReplace: { name: "train", allowed: false } }), undefined, now), []);
     });
     it("refuses a namespace someone else owns, naming it and the way out", async () => {
         const p = await preflightProblems(lookupOf({ "Namespace/ml": theirs }), input());
@@ -170,7 +196,7 @@ describe("issue #10 item 2: preflight refuses to take over what the stack did no
         const p = await preflightProblems(lookupOf({ "Namespace/ml": theirs, "Deployment/ml/app": other, "Secret/ml/app-registry": theirs }),
             input({ createNamespace: false, objects: [{ kind: "Deployment", name: "app" }, { kind: "Secret", name: "app-registry" }] }));
         assert.deepStrictEqual(p, [
-            "Deployment ml/app already exists and this stack did not create it (owned by \"p/elsewhere\"): refusing to take it over; delete or rename it, or choose another deployment.name",
+            `Deployment ml/app already exists and this stack did not create it (owned by stack "organization/p/prod", owner id ${"f".repeat(32)}): refusing to take it over; delete or rename it, or choose another deployment.name`,
             "Secret ml/app-registry already exists and this stack did not create it (not created by nix-gpu-deploy): refusing to take it over; delete or rename it, or choose another deployment.name",
         ]);
     });
@@ -193,14 +219,17 @@ describe("issue #10 item 2: preflight refuses to take over what the stack did no
 });
 
 describe("issue #10 item 9: operations", () => {
-    it("HOME and caches point into the writable /tmp (read-only root)", () => {
+    it("HOME points into the writable /tmp (read-only root); model and compiler caches into the cache volume", () => {
         const cfg = ok(() => undefined);
         const env = gpuPodTemplate({ gpu: cfg.gpu, deployment: cfg.deployment, image }).spec.containers[0].env;
         for (const e of CACHE_ENV) {
             assert.ok(e.value.startsWith("/tmp"), e.name);
             assert.deepStrictEqual(env.find((x: { name: string }) => x.name === e.name), e);
         }
-        assert.ok(CACHE_ENV.some((e) => e.name === "HOME") && CACHE_ENV.some((e) => e.name === "CUDA_CACHE_PATH"));
+        for (const name of ["HF_HOME", "TORCH_HOME", "TRITON_CACHE_DIR", "CUDA_CACHE_PATH"]) {
+            assert.ok(env.find((x: { name: string }) => x.name === name)?.value.startsWith("/cache/"), name);
+        }
+        assert.ok(CACHE_ENV.some((e) => e.name === "HOME"));
     });
     it("a PriorityClass and a PodDisruptionBudget; pod labels and annotations, never the app selector", () => {
         const cfg = ok((c) => { Object.assign(c.deployment, { priorityClassName: "gpu-high", podDisruptionBudget: { maxUnavailable: 1 }, podLabels: { team: "ml" }, podAnnotations: { "example.com/note": "x y" } }); });
@@ -224,7 +253,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         await pulumi.runtime.setMocks({
             newResource: (a) => {
                 resources.push({ type: a.type, name: a.name, inputs: a.inputs });
-                return { id: `${a.name}-id`, state: { ...a.inputs, metadata: { ...(a.inputs.metadata ?? {}), uid: `uid-${a.name}`, generation: 1 } } };
+                return { id: `${a.name}-id`, state: { ...a.inputs, metadata: { ...(a.inputs.metadata ?? {}), uid: `uid-${a.name}`, generation: 1 }, ...(a.type === "command:local:Command" ? { stdout: a.name.endsWith("owner-id") ? OWNER : "" } : {}) } };
             },
             call: () => ({}),
         }, "p", "local", preview);
@@ -232,7 +261,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         const args: GpuDeploymentArgs = {
             gpu: cfg.gpu, deployment: cfg.deployment, cluster: cfg.cluster, image, projectRoot: ROOT, storePath: "/nix/store/x-image",
             pullCredentials: { registry: "127.0.0.1:5001", username: "ngd", password: pulumi.secret("pw") },
-            previousName: "local-gpu", ...extra,
+            previousName: "local-gpu", stackName: "organization/p/local", previous: { recorded: {} }, ...extra,
         };
         let error: Error | undefined;
         try {
@@ -278,7 +307,8 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         const { resources } = await build(() => undefined);
         const dep = resources.find((r) => r.type === "kubernetes:apps/v1:Deployment")!.inputs as { metadata: { annotations: Record<string, string> }; spec: { template: { metadata: { annotations?: unknown } } } };
         assert.strictEqual(dep.metadata.annotations["nix-gpu-deploy/store-path"], "/nix/store/x-image");
-        assert.strictEqual(dep.metadata.annotations[OWNER_ANNOTATION], "p/local");
+        assert.strictEqual(dep.metadata.annotations[OWNER_ANNOTATION], OWNER);
+        assert.strictEqual(dep.metadata.annotations[STACK_ANNOTATION], "organization/p/local");
         assert.strictEqual(dep.spec.template.metadata.annotations, undefined);
         // Not skipAwait, which would also skip waiting for the old object's deletion on replace.
         assert.strictEqual(dep.metadata.annotations["pulumi.com/skipAwait"], undefined);
@@ -295,7 +325,11 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         const { regs, resources } = await build((c) => { c.cluster.createNamespace = false; }, { preflight: async (i) => { seen = i; return []; } });
         assert.strictEqual(regs.find((r) => r.type === "kubernetes:core/v1:Namespace"), undefined);
         assert.strictEqual((resources.find((r) => r.type === "kubernetes:apps/v1:Deployment")!.inputs as { metadata: { namespace: string } }).metadata.namespace, "ml-local");
-        assert.deepStrictEqual(seen, { owner: "p/local", namespace: "ml-local", createNamespace: false, objects: [{ kind: "Deployment", name: "fixture" }, { kind: "Secret", name: "fixture-registry" }], runtimeClassName: undefined });
+        assert.deepStrictEqual(seen, {
+            owner: "", recorded: {}, namespace: "ml-local", createNamespace: false, objects: [{ kind: "Deployment", name: "fixture" }, { kind: "Secret", name: "fixture-registry" }], runtimeClassName: undefined,
+            placement: { profile: "gfd", nodeSelector: { "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3" }, terms: [], tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }], scalesFromZero: false },
+            claimName: undefined, serviceAccountName: undefined, jobReplace: undefined,
+        });
     });
     it("issue #13: a preview runs the preflight only when what it checks changed since the last up (its key); up always runs it", async () => {
         const kubeconfig = pulumi.secret("apiVersion: v1\nkind: Config\ncurrent-context: local\n");
@@ -320,7 +354,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
             ["createNamespace off", {}, (c: Cfg) => { c.cluster.createNamespace = false; }],
             ["a RuntimeClass", {}, (c: Cfg) => { c.gpu.runtimeClassName = "nvidia"; }],
             ["another context", {}, (c: Cfg) => { c.cluster.context = "other"; }],
-            ["another cluster identity (owner)", {}, (c: Cfg) => { c.cluster.name = "other"; }],
+            ["another owner id", { previous: { owner: OWNER, recorded: {} } }, () => undefined],
         ] as [string, Partial<GpuDeploymentArgs>, (c: Cfg) => void][]) {
             const before: number = calls;
             const k = await key({ ...counting, ...extra, previousPreflightKey: Promise.resolve(first) }, mutate);

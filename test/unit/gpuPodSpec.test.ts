@@ -2,10 +2,11 @@ import * as assert from "assert";
 import { DeploymentConfig, GpuConfig } from "../../components/config";
 import { deploymentSpec, gpuPodTemplate, gpuResource } from "../../components/gpuPodSpec";
 
-const gpu = (g: Partial<GpuConfig>): GpuConfig => ({ count: 1, migCount: 0, migStrategy: "mixed", resourceName: "nvidia.com/gpu", taintKey: "nvidia.com/gpu", runtimeClassName: "nvidia", product: "NVIDIA-H100-80GB-HBM3", ...g });
+const gpu = (g: Partial<GpuConfig>): GpuConfig => ({ count: 1, migCount: 0, migStrategy: "mixed", resourceName: "nvidia.com/gpu", taintKey: "nvidia.com/gpu", runtimeClassName: "nvidia", product: "NVIDIA-H100-80GB-HBM3", placement: "gfd", nodeSelector: {}, tolerations: [], ...g });
 const dep: DeploymentConfig = {
     name: "app", replicas: 1, cpu: "2", memory: "8Gi", shmSize: "2Gi", strategy: "RollingUpdate", rolloutTimeoutSeconds: 600,
-    kind: "Deployment", minReadySeconds: 0, job: { backoffLimit: 0, completions: 1, parallelism: 1 }, podLabels: {}, podAnnotations: {},
+    kind: "Deployment", minReadySeconds: 0, job: { backoffLimit: 0, completions: 1, parallelism: 1, completionMode: "NonIndexed", wait: true, replaceRunning: false }, podLabels: {}, podAnnotations: {},
+    env: {}, cache: { kind: "emptyDir", sizeLimit: "20Gi" },
 };
 const image = `r/x@sha256:${"a".repeat(64)}`;
 

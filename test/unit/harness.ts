@@ -141,7 +141,9 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
     let error: Error | undefined;
     try {
         // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program must be re-run per test
-        const mod = require(INDEX) as Record<string, pulumi.Output<unknown>>;
+        // The program is an async function (as the SDK's language runtime calls it): its result is the outputs.
+        const main = require(INDEX) as () => Promise<Record<string, pulumi.Output<unknown> | unknown>>;
+        const mod = await main();
         for (const [k, v] of Object.entries(mod)) {
             // The SDK's own promise of the value (not `apply`, whose callback never runs when the
             // output failed): a failed output fails the run instead of hanging it.
