@@ -14,13 +14,21 @@ import { PublishedImage, credentialHelperProblem, publishImage, pullCredentials 
 import { programError } from "./components/errors";
 import { kubeconfigText, loadStackConfig } from "./components/stackConfig";
 
+// The config is checked when the program is loaded, before anything else: a bad config fails at once,
+// with every problem named (a rejection of the async program below would reach the engine later).
+const projectRoot = __dirname;
+const programStart = Date.now();
+const { config, registryPassword, registryPullPassword, kubeconfig, nixSigningKey, nixBuilderSshKey } = loadStackConfig(projectRoot);
+const stack = pulumi.getStack();
+// The push's credential helper must be there before anything is built.
+const helperProblem = config.registry.credentialHelper !== undefined && config.mode !== "promote" ? credentialHelperProblem(config.registry.credentialHelper) : undefined;
+if (helperProblem !== undefined) {
+    throw programError(helperProblem);
+}
+
 // An async program (the Node.js SDK awaits it and exports what it returns): what the last `up`
 // exported, and a training Job's live state, decide what is registered (components/jobRun.ts).
 export = async () => {
-    const projectRoot = __dirname;
-    const programStart = Date.now();
-    const { config, registryPassword, registryPullPassword, kubeconfig, nixSigningKey, nixBuilderSshKey } = loadStackConfig(projectRoot);
-    const stack = pulumi.getStack();
     // What the last `up` exported: a preview says what changed since (components/explain.ts), and the
     // cluster preflight runs only when what it checks changed (components/preflight.ts).
     const lastUp = lastUpOutputs();
@@ -33,12 +41,6 @@ export = async () => {
 
     // Three kinds of stack (config.mode): `deploy` builds, pushes and runs; `publish` builds and pushes
     // only, exporting the digest; `promote` builds nothing and runs the digest another stack exported.
-    // The push's credential helper must be there before anything is built.
-    const helperProblem = config.registry.credentialHelper !== undefined && config.mode !== "promote" ? credentialHelperProblem(config.registry.credentialHelper) : undefined;
-    if (helperProblem !== undefined) {
-        throw programError(helperProblem);
-    }
-
     function buildAndPublish(): { image: LayeredCudaImage; dependencySet: NixDependencySet; published: PublishedImage; record: pulumi.Output<ExplainRecord> } {
         const overlays = config.nix.overlays.map((o) => new NixOverlay(`overlay-${o.name}`, {
             overlayName: o.name,

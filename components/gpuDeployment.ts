@@ -15,7 +15,7 @@ import { STACK_ID_SCRIPT, boundedOutput } from "./exec";
 import { programError } from "./errors";
 import { capabilityTerms } from "./gpuModel";
 import { appLabels, deploymentSpec, disruptionBudgetSpec, dockerConfigJson, gpuResource, jobSpec, serviceSpec, ARCH_LABEL } from "./gpuPodSpec";
-import { JobRecord, LiveJob, jobKey, jobPlan, recordFromLive, recordFromRollout } from "./jobRun";
+import { JOB_KEY_ANNOTATION, JobRecord, LiveJob, jobKey, jobPlan, recordFromLive, recordFromRollout } from "./jobRun";
 import { defaultKubeconfigFiles } from "./kube";
 import { SCALES_FROM_ZERO, gpuPlacement } from "./placement";
 import { OWNER_ANNOTATION, PreflightInput, Recorded, STACK_ANNOTATION, preflightKey } from "./preflight";
@@ -155,8 +155,8 @@ export class GpuDeployment extends pulumi.ComponentResource {
         const podInput = { gpu: args.gpu, deployment, image: args.image, pullSecret, cudaCapabilities: args.cudaCapabilities, system: args.system };
 
         // A Job of this very spec that already ran and is gone is not created again (components/jobRun.ts).
-        const key = isJob && args.imageIdentity !== undefined ? jobKey(jobSpec({ ...podInput, image: "" }), args.imageIdentity) : undefined;
-        const plan = isJob ? jobPlan({ previous: args.previous.job, key, live: args.liveJob, name: `${cluster.namespace}/${deployment.name}` }) : { create: true };
+        const specKey = isJob && args.imageIdentity !== undefined ? jobKey(jobSpec({ ...podInput, image: "" }), args.imageIdentity) : undefined;
+        const plan = isJob ? jobPlan({ previous: args.previous.job, key: specKey, live: args.liveJob, name: `${cluster.namespace}/${deployment.name}` }) : { create: true };
         if (plan.note !== undefined) {
             pulumi.log.info(plan.note, this);
         }
@@ -164,7 +164,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
             pulumi.log.info(`Job ${cluster.namespace}/${deployment.name}: ${args.liveJob.summary}${args.liveJob.running && args.liveJob.startTime !== undefined ? `, running since ${args.liveJob.startTime}` : ""}`, this);
         }
         // A change of a Job's spec replaces it: refused while it runs (preflight), unless allowed.
-        const replacesJob = isJob && plan.create && key !== undefined && args.previous.job !== undefined && args.previous.job.key !== key;
+        const replacesJob = isJob && plan.create && specKey !== undefined && args.previous.job !== undefined && args.previous.job.key !== specKey;
 
         // Nothing in the cluster is registered before the live cluster has been checked (preview too).
         const objects: PreflightInput["objects"] = plan.create ? [{ kind: isJob ? "Job" : "Deployment", name: deployment.name }] : [];
@@ -192,7 +192,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
                     placement: plan.create ? placementCheck(args) : undefined,
                     claimName: deployment.cache.kind === "claim" ? deployment.cache.claimName : undefined,
                     serviceAccountName: deployment.serviceAccountName,
-                    jobReplace: replacesJob ? { name: deployment.name, allowed: deployment.job.replaceRunning } : undefined,
+                    jobReplace: replacesJob ? { name: deployment.name, allowed: deployment.job.replaceRunning, key: specKey! } : undefined,
                 };
                 let key = "";
                 try {
@@ -200,7 +200,8 @@ export class GpuDeployment extends pulumi.ComponentResource {
                 } catch {
                     // No readable default kubeconfig: the check runs and says what is wrong.
                 }
-                if (pulumi.runtime.isDryRun() && key !== "" && key === await args.previousPreflightKey) {
+                // A replaced Job is checked on every preview: whether it still runs is the cluster's to say.
+                if (pulumi.runtime.isDryRun() && key !== "" && input.jobReplace === undefined && key === await args.previousPreflightKey) {
                     return key;
                 }
                 let problems: string[];
@@ -284,7 +285,8 @@ export class GpuDeployment extends pulumi.ComponentResource {
         if (isJob) {
             if (plan.create) {
                 // A Job's pod template is immutable: any spec change is a new Job (the old one deleted first).
-                this.workload = new k8s.batch.v1.Job(`${name}-job`, { metadata, spec: jobSpec(podInput) }, { ...nsOpts, replaceOnChanges: ["spec"] });
+                const jobMetadata = { ...metadata, annotations: { ...metadata.annotations, ...(specKey !== undefined ? { [JOB_KEY_ANNOTATION]: specKey } : {}) } };
+                this.workload = new k8s.batch.v1.Job(`${name}-job`, { metadata: jobMetadata, spec: jobSpec(podInput) }, { ...nsOpts, replaceOnChanges: ["spec"] });
             }
         } else {
             this.workload = new k8s.apps.v1.Deployment(`${name}-deployment`, { metadata, spec: deploymentSpec(podInput) }, { ...nsOpts, ...was("deployment") });
@@ -323,7 +325,8 @@ export class GpuDeployment extends pulumi.ComponentResource {
                 addPreviousOutputInEnv: false,
             }, { parent: this, dependsOn: [workload], customTimeouts: { create: `${timeout}s` }, ...was("rollout") });
         }
-        if (isJob && key !== undefined) {
+        if (isJob && specKey !== undefined) {
+            const key = specKey;
             // What the next run compares with: the live Job's state when it says more, else what the
             // rollout check saw, else (the Job left out) the last record.
             const fromLive = recordFromLive(args.liveJob, key);

@@ -16,7 +16,10 @@ export interface JobRecord {
 }
 
 /** What the cluster says of the Job now: undefined when it could not be read. */
-export type LiveJob = { found: false } | { found: true; running: boolean; complete: boolean; startTime?: string; completionTime?: string; summary: string };
+export type LiveJob = { found: false } | { found: true; key?: string; running: boolean; complete: boolean; startTime?: string; completionTime?: string; summary: string };
+
+/** The annotation on the Job that carries its spec key: the live Job's state counts only for its own key. */
+export const JOB_KEY_ANNOTATION = "nix-gpu-deploy/job-key";
 
 /** Pure: the key of a Job spec, with the image named by what identifies its content. */
 export function jobKey(spec: unknown, imageIdentity: string): string {
@@ -46,7 +49,7 @@ export function recordFromRollout(stdout: string, key: string, now: Date): JobRe
 
 /** Pure: the record the live Job gives, when it says more than the last one (it finished since). */
 export function recordFromLive(live: LiveJob | undefined, key: string): JobRecord | undefined {
-    if (live === undefined || !live.found) {
+    if (live === undefined || !live.found || live.key !== key) {
         return undefined;
     }
     if (live.complete) {
@@ -82,8 +85,10 @@ export function liveJobOf(job: any | undefined): LiveJob {
     const conds: any[] = s.conditions ?? [];
     const complete = conds.some((c) => c.type === "Complete" && c.status === "True");
     const failed = conds.some((c) => c.type === "Failed" && c.status === "True");
+    const key = job.metadata?.annotations?.[JOB_KEY_ANNOTATION];
     return {
         found: true,
+        ...(typeof key === "string" ? { key } : {}),
         running: !complete && !failed,
         complete,
         ...(s.startTime !== undefined ? { startTime: String(s.startTime instanceof Date ? s.startTime.toISOString() : s.startTime) } : {}),

@@ -59,7 +59,7 @@ export interface PreflightInput {
     /** deployment.serviceAccountName: must exist in the namespace. */
     serviceAccountName?: string;
     /** The Job's spec changed since the last `up` (it would be replaced): refused while it runs, unless allowed. */
-    jobReplace?: { name: string; allowed: boolean };
+    jobReplace?: { name: string; allowed: boolean; key?: string };
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- API objects */

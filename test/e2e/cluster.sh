@@ -98,11 +98,11 @@ write_kubeconfig() {
 
 kubeconfig() { write_kubeconfig "$D/admin.kubeconfig" local "local=https://127.0.0.1:$API_PORT"; }
 
-gpu_node() { # name, product, count, memory, family, compute major, compute minor, [resource name, resource count, extra labels (JSON members)]
-  local res="${8:-nvidia.com/gpu}" n="${9:-$3}" extra="${10:-}"
+gpu_node() { # name, product, count, memory, family, compute major, compute minor, [resource name, resource count, extra labels (JSON members), arch]
+  local res="${8:-nvidia.com/gpu}" n="${9:-$3}" extra="${10:-}" arch="${11:-amd64}"
   cat <<EOF
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$1","annotations":{"kwok.x-k8s.io/node":"fake"},
- "labels":{"type":"kwok","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","kubernetes.io/hostname":"$1",
+ "labels":{"type":"kwok","kubernetes.io/os":"linux","kubernetes.io/arch":"$arch","kubernetes.io/hostname":"$1",
   "nvidia.com/gpu.present":"true","nvidia.com/gpu.product":"$2","nvidia.com/gpu.count":"$3","nvidia.com/gpu.memory":"$4","nvidia.com/gpu.family":"$5",
   "nvidia.com/gpu.compute.major":"$6","nvidia.com/gpu.compute.minor":"$7"${extra:+,$extra}}},
  "spec":{"taints":[{"key":"nvidia.com/gpu","value":"present","effect":"NoSchedule"}]},
@@ -112,13 +112,24 @@ EOF
 
 # NGD_GPU_CLUSTER=1: the extra nodes, contexts, namespace and pod stages (see the header).
 gpu_cluster() { [ "${NGD_GPU_CLUSTER:-}" = 1 ]; }
-node_count() { if gpu_cluster; then echo 7; else echo 4; fi; }
+node_count() { if gpu_cluster; then echo 9; else echo 4; fi; }
+
+gke_gpu_node() { # name, accelerator, count: a GKE managed GPU node (no GFD labels; GKE's own label and taint)
+  cat <<EOF
+{"apiVersion":"v1","kind":"Node","metadata":{"name":"$1","annotations":{"kwok.x-k8s.io/node":"fake"},
+ "labels":{"type":"kwok","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","kubernetes.io/hostname":"$1",
+  "cloud.google.com/gke-accelerator":"$2","cloud.google.com/gke-nodepool":"$2-pool","cloud.google.com/gke-gpu":"true"}},
+ "spec":{"taints":[{"key":"nvidia.com/gpu","value":"present","effect":"NoSchedule"}]},
+ "status":{"capacity":{"cpu":"208","memory":"1872Gi","pods":"110","nvidia.com/gpu":"$3"},"allocatable":{"cpu":"208","memory":"1872Gi","pods":"110","nvidia.com/gpu":"$3"}}}
+EOF
+}
 
 kwok_stage_args() {
   gpu_cluster || return 0
   local S="$TOOLS/kwok-stages/pod"
-  # kwok's own pod stages (ready, complete, delete) plus its chaos stage that fails a labelled pod.
-  { for f in "$S/fast/pod-ready.yaml" "$S/fast/pod-complete.yaml" "$S/fast/pod-delete.yaml" "$S/chaos/pod-container-running-failed.yaml"; do
+  # kwok's own pod stages (ready, delete) and its chaos stage that fails a labelled pod; the project's
+  # stages for long Jobs and node drains (test/e2e/kwok-pod-stages.yaml) in place of kwok's pod-complete.
+  { for f in "$S/fast/pod-ready.yaml" "$S/fast/pod-delete.yaml" "$S/chaos/pod-container-running-failed.yaml" "$(dirname "$0")/kwok-pod-stages.yaml"; do
       cat "$f"; printf '\n---\n'; done; } > "$D/kwok-pod-stages.yaml"
   echo "--config=$D/kwok-pod-stages.yaml"
 }
@@ -262,6 +273,9 @@ up() {
     api POST /api/v1/nodes "$(gpu_node gpu-a100-mig-0 NVIDIA-A100-SXM4-40GB-MIG-1g.5gb 7 4864 ampere 8 0 nvidia.com/gpu 7 '"nvidia.com/mig.strategy":"single","nvidia.com/mig.capable":"true","nvidia.com/gpu.replicas":"1"')" >/dev/null
     # Time-slicing with renameByDefault: the resource is nvidia.com/gpu.shared and the product keeps its name.
     api POST /api/v1/nodes "$(gpu_node gpu-t4-shared-0 Tesla-T4 1 15360 turing 7 5 nvidia.com/gpu.shared 4 '"nvidia.com/gpu.replicas":"4","nvidia.com/gpu.sharing-strategy":"time-slicing"')" >/dev/null
+    # A GKE node pool without GFD, and an arm64 (Grace Hopper) GPU node with GFD.
+    api POST /api/v1/nodes "$(gke_gpu_node gke-h100-0 nvidia-h100-80gb 8)" >/dev/null
+    api POST /api/v1/nodes "$(gpu_node gpu-gh200-0 NVIDIA-GH200-480GB 1 97871 hopper 9 0 nvidia.com/gpu 1 '' arm64)" >/dev/null
     api POST /api/v1/namespaces '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-data","labels":{"team":"data"}}}' >/dev/null
     two_contexts_kubeconfig
   fi

@@ -144,8 +144,9 @@ describe("issue #22 item 5: training Jobs that survive", () => {
         assert.deepStrictEqual(recordFromRollout("job a/b completed in 3s\nfinished 2026-12-05T02:00:00.000Z\n", key, new Date()), { key, state: "Complete", at: "2026-12-05T02:00:00.000Z" });
         assert.deepStrictEqual(parseJobRecord(JSON.stringify(done)), done);
         assert.strictEqual(parseJobRecord("{}"), undefined);
-        const live = liveJobOf({ spec: { completions: 1 }, status: { succeeded: 1, completionTime: new Date("2026-12-05T03:00:00Z"), conditions: [{ type: "Complete", status: "True" }] } });
-        assert.deepStrictEqual(recordFromLive(live, key), { key, state: "Complete", at: "2026-12-05T03:00:00.000Z" });
+        const job = (k: string) => ({ metadata: { annotations: { "nix-gpu-deploy/job-key": k } }, spec: { completions: 1 }, status: { succeeded: 1, completionTime: new Date("2026-12-05T03:00:00Z"), conditions: [{ type: "Complete", status: "True" }] } });
+        assert.deepStrictEqual(recordFromLive(liveJobOf(job(key)), key), { key, state: "Complete", at: "2026-12-05T03:00:00.000Z" });
+        assert.strictEqual(recordFromLive(liveJobOf(job("an-earlier-spec")), key), undefined, "the live Job of an earlier spec says nothing of this one");
     });
 });
 

@@ -140,8 +140,8 @@ export async function runProgram(o: RunOptions): Promise<ProgramRun> {
     const outputs: Record<string, unknown> = {};
     let error: Error | undefined;
     try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program must be re-run per test
         // The program is an async function (as the SDK's language runtime calls it): its result is the outputs.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program must be re-run per test
         const main = require(INDEX) as () => Promise<Record<string, pulumi.Output<unknown> | unknown>>;
         const mod = await main();
         for (const [k, v] of Object.entries(mod)) {
