@@ -299,6 +299,7 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
         await set("deployment.env.EPOCHS", "90");
         const replace = await step("preview: a change that replaces the running Job", previewFails, () => "refused");
         assert.match(replace, /Job team-data\/train has been running for \d+s \(since \S+\); this change replaces it, deleting its pods and their progress: wait until it finishes, or set deployment\.replaceRunning: true/, replace);
+        console.log(`      ${/Job team-data\/train has been running[^\n]*/.exec(replace)?.[0] ?? ""}`);
         fleetCase({ name: "replace of a running Job", outcome: "preview refused, naming Job team-data/train and its run time", kept: "Job train (running)", deleted: "-" });
         await unset("deployment.env");
 
@@ -379,6 +380,7 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
         }, () => "refused");
         assert.match(refused, new RegExp(`namespace ml-fleet already exists and this stack did not create it \\(owned by stack "[^"]+/prod", owner id ${prodOwner}\\)`), refused);
         assert.match(refused, new RegExp(`Deployment ml-fleet/serve already exists and this stack did not create it \\(owned by stack "[^"]+/prod", owner id ${prodOwner}\\)`), refused);
+        console.log(refused.split("\n").filter((l) => /^\s+- (cluster\.namespace|Deployment)/.test(l)).map((l) => `      ${l.trim()}`).slice(0, 2).join("\n"));
         fleetCase({ name: "canary copied from prod: preview", outcome: "refused: namespace ml-fleet and Deployment serve, owner stack prod", kept: "prod's namespace, Deployment serve", deleted: "-" });
 
         await canary.setConfig("cluster.createNamespace", { value: "false" }, true);
@@ -394,6 +396,7 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
 
         await step("canary: up again", () => canary.up({ color: "never" }));
         const gone = await step("prod: destroy while the canary uses its namespace", async () => (await prod.destroy({ color: "never" })).stdout, () => "namespace kept");
+        console.log(`      ${/kept namespace ml-fleet[^\n]*/.exec(gone)?.[0] ?? ""}`);
         assert.match(gone, /kept namespace ml-fleet on https:\/\/127\.0\.0\.1:\d+: it holds \d+ objects? this stack did not create: .*Deployment serve-canary \(stack [^)]+\/canary\)/, gone);
         assert.strictEqual(await kubeGet(env, "/apis/apps/v1/namespaces/ml-fleet/deployments/serve"), undefined);
         assert.strictEqual((await kubeGet(env, "/api/v1/namespaces/ml-fleet"))?.status.phase, "Active");

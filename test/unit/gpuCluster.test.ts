@@ -7,7 +7,7 @@ import { ParseResult, RawStackConfig, RunningStackConfig, parseStackConfig, runs
 import { GpuDeployment, GpuDeploymentArgs } from "../../components/gpuDeployment";
 import { baseProduct, capabilityRuns, capabilityTerms, productCapability } from "../../components/gpuModel";
 import { CACHE_ENV, deploymentSpec, disruptionBudgetSpec, gpuPodTemplate, gpuResource, jobSpec, probes } from "../../components/gpuPodSpec";
-import { Lookup, OWNER_ANNOTATION, STACK_ANNOTATION, preflightProblems } from "../../components/preflight";
+import { Lookup, OWNER_ANNOTATION, PreflightInput, STACK_ANNOTATION, preflightProblems } from "../../components/preflight";
 
 import { nodeFs } from "../../components/stackConfig";
 import { ROOT, find, runProgram, stackConfig, validConfig } from "./harness";
@@ -361,6 +361,23 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
             assert.notStrictEqual(k, first, what);
             assert.strictEqual(calls, before + 1, `${what}: the check runs again`);
         }
+    });
+    it("issue #22: a Job whose spec changed since the last up is checked on every preview (whether it still runs is the cluster's to say)", async () => {
+        const kubeconfig = pulumi.secret("apiVersion: v1\nkind: Config\ncurrent-context: local\n");
+        const seen: (PreflightInput | undefined)[] = [];
+        const job = (c: Cfg) => { c.deployment.kind = "Job"; delete c.deployment.replicas; delete c.deployment.strategy; };
+        const extra: Partial<GpuDeploymentArgs> = {
+            kubeconfig, imageIdentity: "/nix/store/a-plan.drv", liveJob: { found: true, running: true, complete: false, summary: "1 active" },
+            previous: { recorded: {}, job: { key: "an-earlier-spec", state: "Running", at: "2026-12-05T01:00:00.000Z" } },
+            preflight: async (i) => { seen.push(i); return []; },
+        };
+        const out: { preflightKey?: pulumi.Output<string> } = {};
+        await build(job, extra, out, true);
+        const first = await (out.preflightKey as unknown as { promise(): Promise<string> }).promise();
+        await build(job, { ...extra, previousPreflightKey: Promise.resolve(first) }, {}, true);
+        assert.strictEqual(seen.length, 2, "not skipped although the key is the same");
+        assert.deepStrictEqual(seen[1]?.jobReplace, { name: "fixture", allowed: false, key: seen[0]?.jobReplace?.key });
+        assert.match(String(seen[1]?.jobReplace?.key), /^[0-9a-f]{32}$/);
     });
     it("issue #13: loading the program's modules does not load the Kubernetes client (0.4 s): only a preflight that runs does", () => {
         const loaded = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e",
