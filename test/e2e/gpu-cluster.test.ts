@@ -18,45 +18,25 @@ interface Figure { step: string; seconds: number; outcome: string }
 /** Issue #22's table: a fleet case, its outcome, and what it kept and deleted in the cluster. */
 interface FleetCase { name: string; outcome: string; kept: string; deleted: string }
 
-/** POST to the rehearsal apiserver with the admin certificate (objects someone else created). */
-function kubePost(env: ClusterEnv, apiPath: string, body: unknown): Promise<void> {
+/** A request to the rehearsal apiserver with the admin certificate; rejects on any other status than `ok`. */
+function kubeSend(env: ClusterEnv, method: string, apiPath: string, body: unknown, contentType: string, ok: number[]): Promise<void> {
     const pki = (f: string) => fs.readFileSync(path.join(env.NGD_PKI, f));
     return new Promise((resolve, reject) => {
-        const req = https.request(`${env.NGD_API}${apiPath}`, { method: "POST", ca: pki("ca.crt"), cert: pki("admin.crt"), key: pki("admin.key"), headers: { "Content-Type": "application/json" } }, (res) => {
+        const headers = body === undefined ? {} : { "Content-Type": contentType };
+        const req = https.request(`${env.NGD_API}${apiPath}`, { method, ca: pki("ca.crt"), cert: pki("admin.crt"), key: pki("admin.key"), headers }, (res) => {
             let out = "";
             res.on("data", (c) => (out += c));
-            res.on("end", () => (res.statusCode === 201 || res.statusCode === 200 ? resolve() : reject(new Error(`POST ${apiPath}: ${res.statusCode} ${out.slice(0, 300)}`))));
+            res.on("end", () => (ok.includes(res.statusCode ?? 0) ? resolve() : reject(new Error(`${method} ${apiPath}: ${res.statusCode} ${out.slice(0, 300)}`))));
         });
         req.on("error", reject);
-        req.end(JSON.stringify(body));
+        req.end(body === undefined ? undefined : JSON.stringify(body));
     });
 }
-
+/** POST: objects someone else created. */
+const kubePost = (env: ClusterEnv, apiPath: string, body: unknown) => kubeSend(env, "POST", apiPath, body, "application/json", [200, 201]);
 /** A JSON merge patch (labels on a pod: the kwok stages of test/e2e/kwok-pod-stages.yaml act on them). */
-function kubePatch(env: ClusterEnv, apiPath: string, body: unknown): Promise<void> {
-    const pki = (f: string) => fs.readFileSync(path.join(env.NGD_PKI, f));
-    return new Promise((resolve, reject) => {
-        const req = https.request(`${env.NGD_API}${apiPath}`, { method: "PATCH", ca: pki("ca.crt"), cert: pki("admin.crt"), key: pki("admin.key"), headers: { "Content-Type": "application/merge-patch+json" } }, (res) => {
-            let out = "";
-            res.on("data", (c) => (out += c));
-            res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`PATCH ${apiPath}: ${res.statusCode} ${out.slice(0, 300)}`))));
-        });
-        req.on("error", reject);
-        req.end(JSON.stringify(body));
-    });
-}
-
-function kubeDelete(env: ClusterEnv, apiPath: string): Promise<void> {
-    const pki = (f: string) => fs.readFileSync(path.join(env.NGD_PKI, f));
-    return new Promise((resolve, reject) => {
-        const req = https.request(`${env.NGD_API}${apiPath}`, { method: "DELETE", ca: pki("ca.crt"), cert: pki("admin.crt"), key: pki("admin.key") }, (res) => {
-            res.resume();
-            res.on("end", () => (res.statusCode === 200 || res.statusCode === 202 ? resolve() : reject(new Error(`DELETE ${apiPath}: ${res.statusCode}`))));
-        });
-        req.on("error", reject);
-        req.end();
-    });
-}
+const kubePatch = (env: ClusterEnv, apiPath: string, body: unknown) => kubeSend(env, "PATCH", apiPath, body, "application/merge-patch+json", [200]);
+const kubeDelete = (env: ClusterEnv, apiPath: string) => kubeSend(env, "DELETE", apiPath, undefined, "", [200, 202]);
 
 describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
     this.timeout(30 * 60 * 1000);
@@ -93,22 +73,17 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
         }
     }
     /** `up` that must fail; its output. */
-    async function upFails(): Promise<string> {
+    /** Runs a Pulumi operation that must fail; its message. */
+    async function fails(what: string, run: () => Promise<unknown>): Promise<string> {
         try {
-            await stack.up({ color: "never" });
+            await run();
         } catch (e) {
             return String((e as Error).message);
         }
-        return assert.fail("up should have failed");
+        return assert.fail(`${what} should have failed`);
     }
-    async function previewFails(): Promise<string> {
-        try {
-            await stack.preview({ color: "never" });
-        } catch (e) {
-            return String((e as Error).message);
-        }
-        return assert.fail("preview should have failed");
-    }
+    const upFails = () => fails("up", () => stack.up({ color: "never" }));
+    const previewFails = () => fails("preview", () => stack.preview({ color: "never" }));
     const upOut = async () => (await stack.up({ color: "never" })).stdout;
 
     before(async () => {
@@ -368,16 +343,7 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
         // canary: prod's config file copied as it is (as a team copies Pulumi.h100.yaml).
         fs.copyFileSync(path.join(project, "Pulumi.prod.yaml"), path.join(project, "Pulumi.canary.yaml"));
         const canary = await stackOf("canary");
-        let refused = "";
-        await step("canary (prod's config copied): preview", async () => {
-            try {
-                await canary.preview({ color: "never" });
-            } catch (e) {
-                refused = String((e as Error).message);
-                return;
-            }
-            assert.fail("the canary's preview should be refused");
-        }, () => "refused");
+        const refused = await step("canary (prod's config copied): preview", () => fails("the canary's preview", () => canary.preview({ color: "never" })), () => "refused");
         assert.match(refused, new RegExp(`namespace ml-fleet already exists and this stack did not create it \\(owned by stack "[^"]+/prod", owner id ${prodOwner}\\)`), refused);
         assert.match(refused, new RegExp(`Deployment ml-fleet/serve already exists and this stack did not create it \\(owned by stack "[^"]+/prod", owner id ${prodOwner}\\)`), refused);
         console.log(refused.split("\n").filter((l) => /^\s+- (cluster\.namespace|Deployment)/.test(l)).map((l) => `      ${l.trim()}`).slice(0, 2).join("\n"));
@@ -417,17 +383,8 @@ describe("e2e (issue #10): the Kubernetes side on a GPU fleet", function () {
         };
         const probe = await LocalWorkspace.createOrSelectStack({ stackName: "already-exists", projectName: "ngd-provider-probe", program },
             { envVars: pulumiEnv(path.join(work, "state"), env) });
-        let failed = "";
         const watcher = watchPlugins();
-        await step("provider: create over an existing ConfigMap", async () => {
-            try {
-                await probe.up({ color: "never" });
-            } catch (e) {
-                failed = String((e as Error).message);
-                return;
-            }
-            assert.fail("the create should fail");
-        }, () => "AlreadyExists");
+        const failed = await step("provider: create over an existing ConfigMap", () => fails("the create", () => probe.up({ color: "never" })), () => "AlreadyExists");
         const ran = watcher.stop().filter((p) => p.name === "pulumi-resource-kubernetes");
         const state = await probe.exportStack();
         // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the state's resources
