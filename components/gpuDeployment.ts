@@ -82,6 +82,12 @@ export function rolloutCheck(args: Pick<GpuDeploymentArgs, "cluster" | "deployme
     return { create: boundedOutput("node -r ts-node/register/transpile-only components/rollout.ts"), environment };
 }
 
+/** Pure: the owner-id step's output, `<id> <org/project/stack>`, as the id and the stack's name when it was made. */
+export function parseOwnerRecord(out: string): { id: string; stack: string } {
+    const [id, stack] = out.trim().split(/\s+/, 2);
+    return { id, stack: stack ?? "" };
+}
+
 /** Pure: the placement check of the preflight: the GPU pod's node selector, affinity terms and tolerations. */
 export function placementCheck(args: Pick<GpuDeploymentArgs, "gpu" | "cudaCapabilities" | "system">): PreflightInput["placement"] {
     if (gpuResource(args.gpu) === undefined) {
@@ -138,10 +144,15 @@ export class GpuDeployment extends pulumi.ComponentResource {
             enableServerSideApply: true,
         }, { parent: this, ...was("provider") });
         // The stack's owner id: made once, on the first up, and kept in the state (a rename keeps it;
-        // a stack copied from another's config gets its own).
-        this.ownerId = new command.local.Command(`${name}-owner-id`, { create: STACK_ID_SCRIPT, addPreviousOutputInEnv: false }, { parent: this })
-            .stdout.apply((id) => id.trim());
-        const ownerAnnotations = { [OWNER_ANNOTATION]: this.ownerId, [STACK_ANNOTATION]: args.stackName };
+        // a stack copied from another's config gets its own), with the stack's name at that time: the
+        // objects name the stack that made them, and a rename changes nothing in the cluster.
+        const owner = new command.local.Command(`${name}-owner-id`, {
+            create: `${STACK_ID_SCRIPT}; printf ' %s' "$NGD_STACK"`,
+            environment: { NGD_STACK: args.stackName },
+            addPreviousOutputInEnv: false,
+        }, { parent: this, ignoreChanges: ["environment"] }).stdout.apply((out) => parseOwnerRecord(out));
+        this.ownerId = owner.apply((o) => o.id);
+        const ownerAnnotations = { [OWNER_ANNOTATION]: this.ownerId, [STACK_ANNOTATION]: owner.apply((o) => o.stack) };
 
         let pullSecret: string | undefined = cluster.imagePullSecret;
         const createPullSecret = pullSecret === undefined && args.pullCredentials !== undefined && cluster.renderYamlTo === undefined;

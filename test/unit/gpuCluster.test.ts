@@ -253,7 +253,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         await pulumi.runtime.setMocks({
             newResource: (a) => {
                 resources.push({ type: a.type, name: a.name, inputs: a.inputs });
-                return { id: `${a.name}-id`, state: { ...a.inputs, metadata: { ...(a.inputs.metadata ?? {}), uid: `uid-${a.name}`, generation: 1 }, ...(a.type === "command:local:Command" ? { stdout: a.name.endsWith("owner-id") ? OWNER : "" } : {}) } };
+                return { id: `${a.name}-id`, state: { ...a.inputs, metadata: { ...(a.inputs.metadata ?? {}), uid: `uid-${a.name}`, generation: 1 }, ...(a.type === "command:local:Command" ? { stdout: a.name.endsWith("owner-id") ? `${OWNER} ${String((a.inputs.environment as Record<string, string>)?.NGD_STACK)}` : "" } : {}) } };
             },
             call: () => ({}),
         }, "p", "local", preview);

@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ParseResult, RawStackConfig, RunningStackConfig, budgetBlocksDrains, parseStackConfig, runsImage } from "../../components/config";
-import { namespaceReleaseCheck, placementCheck, rolloutCheck } from "../../components/gpuDeployment";
+import { namespaceReleaseCheck, parseOwnerRecord, placementCheck, rolloutCheck } from "../../components/gpuDeployment";
 import { cacheVolume, deploymentSpec, gpuPodTemplate, jobSpec, serviceSpec } from "../../components/gpuPodSpec";
 import { jobKey, jobPlan, liveJobOf, parseJobRecord, recordFromLive, recordFromRollout } from "../../components/jobRun";
 import { keepers } from "../../components/namespaceRelease";
@@ -219,6 +219,10 @@ describe("issue #22 item 1: a namespace another stack uses is kept", () => {
         ];
         assert.deepStrictEqual(keepers(listed, OWNER), ["Deployment canary (stack o/p/canary)"]);
         assert.deepStrictEqual(keepers(listed.slice(0, 2), OWNER), []);
+    });
+    it("the owner step keeps the id with the stack's name when it was made (a rename changes no annotation)", () => {
+        assert.deepStrictEqual(parseOwnerRecord(`${OWNER} o/p/prod\n`), { id: OWNER, stack: "o/p/prod" });
+        assert.deepStrictEqual(parseOwnerRecord(OWNER), { id: OWNER, stack: "" });
     });
     it("the release runs on destroy, in the namespace's cluster and context", () => {
         const r = namespaceReleaseCheck({ namespace: "ml-h100", context: "h100" });
