@@ -185,7 +185,8 @@ export = async () => {
     const owner = app?.ownerId;
     /** A training Job's spec key and state (components/jobRun.ts): what the next run compares with. */
     const job = app?.jobRecord;
-    return { drvPath, nixFingerprint, storePath, imageTag, imageRef, digest, nixExplain, cudaCapabilities, clusterChecked, namespace, deployment, owner, job };
+    // `job` only where there is one: the engine warns of an undefined output.
+    return { drvPath, nixFingerprint, storePath, imageTag, imageRef, digest, nixExplain, cudaCapabilities, clusterChecked, namespace, deployment, owner, ...(job !== undefined ? { job } : {}) };
 };
 
 /**
