@@ -31,8 +31,7 @@ if (helperProblem !== undefined) {
 export = async () => {
     // What the last `up` exported: a preview says what changed since (components/explain.ts), and the
     // cluster preflight runs only when what it checks changed (components/preflight.ts).
-    const lastUp = lastUpOutputs();
-    const last = await lastUp;
+    const last = await lastUpOutputs();
 
     // Stable names: Pulumi URNs already carry the stack, so `pulumi stack rename` changes nothing; stacks
     // created before keep their resources through an alias from the earlier, stack-prefixed name (the
@@ -49,7 +48,7 @@ export = async () => {
             projectRoot,
         }, formerly(`overlay-${o.name}`)));
 
-        const previous = lastUp.then((o) => parseRecord(o.nixExplain));
+        const previous = Promise.resolve(parseRecord(last.nixExplain));
         const dependencySet = new NixDependencySet("deps", {
             entry: config.nix.entry,
             projectRoot,
@@ -79,7 +78,7 @@ export = async () => {
                 dryRun: dependencySet.dryRun,
                 rollout: runsImage(config) ? { kind: config.deployment.kind, namespace: config.cluster.namespace, name: config.deployment.name, replicas: config.deployment.replicas, strategy: config.deployment.strategy } : undefined,
                 caches: config.nix.settings.substituters,
-                previousImage: lastUp.then((o) => stringOutput(o, "storePath")),
+                previousImage: Promise.resolve(stringOutput(last, "storePath")),
                 layering: { strategy: config.image.layerStrategy, maxLayers: config.image.maxLayers },
                 sourceBuilds: sourceBuildNotes(config.nix),
             });
@@ -159,7 +158,7 @@ export = async () => {
             preflightProblems(clientLookup(loadKubeConfig(kubeconfigText, config.cluster.context)), input, warn),
         // NGD_PREFLIGHT=always checks the cluster on every run, whatever changed.
         previousPreflightKey: process.env.NGD_PREFLIGHT === "always" ? Promise.resolve(undefined)
-            : lastUp.then((o) => stringOutput(o, "clusterChecked")),
+            : Promise.resolve(stringOutput(last, "clusterChecked")),
     }, {
         // No cluster resource (provider, namespace, pull secret) is registered before the Nix evaluation
         // (or the promoted stack's outputs) has succeeded: a failure leaves nothing registered in the cluster.

@@ -13,13 +13,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig, DeploymentConfig, GpuConfig, NixSystem } from "./config";
 import { STACK_ID_SCRIPT, boundedOutput } from "./exec";
 import { programError } from "./errors";
-import { capabilityTerms } from "./gpuModel";
-import { appLabels, deploymentSpec, disruptionBudgetSpec, dockerConfigJson, gpuResource, jobSpec, serviceSpec, ARCH_LABEL } from "./gpuPodSpec";
+import { PodTemplateInput, appLabels, deploymentSpec, disruptionBudgetSpec, dockerConfigJson, gpuPodTemplate, gpuResource, jobSpec, serviceSpec } from "./gpuPodSpec";
 import { JOB_KEY_ANNOTATION, JobRecord, LiveJob, jobKey, jobPlan, recordFromLive, recordFromRollout } from "./jobRun";
 import { defaultKubeconfigFiles } from "./kube";
-import { SCALES_FROM_ZERO, gpuPlacement } from "./placement";
+import { SCALES_FROM_ZERO } from "./placement";
 import { OWNER_ANNOTATION, PreflightInput, Recorded, STACK_ANNOTATION, preflightKey } from "./preflight";
-import { KUBE_ARCH } from "./config";
 
 export interface GpuDeploymentArgs {
     gpu: GpuConfig;
@@ -88,16 +86,19 @@ export function parseOwnerRecord(out: string): { id: string; stack: string } {
     return { id, stack: stack ?? "" };
 }
 
-/** Pure: the placement check of the preflight: the GPU pod's node selector, affinity terms and tolerations. */
-export function placementCheck(args: Pick<GpuDeploymentArgs, "gpu" | "cudaCapabilities" | "system">): PreflightInput["placement"] {
-    if (gpuResource(args.gpu) === undefined) {
+/** Pure: the placement check of the preflight: the GPU pod's node selector, affinity terms and tolerations, as its template has them. */
+export function placementCheck(i: PodTemplateInput): PreflightInput["placement"] {
+    if (gpuResource(i.gpu) === undefined) {
         return undefined;
     }
-    const p = gpuPlacement(args.gpu);
-    const nodeSelector = { ...(args.system !== undefined ? { [ARCH_LABEL]: KUBE_ARCH[args.system] } : {}), ...p.nodeSelector };
-    const terms = args.gpu.placement === "gfd" ? capabilityTerms(args.cudaCapabilities ?? [], p.expressions)
-        : p.expressions.length > 0 ? [{ matchExpressions: p.expressions }] : [];
-    return { profile: args.gpu.placement, nodeSelector, terms, tolerations: p.tolerations, scalesFromZero: SCALES_FROM_ZERO.includes(args.gpu.placement) };
+    const spec = gpuPodTemplate(i).spec;
+    return {
+        profile: i.gpu.placement,
+        nodeSelector: spec.nodeSelector ?? {},
+        terms: spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [],
+        tolerations: spec.tolerations ?? [],
+        scalesFromZero: SCALES_FROM_ZERO.includes(i.gpu.placement),
+    };
 }
 
 /** Pure: the command that deletes the namespace on destroy, unless other objects are in it. */
@@ -200,7 +201,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
                     createNamespace: cluster.createNamespace,
                     objects,
                     runtimeClassName: args.gpu.runtimeClassName,
-                    placement: plan.create ? placementCheck(args) : undefined,
+                    placement: plan.create ? placementCheck(podInput) : undefined,
                     claimName: deployment.cache.kind === "claim" ? deployment.cache.claimName : undefined,
                     serviceAccountName: deployment.serviceAccountName,
                     jobReplace: replacesJob ? { name: deployment.name, allowed: deployment.job.replaceRunning, key: specKey! } : undefined,

@@ -95,9 +95,7 @@ export function probes(p: ProbeConfig | undefined): Record<string, any> {
     if (p === undefined) {
         return {};
     }
-    const check: any = p.type === "http" ? { httpGet: { path: p.path ?? "/", port: p.port } }
-        : p.type === "tcp" ? { tcpSocket: { port: p.port } }
-            : { exec: { command: p.command } };
+    const check = checkOf(p);
     const out: Record<string, any> = {
         startupProbe: { ...check, periodSeconds: p.periodSeconds, timeoutSeconds: 5, failureThreshold: Math.max(1, Math.ceil(p.startupTimeoutSeconds / p.periodSeconds)) },
         readinessProbe: { ...check, periodSeconds: p.periodSeconds, timeoutSeconds: 5, failureThreshold: 3, successThreshold: 1 },
@@ -110,10 +108,14 @@ export function probes(p: ProbeConfig | undefined): Record<string, any> {
 
 /** A liveness probe of its own check (`deployment.liveness`). */
 export function livenessProbe(l: LivenessConfig): any {
-    const check: any = l.type === "http" ? { httpGet: { path: l.path ?? "/", port: l.port } }
-        : l.type === "tcp" ? { tcpSocket: { port: l.port } }
-            : { exec: { command: l.command } };
-    return { ...check, periodSeconds: l.periodSeconds, timeoutSeconds: 10, failureThreshold: l.failureThreshold };
+    return { ...checkOf(l), periodSeconds: l.periodSeconds, timeoutSeconds: 10, failureThreshold: l.failureThreshold };
+}
+
+/** The handler of a probe: an HTTP GET, a TCP connect or a command. */
+function checkOf(p: Pick<ProbeConfig, "type" | "path" | "port" | "command">): any {
+    return p.type === "http" ? { httpGet: { path: p.path ?? "/", port: p.port } }
+        : p.type === "tcp" ? { tcpSocket: { port: p.port } }
+            : { exec: { command: p.command } };
 }
 
 /** The pod template: GPU limits or one MIG resource, taint toleration, GFD selectors, /dev/shm, hardening. */

@@ -21,6 +21,11 @@ export type LiveJob = { found: false } | { found: true; key?: string; running: b
 /** The annotation on the Job that carries its spec key: the live Job's state counts only for its own key. */
 export const JOB_KEY_ANNOTATION = "nix-gpu-deploy/job-key";
 
+/** Pure: a time the Kubernetes client gives (a Date, or the API's text) as ISO text; `fallback` when absent. */
+export function isoTime(v: unknown, fallback = new Date().toISOString()): string {
+    return v instanceof Date ? v.toISOString() : v === undefined || v === null ? fallback : String(v);
+}
+
 /** Pure: the key of a Job spec, with the image named by what identifies its content. */
 export function jobKey(spec: unknown, imageIdentity: string): string {
     return createHash("sha256").update(JSON.stringify({ v: 1, spec, image: imageIdentity })).digest("hex").slice(0, 32);
@@ -91,8 +96,8 @@ export function liveJobOf(job: any | undefined): LiveJob {
         ...(typeof key === "string" ? { key } : {}),
         running: !complete && !failed,
         complete,
-        ...(s.startTime !== undefined ? { startTime: String(s.startTime instanceof Date ? s.startTime.toISOString() : s.startTime) } : {}),
-        ...(s.completionTime !== undefined ? { completionTime: String(s.completionTime instanceof Date ? s.completionTime.toISOString() : s.completionTime) } : {}),
+        ...(s.startTime !== undefined ? { startTime: isoTime(s.startTime) } : {}),
+        ...(s.completionTime !== undefined ? { completionTime: isoTime(s.completionTime) } : {}),
         summary: `${s.succeeded ?? 0}/${job.spec?.completions ?? 1} succeeded, ${s.active ?? 0} active, ${s.failed ?? 0} failed${complete ? ", Complete" : failed ? ", Failed" : ""}`,
     };
 }

@@ -6,8 +6,9 @@
 // Input (environment): NGD_NAMESPACE, NGD_OWNER (the stack's owner id), NGD_KUBE_CONTEXT and
 // NGD_KUBECONFIG (contents, a secret) or else the default kubeconfig, as the provider chooses.
 import type * as k8s from "@kubernetes/client-node";
-import { apiErrorMessage, kubeClient, loadKubeConfig, serverOf } from "./kube";
+import { apiErrorMessage, loadKubeConfig, serverOf } from "./kube";
 import { OWNER_ANNOTATION, STACK_ANNOTATION } from "./preflight";
+import { apisFor } from "./rollout";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects */
 /** What Kubernetes itself puts in every namespace: not a reason to keep it. */
@@ -44,10 +45,7 @@ async function main(): Promise<number> {
     const ns = process.env.NGD_NAMESPACE ?? "";
     const owner = process.env.NGD_OWNER ?? "";
     const kc = loadKubeConfig(process.env.NGD_KUBECONFIG, process.env.NGD_KUBE_CONTEXT);
-    const c = kubeClient();
-    const core = kc.makeApiClient(c.CoreV1Api);
-    const apps = kc.makeApiClient(c.AppsV1Api);
-    const batch = kc.makeApiClient(c.BatchV1Api);
+    const { core, apps, batch } = apisFor(kc);
     let nsObj: k8s.V1Namespace;
     try {
         nsObj = await core.readNamespace({ name: ns });

@@ -28,6 +28,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "crypto";
 import { apiErrorMessage, kubeClient } from "./kube";
+import { liveJobOf } from "./jobRun";
 import { describeSelection, nodeAdmits } from "./placement";
 
 export const OWNER_ANNOTATION = "nix-gpu-deploy/owner";
@@ -102,15 +103,6 @@ export function humanDuration(seconds: number): string {
     return d > 0 ? `${d}d ${h}h` : h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s % 60}s` : `${s}s`;
 }
 
-/** Pure: is the Job still running (not Complete, not Failed)? Its start time when it is. */
-export function runningSince(job: any): Date | undefined {
-    const done = (job?.status?.conditions ?? []).some((c: any) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
-    if (job === undefined || done) {
-        return undefined;
-    }
-    return new Date(job.status?.startTime ?? job.metadata?.creationTimestamp ?? Date.now());
-}
-
 /**
  * Every problem found, one line each naming the object (empty: go ahead). `warn` gets what does not
  * stop the deploy (no node for a profile that scales from zero).
@@ -147,8 +139,10 @@ export async function preflightProblems(lookup: Lookup, i: PreflightInput, warn:
         }
     }
     if (ns !== undefined && i.jobReplace !== undefined && !i.jobReplace.allowed) {
-        const since = runningSince(await lookup("Job", i.jobReplace.name, i.namespace));
-        if (since !== undefined) {
+        const job = await lookup("Job", i.jobReplace.name, i.namespace);
+        const live = liveJobOf(job);
+        if (live.found && live.running) {
+            const since = new Date(live.startTime ?? job.metadata?.creationTimestamp ?? now);
             problems.push(`Job ${i.namespace}/${i.jobReplace.name} has been running for ${humanDuration((now.getTime() - since.getTime()) / 1000)} (since ${since.toISOString()}); this change replaces it, deleting its pods and their progress: wait until it finishes, or set deployment.replaceRunning: true`);
         }
     }

@@ -14,6 +14,7 @@
 // name), NGD_TIMEOUT_SECONDS, NGD_UNTIL, NGD_KUBE_CONTEXT (cluster.context) and NGD_KUBECONFIG (contents, a
 // secret) or else the default kubeconfig — the same choice as the provider's (components/kube.ts).
 import * as k8s from "@kubernetes/client-node";
+import { isoTime } from "./jobRun";
 import { apiErrorMessage, isPermanentApiError, loadKubeConfig, serverOf } from "./kube";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- Kubernetes objects are arbitrary JSON */
@@ -220,7 +221,7 @@ export async function waitFor(api: Apis, o: { kind: "Deployment" | "Job"; ns: st
             }
             const { lines, pods } = await currentProblems(api, ns, kind, name, selector);
             if (kind === "Job" && !done && o.untilStarted === true && pods.some((p: Obj) => p.status?.phase === "Running" && p.metadata?.deletionTimestamp === undefined)) {
-                const since = obj.status?.startTime instanceof Date ? obj.status.startTime.toISOString() : String(obj.status?.startTime ?? new Date().toISOString());
+                const since = isoTime(obj.status?.startTime);
                 print(`job ${ns}/${name} started at ${since} (${st.summary}); not waiting for its completion (deployment.wait: false): a later pulumi up (or up --refresh) reports its state`);
                 out(`started ${since}`);
                 return 0;
@@ -238,8 +239,7 @@ export async function waitFor(api: Apis, o: { kind: "Deployment" | "Job"; ns: st
                 print(msg);
                 if (js.succeeded) {
                     out(msg);
-                    const end = obj.status?.completionTime;
-                    out(`finished ${end instanceof Date ? end.toISOString() : String(end ?? new Date().toISOString())}`);
+                    out(`finished ${isoTime(obj.status?.completionTime)}`);
                 }
                 for (const x of exits.slice(0, 5)) {
                     print(`  ${x.line}`);
