@@ -29,7 +29,8 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "crypto";
 import { apiErrorMessage, kubeClient } from "./kube";
 import { liveJobOf } from "./jobRun";
-import { describeSelection, nodeAdmits } from "./placement";
+import { GPU_PRODUCT_LABEL } from "./gpuModel";
+import { EKS_GPU_NAME_LABEL, GKE_ACCELERATOR_LABEL, KARPENTER_GPU_NAME_LABEL, describeSelection, nodeAdmits } from "./placement";
 
 export const OWNER_ANNOTATION = "nix-gpu-deploy/owner";
 /** Which stack owns the object (`org/project/stack`), for people; ownership is the owner id. */
@@ -191,12 +192,8 @@ export async function preflightProblems(lookup: Lookup, i: PreflightInput, warn:
 /** Pure: which profile the cluster's GPU nodes look like, when it is not the one chosen. */
 function nodeHint(nodes: any[]): string {
     const has = (label: string) => nodes.some((n) => n?.metadata?.labels?.[label] !== undefined);
-    const found = [
-        has("nvidia.com/gpu.product") ? "gfd (nvidia.com/gpu.product)" : undefined,
-        has("cloud.google.com/gke-accelerator") ? "gke (cloud.google.com/gke-accelerator)" : undefined,
-        has("eks.amazonaws.com/instance-gpu-name") ? "eks (eks.amazonaws.com/instance-gpu-name)" : undefined,
-        has("karpenter.k8s.aws/instance-gpu-name") ? "karpenter (karpenter.k8s.aws/instance-gpu-name)" : undefined,
-    ].filter((x) => x !== undefined);
+    const found = ([["gfd", GPU_PRODUCT_LABEL], ["gke", GKE_ACCELERATOR_LABEL], ["eks", EKS_GPU_NAME_LABEL], ["karpenter", KARPENTER_GPU_NAME_LABEL]] as const)
+        .filter(([, label]) => has(label)).map(([profile, label]) => `${profile} (${label})`);
     return found.length > 0 ? `; the cluster's nodes carry the labels of: ${found.join(", ")}` : "; no node carries GPU labels of any profile";
 }
 
