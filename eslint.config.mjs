@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "bin/**", ".ci/**", "nix/docker/layer-planner.js", "components/progress-filter.js", "test/.tmp-*/**"] },
+  { ignores: ["node_modules/**", "bin/**", "components/dist/**", ".ci/**", "components/nix/docker/layer-planner.js", "components/nix/progress-filter.js", "test/.tmp-*/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,18 +1,18 @@
 // Wiring only: config → overlays → dependency set (evaluation) → image build → publish → deploy.
 import * as pulumi from "@pulumi/pulumi";
 import { overlayFile, runsImage } from "./components/config";
-import { GpuDeployment } from "./components/gpuDeployment";
-import { loadKubeConfig, underMocks } from "./components/kube";
-import { clientLookup, preflightProblems } from "./components/preflight";
-import { LiveJob, liveJobOf, parseJobRecord } from "./components/jobRun";
+import { GpuDeployment } from "./components/kubernetes/workload";
+import { loadKubeConfig, underMocks } from "./components/kubernetes/kube";
+import { clientLookup, preflightProblems } from "./components/kubernetes/preflight";
+import { LiveJob, liveJobOf, parseJobRecord } from "./components/kubernetes/jobRun";
 import { gcRootBase } from "./components/exec";
-import { LayeredCudaImage, reportRunSummary } from "./components/image";
-import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, sourceBuildNotes, stringOutput } from "./components/explain";
-import { NixDependencySet, NixOverlay, defaultEvalCacheDir, nixOnPath } from "./components/nix";
-import { PromotedImage } from "./components/promote";
-import { PublishedImage, credentialHelperProblem, publishImage, pullCredentials } from "./components/publish";
+import { LayeredCudaImage, reportRunSummary } from "./components/nix/image";
+import { ExplainRecord, lastUpOutputs, parseRecord, reportExplanation, sourceBuildNotes, stringOutput } from "./components/nix/explanation";
+import { NixDependencySet, NixOverlay, defaultEvalCacheDir, nixOnPath } from "./components/nix/evaluation";
+import { PromotedImage } from "./components/registry/promote";
+import { PublishedImage, credentialHelperProblem, publishImage, pullCredentials } from "./components/registry/publish";
 import { programError } from "./components/errors";
-import { kubeconfigText, loadStackConfig } from "./components/stackConfig";
+import { kubeconfigText, loadStackConfig } from "./components/config/stack";
 
 // The config is checked when the program is loaded, before anything else: a bad config fails at once,
 // with every problem named (a rejection of the async program below would reach the engine later).
@@ -27,10 +27,10 @@ if (helperProblem !== undefined) {
 }
 
 // An async program (the Node.js SDK awaits it and exports what it returns): what the last `up`
-// exported, and a training Job's live state, decide what is registered (components/jobRun.ts).
+// exported, and a training Job's live state, decide what is registered (components/kubernetes/jobRun.ts).
 export = async () => {
-    // What the last `up` exported: a preview says what changed since (components/explain.ts), and the
-    // cluster preflight runs only when what it checks changed (components/preflight.ts).
+    // What the last `up` exported: a preview says what changed since (components/nix/explanation.ts), and the
+    // cluster preflight runs only when what it checks changed (components/kubernetes/preflight.ts).
     const last = await lastUpOutputs();
 
     // Stable names: Pulumi URNs already carry the stack, so `pulumi stack rename` changes nothing; stacks
@@ -103,7 +103,7 @@ export = async () => {
             dockerHost: config.registry.dockerHost,
             credentialHelper: config.registry.credentialHelper,
         }, formerly("publish"));
-        // `up` ends with one line: built, fetched, pushed, time (components/progress.ts).
+        // `up` ends with one line: built, fetched, pushed, time (components/nix/progress.ts).
         reportRunSummary(image, [image.build.stderr, published.log], programStart);
         return { image, dependencySet, published, record: pulumi.all([record, explained]).apply(([r]) => r) };
     }
@@ -142,7 +142,6 @@ export = async () => {
         // The cluster pulls with its own read-only credentials when the stack has them, else with the push ones.
         pullCredentials: pullCredentials(config.registry, { registryPassword, registryPullPassword }),
         storePath: storePathOut,
-        projectRoot,
         stackName: `${pulumi.getOrganization()}/${pulumi.getProject()}/${stack}`,
         previous: {
             owner: stringOutput(last, "owner"),
@@ -153,7 +152,7 @@ export = async () => {
         liveJob,
         cudaCapabilities: config.nix.cudaCapabilities,
         system: config.nix.system,
-        // The live cluster is checked before anything is registered in it (components/preflight.ts).
+        // The live cluster is checked before anything is registered in it (components/kubernetes/preflight.ts).
         preflight: underMocks() ? undefined : async (input, kubeconfigText, warn) =>
             preflightProblems(clientLookup(loadKubeConfig(kubeconfigText, config.cluster.context)), input, warn),
         // NGD_PREFLIGHT=always checks the cluster on every run, whatever changed.
@@ -176,13 +175,13 @@ export = async () => {
     const nixExplain = built === undefined ? undefined : pulumi.secret(built.record.apply((r) => JSON.stringify(r)));
     /** What the image was built for: a promoting stack checks it against its own nix.cudaCapabilities. */
     const cudaCapabilities = config.nix.cudaCapabilities;
-    /** What the cluster preflight last depended on (a digest; components/preflight.ts `preflightKey`). */
+    /** What the cluster preflight last depended on (a digest; components/kubernetes/preflight.ts `preflightKey`). */
     const clusterChecked = app?.preflightKey;
     const namespace = app?.namespaceName;
     const deployment = app?.deploymentName;
-    /** The stack's owner id: every object it creates in the cluster carries it (components/preflight.ts). */
+    /** The stack's owner id: every object it creates in the cluster carries it (components/kubernetes/preflight.ts). */
     const owner = app?.ownerId;
-    /** A training Job's spec key and state (components/jobRun.ts): what the next run compares with. */
+    /** A training Job's spec key and state (components/kubernetes/jobRun.ts): what the next run compares with. */
     const job = app?.jobRecord;
     // `job` only where there is one: the engine warns of an undefined output.
     return { drvPath, nixFingerprint, storePath, imageTag, imageRef, digest, nixExplain, cudaCapabilities, clusterChecked, namespace, deployment, owner, ...(job !== undefined ? { job } : {}) };

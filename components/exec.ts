@@ -3,8 +3,9 @@
 // project concatenates shell strings.
 import * as os from "os";
 import * as path from "path";
+import { packageFile } from "./paths";
 import { NixSettings } from "./config";
-import { LOG_TAIL_LINES } from "./progress";
+import { LOG_TAIL_LINES } from "./nix/progress";
 
 /**
  * An argument that is a shell variable's value (`shellVar("x")` becomes `"$x"`): argv cannot carry
@@ -211,7 +212,7 @@ export interface ImageBuild {
 
 /**
  * Shell lines defining `ngd_nix_build ARGS…`: nix-build with ARGS, its out path on stdout. With
- * NGD_PROGRESS naming the progress filter (components/progress.ts, compiled), Nix logs in its
+ * NGD_PROGRESS naming the progress filter (components/nix/progress.ts, compiled), Nix logs in its
  * internal JSON format and the filter turns that into a progress line every few seconds and a
  * one-line summary on stderr, passing Nix's errors and warnings through; the status is nix-build's.
  * Without NGD_PROGRESS, or with NGD_PROGRESS_OFF set (in the environment Pulumi runs in): Nix's own log.
@@ -228,13 +229,13 @@ export function nixBuildFunctionLines(): string[] {
     ];
 }
 
-/** The build's second step for plans that record their assembly (nix/docker/assemble-from-plan.nix). */
-export const ASSEMBLE_FROM_PLAN = path.resolve(__dirname, "..", "nix", "docker", "assemble-from-plan.nix");
+/** The build's second step for plans that record their assembly (components/nix/docker/assemble-from-plan.nix). */
+export const ASSEMBLE_FROM_PLAN = packageFile("nix/docker/assemble-from-plan.nix");
 
 /**
  * Shell lines (after `privateTmpLines`, `nixConfigLines` and `cacheCheckLines`) that build the image
  * into `$ngd_image`: `nix-build` of the entry and, when that yields a layer plan (a directory with
- * plan.json; see nix/docker/buildCudaLayeredImage.nix), a second `nix-build` that assembles the
+ * plan.json; see components/nix/docker/buildCudaLayeredImage.nix), a second `nix-build` that assembles the
  * image from it (ASSEMBLE_FROM_PLAN: no second evaluation of the entry). Both are ordinary builds:
  * whatever the caches hold is fetched, unchanged layers are not rebuilt. The entry and arguments
  * come from the environment (`buildEnvironment`).
@@ -259,7 +260,7 @@ export function imageBuildLines(build: ImageBuild, extraFlags: string[] = []): s
         `ngd_plan=""`,
         `if [ -f "$ngd_image/plan.json" ]; then`,
         `  ngd_plan="$ngd_image"`,
-        // A plan that records its assembly (nix/docker/plan-layers.nix) is assembled without
+        // A plan that records its assembly (components/nix/docker/plan-layers.nix) is assembled without
         // evaluating the entry (and nixpkgs) again; another entry's own second step is asked for.
         `  if [ -f "$ngd_plan/assembly.json" ]; then`,
         `    ngd_image=$(${imageOf([ASSEMBLE_FROM_PLAN])} --argstr layerPlan "$ngd_plan")`,
@@ -349,7 +350,7 @@ export function nixDryRunScript(drvPath: string, settings?: NixSettings): string
     const drv = shCommand([drvPath]);
     return [
         `${shCommand(["nix-store", "--realise", "--dry-run", ...nixSettingFlags(settings), drvPath])} 2>&1 || true`,
-        // Then what a layer forecast needs (components/forecast.ts), from local store queries, no
+        // Then what a layer forecast needs (components/nix/forecast.ts), from local store queries, no
         // build: every output and source of the derivation's closure, closed by the end marker only
         // when every query succeeded (a partial list would forecast wrongly), and the derivation's
         // structured attributes (a plan's appPaths, rootDir and assembly), where it has them.
@@ -521,7 +522,7 @@ export function materializeArchiveLines(imagePathVar: string): string[] {
     ];
 }
 
-/** Shell condition: `$NGD_IMAGE` is an image layout directory (nix/docker/assemble-image.nix). */
+/** Shell condition: `$NGD_IMAGE` is an image layout directory (components/nix/docker/assemble-image.nix). */
 const IS_LAYOUT = `[ -d "$NGD_IMAGE" ] && [ -f "$NGD_IMAGE/oci-layout" ]`;
 
 export interface SkopeoPushSpec {
@@ -555,7 +556,7 @@ export function skopeoPushEnvironment(spec: SkopeoPushSpec): Record<string, stri
  * written to a private docker-archive first. Credentials (REGISTRY_USERNAME / REGISTRY_PASSWORD,
  * when set) travel through the environment into a private auth file, never through argv. With
  * NGD_PROGRESS naming the progress filter, skopeo's debug log goes through it (layers sent and
- * reused, bytes; components/progress.ts) and only errors, progress and a summary reach stderr.
+ * reused, bytes; components/nix/progress.ts) and only errors, progress and a summary reach stderr.
  * Fixed text; destination and TLS come from `skopeoPushEnvironment`.
  */
 export function skopeoPushScript(realise?: ImageBuild): string {

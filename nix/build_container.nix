@@ -8,10 +8,10 @@
 , imageTag ? ""
   # maxLayers: JSON integer, layer budget (2..125).
 , maxLayers ? "100"
-  # layerStrategy: "popularity" | "equal" | "stable" (components/layers.ts).
+  # layerStrategy: "popularity" | "equal" | "stable" (components/nix/layers.ts).
 , layerStrategy ? "stable"
   # layerPlan: "" to evaluate or build the layer plan; the realised plan's store path to assemble
-  #   the image from it (the build's second step, see nix/docker/buildCudaLayeredImage.nix).
+  #   the image from it (the build's second step, see components/nix/docker/buildCudaLayeredImage.nix).
 , layerPlan ? ""
   # maxLayerBytes: JSON integer; the layer planner warns about larger layers.
 , maxLayerBytes ? "10737418240"
@@ -49,7 +49,7 @@ let
   project = import ./project.nix { inherit projectDependencies; };
   pythonEnv = projectDependencies.python.withPackages (ps: [ project ]);
 in
-import ./docker/buildCudaLayeredImage.nix {
+import ../components/nix/docker/buildCudaLayeredImage.nix {
   inherit pkgs;
   inherit (projectDependencies) cudatoolkit;
   driverCapabilities = "compute,utility" + (if ffmpegUsesGpu then ",video" else "");

@@ -10,7 +10,7 @@
 // closure listings (`nix path-info -S`). The remaining ~150 small Python packages get seeded
 // log-normal sizes (20 KiB – 3 MiB) and random dependencies among themselves.
 import * as crypto from "crypto";
-import { StorePathInfo } from "../../components/layers";
+import { StorePathInfo } from "../../components/nix/layers";
 
 const MiB = 1024 * 1024;
 const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";

@@ -1,6 +1,6 @@
 // `npm run bench:layers`: bytes each layering strategy must re-push after typical changes, side by
 // side, on a seeded closure shaped like this project's CUDA/torch image. Prints a table; not timed.
-import { LayerStrategyName, idealBytes, planLayers, repushedBytes } from "../../components/layers";
+import { LayerStrategyName, idealBytes, planLayers, repushedBytes } from "../../components/nix/layers";
 import { SCENARIOS, closureGraph, closureModel } from "./closure";
 
 const STRATEGIES: LayerStrategyName[] = ["popularity", "equal", "stable"];

@@ -12,7 +12,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { buildEnvironment, nixBuildScript, skopeoPushEnvironment, skopeoPushScript } from "../../components/exec";
-import { PROGRESS_FILTER } from "../../components/image";
+import { PROGRESS_FILTER } from "../../components/nix/image";
 import { startRegistry } from "../services/registry";
 import { SANDBOXED_BUILDER } from "../host-tools";
 

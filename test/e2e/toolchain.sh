@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (once) and caches the real toolchain the e2e suite needs, outside the repo, keyed by version.
-# Usage: test/e2e/toolchain.sh [pulumi|plugins|langhost|command|docker|kubernetes|kube|etcd|kwok|all|install-plugins]
+# Usage: test/e2e/toolchain.sh [pulumi|plugins|langhost|pyhost|command|docker|kubernetes|kube|etcd|kwok|all|install-plugins]
 # Prints nothing but progress on stderr; binaries land in $NGD_TOOLS/bin (default ~/.cache/nix-gpu-deploy/tools).
 # A tool already on PATH at the pinned version is used as it is.
 set -euo pipefail
@@ -250,6 +250,17 @@ langhost_recipe() {
   go build -o "$BIN/pulumi-language-nodejs" -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" .
 }
 
+# The Python language host (for the Python program that uses the component package): the same recipe as
+# the Node.js host; its executor script must sit next to the binary.
+pyhost_recipe() {
+  cd "$1"  # the snapshot holds the host's directory itself
+  go mod edit -dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
+    -require "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" -require "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION"
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  go build -o "$BIN/pulumi-language-python" -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" .
+  install -m 0755 "$1/pulumi-language-python-exec" "$BIN/pulumi-language-python-exec"
+}
+
 command_recipe() {
   # The snapshot leaves out upstream's test-support package util/testutil, which util.go uses only to
   # hand log lines to tests (`ctx.(*testutil.TestContext)`); no proxy serves it, so drop that hook.
@@ -295,6 +306,7 @@ kubernetes_recipe() {
 }
 
 build_langhost() { build_upstream pulumi-language-nodejs "$PULUMI_VERSION" "$UPSTREAM/pulumi-language-nodejs-v$PULUMI_VERSION.tar.gz" langhost_recipe; }
+build_pyhost() { build_upstream pulumi-language-python "$PULUMI_VERSION" "$UPSTREAM/pulumi-language-python-v$PULUMI_VERSION.tar.gz" pyhost_recipe; }
 build_command() { build_upstream pulumi-resource-command "$COMMAND_VERSION" "$UPSTREAM/pulumi-command-v$COMMAND_VERSION-provider.tar.gz" command_recipe; }
 build_docker() { build_upstream pulumi-resource-docker "$DOCKER_PROVIDER_VERSION" "$UPSTREAM/pulumi-docker-v$DOCKER_PROVIDER_VERSION-provider.tar.gz" docker_recipe; }
 
@@ -321,12 +333,13 @@ case "${1:-all}" in
   pulumi) build_pulumi ;;
   plugins) build_langhost; build_command; build_docker ;;
   langhost) build_langhost ;;
+  pyhost) build_pyhost ;;
   command) build_command ;;
   docker) build_docker ;;
   kubernetes) build_kubernetes ;;
   kube) build_kube ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  all) build_pulumi; build_langhost; build_command; build_docker; build_kubernetes; build_etcd; build_kwok; build_kube ;;
+  all) build_pulumi; build_langhost; build_pyhost; build_command; build_docker; build_kubernetes; build_etcd; build_kwok; build_kube ;;
   *) echo "unknown target $1" >&2; exit 2 ;;
 esac

@@ -142,7 +142,7 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         // run, so the layer is built here, not found from an earlier run. The recipe of before
         // (the paths in one environment variable) fails at about 1,900: `Argument list too long`.
         const nonce = `${process.pid}-${Date.now()}`;
-        const expr = `let host = import ${ROOT}/test/fixture/host-tools.nix; in import ${ROOT}/nix/docker/layer.nix {
+        const expr = `let host = import ${ROOT}/test/fixture/host-tools.nix; in import ${ROOT}/components/nix/docker/layer.nix {
             paths = builtins.genList (i: builtins.toFile "ngd-many-\${toString i}" "path \${toString i}\\n") 5000;
             name = "ngd-many-layer-${nonce}"; inherit (host) shell; shellPath = host.path;
           }`;
@@ -208,7 +208,7 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         }
         // one plan, one image: step 2 assembles from the plan alone
         const plan = sh("nix-build", ["--no-out-link", ...NIX, plain]).trim();
-        const image = sh("nix-build", ["--no-out-link", ...NIX, path.join(ROOT, "nix/docker/assemble-from-plan.nix"), "--argstr", "layerPlan", plan]).trim();
+        const image = sh("nix-build", ["--no-out-link", ...NIX, path.join(ROOT, "components/nix/docker/assemble-from-plan.nix"), "--argstr", "layerPlan", plan]).trim();
         assert.strictEqual(image, realEntry(["--argstr", "sourcesFile", sources]), "the same image as the two steps through the entry");
     });
 
@@ -216,7 +216,7 @@ describe("the image recipe, built from the real nix/ entry on the miniature set"
         const expr = `let
             run = (import ${ROOT}/test/fixture/lib.nix { }).run;
             twins = run "twins" { } ''mkdir -p $out; echo same > $out/a; echo same > $out/b; echo ${Date.now()} > $out/stamp'';
-          in import ${ROOT}/nix/docker/layer.nix {
+          in import ${ROOT}/components/nix/docker/layer.nix {
             paths = [ twins ]; name = "twins-layer"; inherit (import ${ROOT}/test/fixture/host-tools.nix) shell; shellPath = (import ${ROOT}/test/fixture/host-tools.nix).path;
           }`;
         const layer = build("-E", [expr]);

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { skopeoPushEnvironment, skopeoPushScript } from "../../components/exec";
-import { PROGRESS_FILTER } from "../../components/image";
+import { PROGRESS_FILTER } from "../../components/nix/image";
 import { Registry, blobUploads, logLines, startRegistry } from "../services/registry";
 import { ROOT } from "../unit/harness";
 

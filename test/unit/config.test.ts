@@ -5,8 +5,8 @@ import * as os from "os";
 import * as path from "path";
 import { MAX_PROBLEMS_PER_ITEM, MAX_PROBLEMS_SHOWN, ParseOptions, ParseResult, RawStackConfig, formatProblems, parseStackConfig, quantityValue } from "../../components/config";
 import { nixConfigText, nixSettingFlags } from "../../components/exec";
-import { builderSystems, systemProblem } from "../../components/nix";
-import { nodeFs } from "../../components/stackConfig";
+import { builderSystems, systemProblem } from "../../components/nix/evaluation";
+import { nodeFs } from "../../components/config/stack";
 import { ROOT, runProgram, stackConfig, validConfig } from "./harness";
 
 const opts = { projectRoot: ROOT, ...nodeFs };

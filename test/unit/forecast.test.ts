@@ -1,12 +1,12 @@
 // Issue #13: the preview's forecast of which layers change and how many bytes are pushed
-// (components/forecast.ts), against the planner's real next plan on the torch+CUDA-shaped graphs.
+// (components/nix/forecast.ts), against the planner's real next plan on the torch+CUDA-shaped graphs.
 import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { explanation } from "../../components/explain";
-import { PreviousImage, assemblyChanges, forecastLayers, forecastLine, humanBytes, readPreviousImage, survivors, unversioned } from "../../components/forecast";
-import { Layer, StorePathInfo, planLayers } from "../../components/layers";
+import { explanation } from "../../components/nix/explanation";
+import { PreviousImage, assemblyChanges, forecastLayers, forecastLine, humanBytes, readPreviousImage, survivors, unversioned } from "../../components/nix/forecast";
+import { Layer, StorePathInfo, planLayers } from "../../components/nix/layers";
 import { SCENARIOS, closureGraph, closureModel } from "../bench/closure";
 
 const P = (hash: string, name: string) => `/nix/store/${hash.repeat(32).slice(0, 32)}-${name}`;

@@ -4,12 +4,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as assert from "assert";
 import { execFileSync } from "child_process";
 import { ParseResult, RawStackConfig, RunningStackConfig, parseStackConfig, runsImage } from "../../components/config";
-import { GpuDeployment, GpuDeploymentArgs } from "../../components/gpuDeployment";
-import { baseProduct, capabilityRuns, capabilityTerms, productCapability } from "../../components/gpuModel";
-import { CACHE_ENV, deploymentSpec, disruptionBudgetSpec, gpuPodTemplate, gpuResource, jobSpec, probes } from "../../components/gpuPodSpec";
-import { Lookup, OWNER_ANNOTATION, PreflightInput, STACK_ANNOTATION, preflightProblems } from "../../components/preflight";
+import { GpuDeployment, GpuDeploymentArgs } from "../../components/kubernetes/workload";
+import { baseProduct, capabilityRuns, capabilityTerms, productCapability } from "../../components/kubernetes/gpuModel";
+import { CACHE_ENV, deploymentSpec, disruptionBudgetSpec, gpuPodTemplate, gpuResource, jobSpec, probes } from "../../components/kubernetes/podSpec";
+import { Lookup, OWNER_ANNOTATION, PreflightInput, STACK_ANNOTATION, preflightProblems } from "../../components/kubernetes/preflight";
 
-import { nodeFs } from "../../components/stackConfig";
+import { nodeFs } from "../../components/config/stack";
 import { ROOT, find, runProgram, stackConfig, validConfig } from "./harness";
 
 /** A stack's owner id, as the owner-id command makes one. */
@@ -259,7 +259,7 @@ describe("issue #10 items 2, 3, 7, 8, 9: GpuDeployment under mocks", function ()
         }, "p", "local", preview);
         const regs: Reg[] = [];
         const args: GpuDeploymentArgs = {
-            gpu: cfg.gpu, deployment: cfg.deployment, cluster: cfg.cluster, image, projectRoot: ROOT, storePath: "/nix/store/x-image",
+            gpu: cfg.gpu, deployment: cfg.deployment, cluster: cfg.cluster, image, storePath: "/nix/store/x-image",
             pullCredentials: { registry: "127.0.0.1:5001", username: "ngd", password: pulumi.secret("pw") },
             previousName: "local-gpu", stackName: "organization/p/local", previous: { recorded: {} }, ...extra,
         };

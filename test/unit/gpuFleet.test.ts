@@ -6,15 +6,15 @@ import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ParseResult, RawStackConfig, RunningStackConfig, budgetBlocksDrains, parseStackConfig, runsImage } from "../../components/config";
-import { namespaceReleaseCheck, parseOwnerRecord, placementCheck, rolloutCheck } from "../../components/gpuDeployment";
-import { cacheVolume, deploymentSpec, gpuPodTemplate, jobSpec, serviceSpec } from "../../components/gpuPodSpec";
-import { jobKey, jobPlan, liveJobOf, parseJobRecord, recordFromLive, recordFromRollout } from "../../components/jobRun";
-import { keepers } from "../../components/namespaceRelease";
-import { acceleratorFor, gpuPlacement, nodeAdmits } from "../../components/placement";
-import { Lookup, OWNER_ANNOTATION, STACK_ANNOTATION, preflightProblems } from "../../components/preflight";
-import { credentialHelperProblem, dockerHelperConfig, dockerRegistryAuth, pullCredentials } from "../../components/publish";
+import { namespaceReleaseCheck, parseOwnerRecord, placementCheck, rolloutCheck } from "../../components/kubernetes/workload";
+import { cacheVolume, deploymentSpec, gpuPodTemplate, jobSpec, serviceSpec } from "../../components/kubernetes/podSpec";
+import { jobKey, jobPlan, liveJobOf, parseJobRecord, recordFromLive, recordFromRollout } from "../../components/kubernetes/jobRun";
+import { keepers } from "../../components/kubernetes/namespaceRelease";
+import { acceleratorFor, gpuPlacement, nodeAdmits } from "../../components/kubernetes/placement";
+import { Lookup, OWNER_ANNOTATION, STACK_ANNOTATION, preflightProblems } from "../../components/kubernetes/preflight";
+import { credentialHelperProblem, dockerHelperConfig, dockerRegistryAuth, pullCredentials } from "../../components/registry/publish";
 import { skopeoPushScript } from "../../components/exec";
-import { nodeFs } from "../../components/stackConfig";
+import { nodeFs } from "../../components/config/stack";
 import { ROOT, validConfig } from "./harness";
 
 type Cfg = Record<string, Record<string, unknown>>;
@@ -226,7 +226,7 @@ describe("issue #22 item 1: a namespace another stack uses is kept", () => {
     });
     it("the release runs on destroy, in the namespace's cluster and context", () => {
         const r = namespaceReleaseCheck({ namespace: "ml-h100", context: "h100" });
-        assert.match(r.delete, /components\/namespaceRelease\.ts/);
+        assert.match(r.delete, /kubernetes\/namespaceRelease\.ts/);
         assert.deepStrictEqual(r.environment, { NGD_NAMESPACE: "ml-h100", NGD_KUBE_CONTEXT: "h100" });
         assert.deepStrictEqual(gpuPlacement({ placement: "gfd", taintKey: "t", nodeSelector: {}, tolerations: [] }).tolerations, [{ key: "t", operator: "Exists", effect: "NoSchedule" }]);
     });

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import { DeploymentConfig, GpuConfig } from "../../components/config";
-import { deploymentSpec, gpuPodTemplate, gpuResource } from "../../components/gpuPodSpec";
+import { deploymentSpec, gpuPodTemplate, gpuResource } from "../../components/kubernetes/podSpec";
 
 const gpu = (g: Partial<GpuConfig>): GpuConfig => ({ count: 1, migCount: 0, migStrategy: "mixed", resourceName: "nvidia.com/gpu", taintKey: "nvidia.com/gpu", runtimeClassName: "nvidia", product: "NVIDIA-H100-80GB-HBM3", placement: "gfd", nodeSelector: {}, tolerations: [], ...g });
 const dep: DeploymentConfig = {

@@ -3,7 +3,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { LayerStrategyName, StorePathInfo, coverageProblems, planLayers, repushedBytes } from "../../components/layers";
+import { LayerStrategyName, StorePathInfo, coverageProblems, planLayers, repushedBytes } from "../../components/nix/layers";
 import { runLayerBench, targetFailures } from "../bench/layers";
 import { closureGraph, closureModel, prng } from "../bench/closure";
 import { ROOT } from "./harness";
@@ -114,13 +114,13 @@ describe("layer planner", () => {
         }
     });
 
-    it("nix/docker/layer-planner.js is the compiled components/layers.ts", function () {
+    it("components/nix/docker/layer-planner.js is the compiled components/nix/layers.ts", function () {
         this.timeout(60000);
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-planner-"));
         try {
             execFileSync(path.join(ROOT, "node_modules/.bin/tsc"), ["-p", path.join(ROOT, "tsconfig.planner.json"), "--outDir", out], { cwd: ROOT });
             const fresh = fs.readFileSync(path.join(out, "layers.js"), "utf8");
-            const committed = fs.readFileSync(path.join(ROOT, "nix/docker/layer-planner.js"), "utf8").split("\n").slice(1).join("\n");
+            const committed = fs.readFileSync(path.join(ROOT, "components/nix/docker/layer-planner.js"), "utf8").split("\n").slice(1).join("\n");
             assert.strictEqual(committed, fresh, "run `npm run build:planner`");
         } finally {
             fs.rmSync(out, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { fingerprintNixFile, nixPathLiterals } from "../../components/fingerprint";
+import { fingerprintNixFile, nixPathLiterals } from "../../components/nix/fingerprint";
 import { ROOT } from "./harness";
 
 function nixFiles(dir: string): string[] {
@@ -18,7 +18,7 @@ function nixFiles(dir: string): string[] {
 describe("the nix tree", () => {
     const files = nixFiles(ROOT);
     it("has the files the program needs", () => {
-        for (const f of ["nix/build_container.nix", "nix/dependencies.nix", "nix/pins.nix", "nix/overlay/replace-torch.nix", "nix/overlay/ffmpeg.nix", "nix/docker/buildCudaLayeredImage.nix", "test/fixture/default.nix"]) {
+        for (const f of ["nix/build_container.nix", "nix/dependencies.nix", "nix/pins.nix", "nix/overlay/replace-torch.nix", "nix/overlay/ffmpeg.nix", "components/nix/docker/buildCudaLayeredImage.nix", "test/fixture/default.nix"]) {
             assert.ok(files.includes(path.join(ROOT, f)), f);
         }
     });
@@ -51,7 +51,7 @@ describe("the nix tree", () => {
         const config = (system: string, extra: string) => JSON.parse(JSON.parse(execFileSync("nix-instantiate", ["--option", "substituters", "", "--eval", "--strict", "--json", "-E", `
           let
             pkgs = import ${ROOT}/test/fixture/nixpkgs/stable { system = "${system}"; };
-            captured = import ${ROOT}/nix/docker/buildCudaLayeredImage.nix ({
+            captured = import ${ROOT}/components/nix/docker/buildCudaLayeredImage.nix ({
               pkgs = pkgs // { dockerTools.streamLayeredImage = args: args; };
               layerStrategy = "popularity"; cudatoolkit = { version = "12.4.131.2"; }; name = "x"; entrypoint = "exec true";
             } // ${extra});
@@ -64,7 +64,7 @@ describe("the nix tree", () => {
         const out = execFileSync("nix-instantiate", ["--option", "substituters", "", "--eval", "--strict", "--json", "-E", `
           let
             pkgs = import ${ROOT}/test/fixture/nixpkgs/stable { };
-            captured = import ${ROOT}/nix/docker/buildCudaLayeredImage.nix {
+            captured = import ${ROOT}/components/nix/docker/buildCudaLayeredImage.nix {
               pkgs = pkgs // { dockerTools.streamLayeredImage = args: args; };
               layerStrategy = "popularity";
               cudatoolkit = { version = "12.4.131.2"; };

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { ExplainRecord, changedLines, explanation } from "../../components/explain";
+import { ExplainRecord, changedLines, explanation } from "../../components/nix/explanation";
 import { ProgramRun, ROOT, Recorded, find, runProgram, stackConfig } from "./harness";
 
 /** A private copy of the fixture inside the project (nix entries must stay inside it). */

@@ -7,9 +7,9 @@ import * as os from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { CLOSURE_END, NixArgs, nixDryRunScript } from "../../components/exec";
-import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pinsIn, rolloutLine, sourceBuildNotes } from "../../components/explain";
-import { fingerprintNixFile } from "../../components/fingerprint";
-import { dependencyFingerprint, evalCacheKey, overlayFingerprint, readEvalCache, writeEvalCache } from "../../components/nix";
+import { ExplainRecord, changedLines, explanation, parseDryRun, parseRecord, pinsIn, rolloutLine, sourceBuildNotes } from "../../components/nix/explanation";
+import { fingerprintNixFile } from "../../components/nix/fingerprint";
+import { dependencyFingerprint, evalCacheKey, overlayFingerprint, readEvalCache, writeEvalCache } from "../../components/nix/evaluation";
 import { ROOT, runProgram, stackConfig } from "./harness";
 import { SANDBOXED_BUILDER } from "../host-tools";
 
@@ -125,7 +125,7 @@ describe("issue #13: the evaluation cache key covers everything the evaluation r
     };
     before(() => {
         root = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-evalkey-"));
-        for (const d of ["nix", "test/fixture"]) {
+        for (const d of ["nix", "components/nix/docker", "test/fixture"]) {
             fs.cpSync(path.join(ROOT, d), path.join(root, d), { recursive: true });
         }
         fs.copyFileSync(path.join(ROOT, "README.md"), path.join(root, "README.md"));
@@ -135,9 +135,9 @@ describe("issue #13: the evaluation cache key covers everything the evaluation r
     const kinds: Array<[string, string, (s: string) => string]> = [
         ["the entry", "test/fixture/default.nix", (s) => `${s}\n# edited\n`],
         ["a file the entry imports", "test/fixture/lib.nix", (s) => `${s}\n# edited\n`],
-        ["the image recipe, two imports away", "nix/docker/buildCudaLayeredImage.nix", (s) => `${s}\n# edited\n`],
+        ["the image recipe, two imports away", "components/nix/docker/buildCudaLayeredImage.nix", (s) => `${s}\n# edited\n`],
         ["the miniature package set", "test/fixture/nixpkgs/top-level.nix", (s) => `${s}\n# edited\n`],
-        ["a non-Nix file the evaluation copies (the layer planner)", "nix/docker/layer-planner.js", (s) => `${s}\n// edited\n`],
+        ["a non-Nix file the evaluation copies (the layer planner)", "components/nix/docker/layer-planner.js", (s) => `${s}\n// edited\n`],
         ["a pin", "test/fixture/nixpkgs/lib.nix", (s) => s.replace("453e937fe69ab01dcc974c7301c5afc1768c11ba", "0000000000000000000000000000000000000000")],
         ["the overlay file", "test/fixture/overlay/greeting.nix", (s) => `${s}\n# edited\n`],
     ];

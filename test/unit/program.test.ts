@@ -69,7 +69,7 @@ describe("the program under mocks, per shipped stack", function () {
             assert.deepStrictEqual(JSON.parse(env.NGD_ARG_overlays).map((o: { name: string }) => o.name), (nix.overlays ?? []).map((o: { name: string }) => o.name));
             // Only the offline rehearsal switches binary caches off, through its own stack config.
             assert.strictEqual(env.NGD_NIX_CONFIG, stack === "local" ? "substituters = \nsandbox = true" : undefined, `${stack}: Nix settings`);
-            assert.match(env.NGD_PROGRESS, /\/components\/progress-filter\.js$/);
+            assert.match(env.NGD_PROGRESS, /\/components\/nix\/progress-filter\.js$/);
             // the plan's GC root lives in the command's private directory, removed on exit; nothing else leaves a link
             assert.deepStrictEqual(build.inputs.create.match(/--out-link \S+/g), ['--out-link "$ngd_plan_root"', '--out-link "$ngd_plan_root"'], "the evaluated derivation's, or the entry's");
             assert.ok(build.inputs.create.includes(`ngd_plan_root="$tmp/layer-plan"`));

@@ -6,11 +6,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { buildEnvironment, nixBuildScript } from "../../components/exec";
-import { PROGRESS_FILTER } from "../../components/image";
+import { PROGRESS_FILTER } from "../../components/nix/image";
 import {
     SUMMARY_PREFIX, formatBytes, formatSeconds, newNixProgress, newPushProgress, nixLogLine, nixProgressLine, nixSummaryLine, parseSummaries, pushProgressLine, pushSummaryLine,
     runSummaryLine, skopeoLogLine,
-} from "../../components/progress";
+} from "../../components/nix/progress";
 import { ROOT } from "./harness";
 import { SANDBOXED_BUILDER } from "../host-tools";
 
@@ -103,7 +103,7 @@ describe("progress: the run's one-line summary", () => {
 
 describe("progress: the compiled filter, in the real build script", function () {
     this.timeout(120000);
-    it("components/progress-filter.js is the compiled components/progress.ts", () => {
+    it("components/nix/progress-filter.js is the compiled components/nix/progress.ts", () => {
         const out = fs.mkdtempSync(path.join(os.tmpdir(), "ngd-progress-"));
         try {
             execFileSync(path.join(ROOT, "node_modules/.bin/tsc"), ["-p", path.join(ROOT, "tsconfig.progress.json"), "--outDir", out], { cwd: ROOT });

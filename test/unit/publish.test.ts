@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { dockerRegistryAuth } from "../../components/publish";
+import { dockerRegistryAuth } from "../../components/registry/publish";
 
 const plain = <T>(o: pulumi.Input<T> | undefined): Promise<T | undefined> =>
     new Promise((resolve) => (pulumi.Output.isInstance(o) ? (o as pulumi.Output<T>).apply((v) => { resolve(v); return v; }) : resolve(o as T)));

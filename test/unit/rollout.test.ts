@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { loadKubeConfig, mergeKubeconfigs, normalizeKubeconfig, serverOf } from "../../components/kube";
-import { Apis, eventProblems, jobState, podExits, podProblems, replicaSetProblems, rolloutState, waitFor } from "../../components/rollout";
+import { loadKubeConfig, mergeKubeconfigs, normalizeKubeconfig, serverOf } from "../../components/kubernetes/kube";
+import { Apis, eventProblems, jobState, podExits, podProblems, replicaSetProblems, rolloutState, waitFor } from "../../components/kubernetes/rollout";
 
 const dep = (gen: number, status: Record<string, number>, replicas = 2) => ({ metadata: { generation: gen }, spec: { replicas }, status });
 

@@ -9,8 +9,8 @@ import { RawStackConfig, parseStackConfig } from "../../components/config";
 import {
     buildEnvironment, builderKeyLines, cacheCheckLines, cacheUploadScript, nixBuildScript, nixConfigLines, nixSettingFlags, privateTmpLines, realiseImageLines, shScript, skopeoPushScript,
 } from "../../components/exec";
-import { promotionProblems } from "../../components/promote";
-import { nodeFs } from "../../components/stackConfig";
+import { promotionProblems } from "../../components/registry/promote";
+import { nodeFs } from "../../components/config/stack";
 import { ROOT, validConfig } from "./harness";
 import { SANDBOXED_BUILDER } from "../host-tools";
 
@@ -90,7 +90,7 @@ describe("issue #9: the image is realised where the local store lost it", () => 
     it("builds it again, both steps (plan, then image), when it is missing (a collected build comes back)", function () {
         this.timeout(60000);
         const name = `ngd-realise-${process.pid}-${Date.now()}`;
-        // the entry's two steps, as nix/docker/buildCudaLayeredImage.nix makes them
+        // the entry's two steps, as components/nix/docker/buildCudaLayeredImage.nix makes them
         fs.writeFileSync(expr, `{ layerPlan ? "" }: if layerPlan == "" then derivation { name = "${name}-plan"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} args = ["-c" "mkdir $out; echo {} > $out/plan.json"]; }
             else derivation { name = "${name}-image"; system = builtins.currentSystem; ${SANDBOXED_BUILDER} plan = builtins.storePath layerPlan; args = ["-c" ''mkdir $out; echo "built from $plan" > $out/built; touch $out/oci-layout'']; }`);
         const plan = execFileSync("nix-build", ["--no-out-link", "--option", "substituters", "", expr], { encoding: "utf8" }).trim();

@@ -4,8 +4,8 @@
 // feeds it the previous record, the current one and Nix's dry-run text; tests call it directly);
 // the last functions read the previous record and print.
 import * as pulumi from "@pulumi/pulumi";
-import { DEFAULT_PYTHON_AT_PIN, OverlayArgValue } from "./config";
-import { ATTRS_MARKER, CLOSURE_END, CLOSURE_MARKER } from "./exec";
+import { DEFAULT_PYTHON_AT_PIN, OverlayArgValue } from "../config";
+import { ATTRS_MARKER, CLOSURE_END, CLOSURE_MARKER } from "../exec";
 import { LayerForecast, forecastLayers, forecastLine, nextPlanAttrs, readPreviousImage } from "./forecast";
 import { LayerStrategyName } from "./layers";
 
@@ -190,7 +190,7 @@ export function explanation(prev: ExplainRecord | undefined, cur: ExplainRecord,
     if (dry === undefined || dry.build.length > 0) {
         lines.push(...fromSource);
     }
-    // With our layering the evaluated derivation is the layer plan (nix/docker/buildCudaLayeredImage.nix):
+    // With our layering the evaluated derivation is the layer plan (components/nix/docker/buildCudaLayeredImage.nix):
     // the layers are derivations of the build's second step, so only their reuse can be said here.
     lines.push(/-layer-plan\.drv$/.test(cur.drvPath)
         ? `  image: new layer plan ${cur.drvPath}; then only layers whose store paths changed are packed, the others are reused`
@@ -315,7 +315,7 @@ export function reportExplanation(a: {
 }
 
 /**
- * The layer forecast (components/forecast.ts) for a plan-layered image, or why there is none. The
+ * The layer forecast (components/nix/forecast.ts) for a plan-layered image, or why there is none. The
  * planner gets `maxLayers - 1`: the recipe keeps one layer for the root skeleton.
  */
 export function layerForecast(previousImage: string | undefined, dry: DryRun, layering: { strategy: LayerStrategyName; maxLayers: number }): LayerForecast | string {

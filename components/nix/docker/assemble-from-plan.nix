@@ -2,7 +2,7 @@
 # (./plan-layers.nix) and the assembly arguments it recorded (assembly.json: ./assemble-image.nix's
 # arguments, fixed by the entry's evaluation). No nixpkgs: what the entry evaluated (the package
 # set, its shell and tools) arrives as store paths in those arguments.
-#   nix-build nix/docker/assemble-from-plan.nix --argstr layerPlan /nix/store/…-layer-plan
+#   nix-build components/nix/docker/assemble-from-plan.nix --argstr layerPlan /nix/store/…-layer-plan
 {
   # layerPlan: the realised plan's store path (a string).
   layerPlan

@@ -1,6 +1,6 @@
 # Plans the image layers inside the build: the closure graph of `roots` (exportReferencesGraph with
 # structured attrs gives each path's narSize and references) goes through ./layer-planner.js, the
-# compiled form of components/layers.ts. The output directory holds plan.json, layers.txt (one
+# compiled form of components/nix/layers.ts. The output directory holds plan.json, layers.txt (one
 # layer per line, space-separated store paths) and input.json (the graph, appPaths and rootDir it
 # planned from, for the next preview's forecast); the planner fails when a path of the closure is in
 # no layer or in two. Needs no nixpkgs (the caller hands in the shell and Node.js), so tests run it
@@ -8,7 +8,7 @@
 {
   # roots: store paths whose closure the image holds.
   roots
-  # strategy: "popularity" | "equal" | "stable" (see components/layers.ts).
+  # strategy: "popularity" | "equal" | "stable" (see components/nix/layers.ts).
 , strategy ? "stable"
   # maxLayers: layer budget (at most 125).
 , maxLayers ? 100

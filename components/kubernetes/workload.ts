@@ -3,17 +3,18 @@
 // Deployment (a service, with a Service for deployment.port) or Job (run to completion), an optional
 // PodDisruptionBudget, and the check that waits for the rollout or the Job's completion (or its start).
 //
-// Everything it creates carries the stack's owner id (components/preflight.ts), made on the first
+// Everything it creates carries the stack's owner id (components/kubernetes/preflight.ts), made on the first
 // `up` by the `owner-id` command and kept in the state. The namespace is deleted on destroy by the
 // `namespace-release` command, and only when no object another stack (or anyone) made is left in it;
-// otherwise it is kept and the objects named (components/namespaceRelease.ts).
+// otherwise it is kept and the objects named (components/kubernetes/namespaceRelease.ts).
 import * as command from "@pulumi/command";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterConfig, DeploymentConfig, GpuConfig, NixSystem } from "./config";
-import { STACK_ID_SCRIPT, boundedOutput } from "./exec";
-import { programError } from "./errors";
-import { PodTemplateInput, appLabels, deploymentSpec, disruptionBudgetSpec, dockerConfigJson, gpuPodTemplate, gpuResource, jobSpec, serviceSpec } from "./gpuPodSpec";
+import { ClusterConfig, DeploymentConfig, GpuConfig, NixSystem } from "../config";
+import { STACK_ID_SCRIPT, boundedOutput } from "../exec";
+import { programError } from "../errors";
+import { PACKAGE_ROOT, scriptCommand } from "../paths";
+import { PodTemplateInput, appLabels, deploymentSpec, disruptionBudgetSpec, dockerConfigJson, gpuPodTemplate, gpuResource, jobSpec, serviceSpec } from "./podSpec";
 import { JOB_KEY_ANNOTATION, JobRecord, LiveJob, jobKey, jobPlan, recordFromLive, recordFromRollout } from "./jobRun";
 import { defaultKubeconfigFiles } from "./kube";
 import { SCALES_FROM_ZERO } from "./placement";
@@ -31,14 +32,12 @@ export interface GpuDeploymentArgs {
     pullCredentials?: { registry: string; username: string; password: pulumi.Output<string> };
     /** Shown as an annotation on the Deployment (not the pod template, so it causes no rollout). */
     storePath?: pulumi.Input<string>;
-    /** Project root: where `components/rollout.ts` is run from. */
-    projectRoot: string;
     /** `nix.cudaCapabilities`: pods go only to nodes whose compute capability runs the build. */
     cudaCapabilities?: string[];
     /** `nix.system`: pods go only to nodes of the image's architecture (`kubernetes.io/arch`). */
     system?: NixSystem;
     /**
-     * Looks at the live cluster before anything is registered (components/preflight.ts) and returns
+     * Looks at the live cluster before anything is registered (components/kubernetes/preflight.ts) and returns
      * the problems found; any problem fails preview and up. Not run with cluster.renderYamlTo.
      */
     preflight?: (input: PreflightInput, kubeconfig: string | undefined, warn: (msg: string) => void) => Promise<string[]>;
@@ -63,7 +62,7 @@ export interface GpuDeploymentArgs {
 /** `pulumi.com/waitFor` with a condition true once the object exists: no provider await on create/update. */
 export const IMMEDIATE_READY = ["pulumi.com/waitFor", "jsonpath={.metadata.name}"] as const;
 
-/** Pure: the command and environment of the rollout check (see components/rollout.ts). */
+/** Pure: the command and environment of the rollout check (see components/kubernetes/rollout.ts). */
 export function rolloutCheck(args: Pick<GpuDeploymentArgs, "cluster" | "deployment">): { create: string; environment: Record<string, string> } {
     const environment: Record<string, string> = {
         NGD_KIND: args.deployment.kind,
@@ -77,7 +76,7 @@ export function rolloutCheck(args: Pick<GpuDeploymentArgs, "cluster" | "deployme
     if (args.cluster.context !== undefined) {
         environment.NGD_KUBE_CONTEXT = args.cluster.context;
     }
-    return { create: boundedOutput("node -r ts-node/register/transpile-only components/rollout.ts"), environment };
+    return { create: boundedOutput(scriptCommand("kubernetes/rollout")), environment };
 }
 
 /** Pure: the owner-id step's output, `<id> <org/project/stack>`, as the id and the stack's name when it was made. */
@@ -104,7 +103,7 @@ export function placementCheck(i: PodTemplateInput): PreflightInput["placement"]
 /** Pure: the command that deletes the namespace on destroy, unless other objects are in it. */
 export function namespaceReleaseCheck(cluster: Pick<ClusterConfig, "namespace" | "context">): { delete: string; environment: Record<string, string> } {
     return {
-        delete: boundedOutput("node -r ts-node/register/transpile-only components/namespaceRelease.ts"),
+        delete: boundedOutput(scriptCommand("kubernetes/namespaceRelease")),
         environment: { NGD_NAMESPACE: cluster.namespace, ...(cluster.context !== undefined ? { NGD_KUBE_CONTEXT: cluster.context } : {}) },
     };
 }
@@ -113,18 +112,18 @@ export class GpuDeployment extends pulumi.ComponentResource {
     public readonly provider: k8s.Provider;
     /** Undefined with cluster.createNamespace: false (the namespace is not the stack's). */
     public readonly namespace?: k8s.core.v1.Namespace;
-    /** Undefined when a Job of this very spec already ran and is gone (components/jobRun.ts). */
+    /** Undefined when a Job of this very spec already ran and is gone (components/kubernetes/jobRun.ts). */
     public readonly workload?: k8s.apps.v1.Deployment | k8s.batch.v1.Job;
     public readonly service?: k8s.core.v1.Service;
     public readonly namespaceName: pulumi.Output<string>;
     public readonly deploymentName: pulumi.Output<string>;
     /** The namespace name once the live cluster has been checked (fails with the preflight's problems). */
     public readonly checkedNamespace: pulumi.Output<string>;
-    /** What the preflight depended on (components/preflight.ts `preflightKey`); "" when none ran. A secret. */
+    /** What the preflight depended on (components/kubernetes/preflight.ts `preflightKey`); "" when none ran. A secret. */
     public readonly preflightKey: pulumi.Output<string>;
     /** The stack's owner id (32 hex digits), as every object it creates carries it. */
     public readonly ownerId: pulumi.Output<string>;
-    /** A Job's spec key and state (components/jobRun.ts), as JSON; undefined for a Deployment. */
+    /** A Job's spec key and state (components/kubernetes/jobRun.ts), as JSON; undefined for a Deployment. */
     public readonly jobRecord?: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: GpuDeploymentArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -166,7 +165,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
         }
         const podInput = { gpu: args.gpu, deployment, image: args.image, pullSecret, cudaCapabilities: args.cudaCapabilities, system: args.system };
 
-        // A Job of this very spec that already ran and is gone is not created again (components/jobRun.ts).
+        // A Job of this very spec that already ran and is gone is not created again (components/kubernetes/jobRun.ts).
         const specKey = isJob && args.imageIdentity !== undefined ? jobKey(jobSpec({ ...podInput, image: "" }), args.imageIdentity) : undefined;
         const plan = isJob ? jobPlan({ previous: args.previous.job, key: specKey, live: args.liveJob, name: `${cluster.namespace}/${deployment.name}` }) : { create: true };
         if (plan.note !== undefined) {
@@ -255,7 +254,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
                 inNamespace = [new command.local.Command(`${name}-namespace-release`, {
                     create: "true",
                     delete: release.delete,
-                    dir: args.projectRoot,
+                    dir: PACKAGE_ROOT,
                     environment,
                     triggers: [namespaceName],
                     logging: "stderr",
@@ -328,7 +327,7 @@ export class GpuDeployment extends pulumi.ComponentResource {
             const workload = this.workload;
             rollout = new command.local.Command(`${name}-rollout`, {
                 create: check.create,
-                dir: args.projectRoot,
+                dir: PACKAGE_ROOT,
                 environment,
                 triggers: isJob
                     ? [workload.metadata.uid, workload.spec.template.spec.containers[0].image]

@@ -60,7 +60,7 @@ export function mergeKubeconfigs(files: { text: string; dir: string }[]): string
 
 /**
  * The official client, loaded on first use: loading it takes about 0.4 s, which a preview that has
- * nothing to check in the cluster (components/preflight.ts `preflightKey`) does not pay.
+ * nothing to check in the cluster (components/kubernetes/preflight.ts `preflightKey`) does not pay.
  */
 export function kubeClient(): typeof import("@kubernetes/client-node") {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily, see above

@@ -5,10 +5,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { NixSettings, OverlayArgValue, confinedPath } from "./config";
-import { nixEvaluationError, programError } from "./errors";
-import { ImageBuild, NixArgs, nixBuildArgv, nixDryRunScript, nixEvalScript, parseEvalOutput } from "./exec";
-import { DryRun, ExplainRecord, parseDryRun, pinsIn } from "./explain";
+import { NixSettings, OverlayArgValue, confinedPath } from "../config";
+import { nixEvaluationError, programError } from "../errors";
+import { ImageBuild, NixArgs, nixBuildArgv, nixDryRunScript, nixEvalScript, parseEvalOutput } from "../exec";
+import { DryRun, ExplainRecord, parseDryRun, pinsIn } from "./explanation";
 import { FileDigest, Fingerprint, fingerprintNixFile, hashJson } from "./fingerprint";
 
 export interface NixOverlayArgs {

@@ -1,6 +1,6 @@
 // Pure builders of the Kubernetes objects that run the image on GPU nodes. No Pulumi imports:
 // tests call them directly.
-import { CacheConfig, DeploymentConfig, GpuConfig, KUBE_ARCH, LivenessConfig, NixSystem, ProbeConfig } from "./config";
+import { CacheConfig, DeploymentConfig, GpuConfig, KUBE_ARCH, LivenessConfig, NixSystem, ProbeConfig } from "../config";
 import { capabilityTerms } from "./gpuModel";
 import { gpuPlacement } from "./placement";
 

@@ -1,8 +1,8 @@
 // Reads the stack's config from the engine once and validates it before any resource exists.
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
-import { CONFIG_KEYS, ConfigKey, PROJECT, ParseFs, RawStackConfig, SECRET_KEYS, SecretKey, StackConfig, formatProblems, parseStackConfig } from "./config";
-import { programError, runError } from "./errors";
+import { CONFIG_KEYS, ConfigKey, PROJECT, ParseFs, RawStackConfig, SECRET_KEYS, SecretKey, StackConfig, formatProblems, parseStackConfig } from "./index";
+import { programError, runError } from "../errors";
 
 export interface LoadedConfig {
     config: StackConfig;
@@ -38,7 +38,7 @@ function isConfigSecret(key: string): boolean {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped SDK internal
     const rt = require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (k: string) => boolean };
     if (typeof rt.isConfigSecret !== "function") {
-        throw programError("@pulumi/pulumi no longer exposes runtime/config isConfigSecret; update components/stackConfig.ts");
+        throw programError("@pulumi/pulumi no longer exposes runtime/config isConfigSecret; update components/config/stack.ts");
     }
     return rt.isConfigSecret(key);
 }

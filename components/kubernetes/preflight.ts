@@ -9,14 +9,14 @@
 // changed or deleted by the stack.
 //
 // The owner is the stack's own id: 32 hex digits made on its first `up` and kept in its state (the
-// `owner-id` command of components/gpuDeployment.ts, exported as `owner`), so a rename keeps it and a
+// `owner-id` command of components/kubernetes/workload.ts, exported as `owner`), so a rename keeps it and a
 // canary copied from prod's config gets another. A second annotation names the stack for people
 // (`nix-gpu-deploy/stack`). Objects of earlier versions (owner `<project>/<cluster.name>`, or only
 // the `managed-by` label) are this stack's only when its last `up` recorded them (its `namespace`
 // and `deployment` outputs): a label alone never makes an object the stack's.
 //
 // It also checks where the pods can go: that some node admits the GPU pod (placement profile labels,
-// architecture, taints: components/placement.ts), that the cache claim and the service account
+// architecture, taints: components/kubernetes/placement.ts), that the cache claim and the service account
 // exist, and that a running Job is not replaced unless deployment.replaceRunning says so.
 //
 // Also: a RuntimeClass named in gpu.runtimeClassName must exist (GKE has no `nvidia` one; pods

@@ -1,4 +1,4 @@
-// Run on destroy (the `namespace-release` command's delete, components/gpuDeployment.ts), after the
+// Run on destroy (the `namespace-release` command's delete, components/kubernetes/workload.ts), after the
 // stack's own objects in the namespace are deleted: deletes the namespace the stack created, unless
 // something it did not create is still in it — another stack deploying into it (cluster.createNamespace:
 // false), or anyone's objects. Then the namespace is kept, and the objects and their owners named.

@@ -2,10 +2,11 @@
 // one `command.local.Command`, re-run only when the derivation or the layering options change.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { LayerStrategy } from "./config";
+import { LayerStrategy } from "../config";
 import * as path from "path";
-import { ImageBuild, STACK_ID_SCRIPT, boundedOutput, buildEnvironment, cacheUploadScript, gcRootDeleteScript, nixBuildScript, parseBuildOutput, storeHash } from "./exec";
-import { NixDependencySet } from "./nix";
+import { packageFile } from "../paths";
+import { ImageBuild, STACK_ID_SCRIPT, boundedOutput, buildEnvironment, cacheUploadScript, gcRootDeleteScript, nixBuildScript, parseBuildOutput, storeHash } from "../exec";
+import { NixDependencySet } from "./evaluation";
 import { parseSummaries, runSummaryLine } from "./progress";
 
 export interface LayeringOptions {
@@ -33,9 +34,9 @@ export interface LayeredCudaImageArgs {
 
 /**
  * The progress filter the build and publish scripts pipe Nix's and skopeo's logs through (compiled
- * from components/progress.ts). `NGD_PROGRESS_OFF=1` in the environment Pulumi runs in turns it off.
+ * from components/nix/progress.ts). `NGD_PROGRESS_OFF=1` in the environment Pulumi runs in turns it off.
  */
-export const PROGRESS_FILTER = path.join(__dirname, "progress-filter.js");
+export const PROGRESS_FILTER = packageFile("nix/progress-filter.js");
 
 /** Pure: what makes the build run again (a change is a replace: a new nix-build). */
 export function buildTriggers(drvPath: string, layering: LayeringOptions): unknown[] {
@@ -71,7 +72,7 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
         this.rebuild = deps.imageBuild();
         // The script is fixed text; the entry, overlay arguments and Nix settings are its environment,
         // so an overlay change reads in `preview --diff` as a change of those values (a JSON value is
-        // diffed key by key), and what changed is also explained in words (components/explain.ts).
+        // diffed key by key), and what changed is also explained in words (components/nix/explanation.ts).
         // NGD_DRV: the derivation the program evaluated, built without evaluating the entry again.
         const evaluatedDrv: Record<string, pulumi.Input<string>> = deps.evaluated ? { NGD_DRV: deps.drvPath } : {};
         const buildEnv = { ...buildEnvironment(this.rebuild), ...evaluatedDrv, NGD_PROGRESS: PROGRESS_FILTER };
@@ -113,7 +114,7 @@ export class LayeredCudaImage extends pulumi.ComponentResource {
 
 /**
  * At the end of an `up`, one line on `on`: what the steps that ran this time built, fetched and
- * pushed, from their summaries (components/progress.ts), e.g. `nix-gpu-deploy: built 3
+ * pushed, from their summaries (components/nix/progress.ts), e.g. `nix-gpu-deploy: built 3
  * derivations, fetched 0 paths (0 B), pushed 3 of 13 layers (1.6 KiB), 6.1 s in the build and push`.
  * Steps that did not run (their output is the last run's) do not count; nothing ran, nothing said.
  */

@@ -1,32 +1,14 @@
-// GENERATED from components/progress.ts by `npm run build:progress`; do not edit.
-"use strict";
-Object.defineProperty(exports, "__esModule", { value: true });
-exports.SUMMARY_PREFIX = exports.LOG_TAIL_LINES = void 0;
-exports.formatBytes = formatBytes;
-exports.formatSeconds = formatSeconds;
-exports.newNixProgress = newNixProgress;
-exports.nixLogLine = nixLogLine;
-exports.nixProgressLine = nixProgressLine;
-exports.nixSummaryLine = nixSummaryLine;
-exports.layoutBlobs = layoutBlobs;
-exports.newPushProgress = newPushProgress;
-exports.skopeoLogLine = skopeoLogLine;
-exports.pushProgressLine = pushProgressLine;
-exports.pushSummaryLine = pushSummaryLine;
-exports.parseSummaries = parseSummaries;
-exports.sumFormatted = sumFormatted;
-exports.runSummaryLine = runSummaryLine;
-exports.cli = cli;
 // Progress of the long steps (the image's nix-builds, the push): the tools' machine-readable logs
 // in, one progress line every few seconds and a one-line summary out. Pure and self-contained (only
-// `fs`, for its command line): it is also compiled to components/progress-filter.js
+// `fs`, for its command line): it is also compiled to components/nix/progress-filter.js
 // (`npm run build:progress`), which the build and publish scripts pipe Nix's and skopeo's logs
 // through (components/exec.ts).
 //
 // Why by hand: Nix's own progress bar needs a terminal, and the command provider gives it a pipe;
 // `--log-format internal-json` is what Nix offers instead, and no library reads it. skopeo prints
 // which blobs it skips or uploads only in its debug log.
-const fs = require("fs");
+import * as fs from "fs";
+
 // Nix 2.8's activity and result types (src/libutil/logging.hh).
 const ACT_FILE_TRANSFER = 101;
 const ACT_REALISE = 102;
@@ -38,16 +20,20 @@ const RES_PROGRESS = 105;
 const RES_SET_EXPECTED = 106;
 /** Nix's verbosity levels that are passed through as they are: errors and warnings. */
 const LVL_WARN = 1;
+
 /** How many of a failed builder's last log lines are shown (as Nix shows them without the JSON log). */
-exports.LOG_TAIL_LINES = 60;
+export const LOG_TAIL_LINES = 60;
 /** How many finished builds keep their log tail (a failure is reported after the build stops). */
 const FINISHED_TAILS_KEPT = 32;
+
 /** What a summary line starts with; the program reads summaries back (`parseSummaries`). */
-exports.SUMMARY_PREFIX = "nix-gpu-deploy: done:";
+export const SUMMARY_PREFIX = "nix-gpu-deploy: done:";
+
 // eslint-disable-next-line no-control-regex -- Nix's messages carry terminal colours
 const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
+
 /** Bytes as people read them (1024-based, one decimal). */
-function formatBytes(n) {
+export function formatBytes(n: number): string {
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let v = n;
     let u = 0;
@@ -57,8 +43,9 @@ function formatBytes(n) {
     }
     return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
+
 /** Seconds as people read them: 4.2 s, 3m05s, 1h02m. */
-function formatSeconds(s) {
+export function formatSeconds(s: number): string {
     if (s < 60) {
         return `${s.toFixed(1)} s`;
     }
@@ -68,24 +55,57 @@ function formatSeconds(s) {
     }
     return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
-function newNixProgress() {
+
+/** The state of one nix-build, as far as its internal-json log has told. */
+export interface NixProgress {
+    built: number;
+    buildsExpected: number;
+    buildsRunning: number;
+    buildsFailed: number;
+    fetched: number;
+    fetchesExpected: number;
+    /** Bytes downloaded so far (finished and running transfers) and the download size Nix expects. */
+    downloaded: number;
+    downloadExpected: number;
+    /** Running builds: activity id → derivation name. */
+    running: Map<number, string>;
+    /** File transfers: activity id → bytes done. */
+    transfers: Map<number, number>;
+    /** Activity id → type, for the activities whose results count. */
+    types: Map<number, number>;
+    /**
+     * The worker's own substitution and realise activities (the first of each): remote builds add
+     * copy activities of their own (paths copied to and from a builder), which are not downloads.
+     */
+    substitutions?: number;
+    realise?: number;
+    /** Derivation path → the last lines its builder logged, as Nix sent them (running builds, and the last finished ones). */
+    tails: Map<string, string[]>;
+    /** Build activity id → derivation path. */
+    drvs: Map<number, string>;
+}
+
+export function newNixProgress(): NixProgress {
     return {
         built: 0, buildsExpected: 0, buildsRunning: 0, buildsFailed: 0, fetched: 0, fetchesExpected: 0, downloaded: 0, downloadExpected: 0,
         running: new Map(), transfers: new Map(), types: new Map(), tails: new Map(), drvs: new Map(),
     };
 }
+
 /** `/nix/store/<hash>-name.drv` → `name`. */
-function drvName(p) {
+function drvName(p: string): string {
     return p.replace(/^\/nix\/store\/[a-z0-9]{32}-/, "").replace(/\.drv$/, "");
 }
-function nums(v) {
+
+function nums(v: unknown): number[] {
     return Array.isArray(v) ? v.map((x) => (typeof x === "number" ? x : Number.NaN)) : [];
 }
+
 /**
  * Feeds one line of `nix-build --log-format internal-json` output into the state. Returns the text
  * to pass through as it is (errors and warnings, and any line that is not Nix's JSON), or undefined.
  */
-function nixLogLine(state, line) {
+export function nixLogLine(state: NixProgress, line: string): string | undefined {
     if (!line.startsWith("@nix ")) {
         return line === "" ? undefined : line;
     }
@@ -97,17 +117,16 @@ function nixLogLine(state, line) {
         const tail = drv === undefined ? undefined : state.tails.get(drv);
         if (tail !== undefined) {
             tail.push(line);
-            if (tail.length > exports.LOG_TAIL_LINES) {
+            if (tail.length > LOG_TAIL_LINES) {
                 tail.shift();
             }
         }
         return undefined;
     }
-    let e;
+    let e: Record<string, unknown>;
     try {
-        e = JSON.parse(line.slice(5));
-    }
-    catch {
+        e = JSON.parse(line.slice(5)) as Record<string, unknown>;
+    } catch {
         return line;
     }
     const id = typeof e.id === "number" ? e.id : -1;
@@ -132,14 +151,11 @@ function nixLogLine(state, line) {
                 state.drvs.set(id, f);
                 state.tails.delete(f);
                 state.tails.set(f, []);
-            }
-            else if (type === ACT_FILE_TRANSFER) {
+            } else if (type === ACT_FILE_TRANSFER) {
                 state.transfers.set(id, 0);
-            }
-            else if (type === ACT_COPY_PATHS && (e.text ?? "") === "" && state.substitutions === undefined) {
+            } else if (type === ACT_COPY_PATHS && (e.text ?? "") === "" && state.substitutions === undefined) {
                 state.substitutions = id;
-            }
-            else if (type === ACT_REALISE && state.realise === undefined) {
+            } else if (type === ACT_REALISE && state.realise === undefined) {
                 state.realise = id;
             }
             state.types.set(id, type);
@@ -165,23 +181,19 @@ function nixLogLine(state, line) {
                 const drv = state.drvs.get(id);
                 const tail = drv === undefined ? undefined : state.tails.get(drv);
                 tail?.push(line);
-                if (tail !== undefined && tail.length > exports.LOG_TAIL_LINES) {
+                if (tail !== undefined && tail.length > LOG_TAIL_LINES) {
                     tail.shift();
                 }
-            }
-            else if (e.type === RES_PROGRESS) {
+            } else if (e.type === RES_PROGRESS) {
                 if (type === ACT_BUILDS && f.length >= 4) {
                     [state.built, state.buildsExpected, state.buildsRunning, state.buildsFailed] = f;
-                }
-                else if (type === ACT_COPY_PATHS && id === state.substitutions && f.length >= 2) {
+                } else if (type === ACT_COPY_PATHS && id === state.substitutions && f.length >= 2) {
                     [state.fetched, state.fetchesExpected] = f;
-                }
-                else if (type === ACT_FILE_TRANSFER && f.length >= 1 && Number.isFinite(f[0])) {
+                } else if (type === ACT_FILE_TRANSFER && f.length >= 1 && Number.isFinite(f[0])) {
                     state.transfers.set(id, f[0]);
                     state.downloaded = [...state.transfers.values()].reduce((a, b) => a + b, 0);
                 }
-            }
-            else if (e.type === RES_SET_EXPECTED && id === state.realise && f[0] === ACT_FILE_TRANSFER && Number.isFinite(f[1])) {
+            } else if (e.type === RES_SET_EXPECTED && id === state.realise && f[0] === ACT_FILE_TRANSFER && Number.isFinite(f[1])) {
                 state.downloadExpected = f[1];
             }
             return undefined;
@@ -190,18 +202,19 @@ function nixLogLine(state, line) {
             return undefined;
     }
 }
+
 /** The text of a builder's log line as Nix sent it (`@nix {…"type":101}`). */
-function rawLogText(raw) {
+function rawLogText(raw: string): string {
     try {
-        const f = JSON.parse(raw.slice(5)).fields?.[0];
+        const f = (JSON.parse(raw.slice(5)) as { fields?: unknown[] }).fields?.[0];
         return typeof f === "string" ? f.replace(ANSI, "") : "";
-    }
-    catch {
+    } catch {
         return "";
     }
 }
+
 /** The progress line of a nix-build (without its prefix). */
-function nixProgressLine(s, seconds) {
+export function nixProgressLine(s: NixProgress, seconds: number): string {
     const parts = [`${s.built} of ${s.buildsExpected} derivations built${s.buildsFailed > 0 ? ` (${s.buildsFailed} failed)` : ""}`];
     parts.push(`${s.fetched} of ${s.fetchesExpected} paths fetched`);
     if (s.downloadExpected > 0 || s.downloaded > 0) {
@@ -211,37 +224,53 @@ function nixProgressLine(s, seconds) {
     const now = running.length === 0 ? "" : `; building ${running.slice(0, 2).join(", ")}${running.length > 2 ? ` and ${running.length - 2} more` : ""}`;
     return `${parts.join(", ")}, ${formatSeconds(seconds)}${now}`;
 }
+
 /** The summary of a finished nix-build. */
-function nixSummaryLine(s, seconds, ok) {
-    return `${exports.SUMMARY_PREFIX} nix-build ${ok ? "finished" : "failed"}: built ${s.built} derivation${s.built === 1 ? "" : "s"}${s.buildsFailed > 0 ? ` (${s.buildsFailed} failed)` : ""}, ` +
+export function nixSummaryLine(s: NixProgress, seconds: number, ok: boolean): string {
+    return `${SUMMARY_PREFIX} nix-build ${ok ? "finished" : "failed"}: built ${s.built} derivation${s.built === 1 ? "" : "s"}${s.buildsFailed > 0 ? ` (${s.buildsFailed} failed)` : ""}, ` +
         `fetched ${s.fetched} path${s.fetched === 1 ? "" : "s"} (${formatBytes(s.downloaded)}), ${formatSeconds(seconds)} at ${new Date().toISOString()}`;
 }
+
 /** The blobs of an image layout and their sizes (compressed, as pushed), by digest. */
-function layoutBlobs(layoutDir) {
-    const layers = new Map();
+export function layoutBlobs(layoutDir: string): { layers: Map<string, number>; config?: string } {
+    const layers = new Map<string, number>();
     try {
-        const index = JSON.parse(fs.readFileSync(`${layoutDir}/index.json`, "utf8"));
+        const index = JSON.parse(fs.readFileSync(`${layoutDir}/index.json`, "utf8")) as { manifests?: Array<{ digest?: string }> };
         const digest = index.manifests?.[0]?.digest ?? "";
-        const manifest = JSON.parse(fs.readFileSync(`${layoutDir}/blobs/${digest.replace(":", "/")}`, "utf8"));
+        const manifest = JSON.parse(fs.readFileSync(`${layoutDir}/blobs/${digest.replace(":", "/")}`, "utf8")) as {
+            config?: { digest?: string }; layers?: Array<{ digest?: string; size?: number }>;
+        };
         for (const l of manifest.layers ?? []) {
             if (typeof l.digest === "string") {
                 layers.set(l.digest, typeof l.size === "number" ? l.size : 0);
             }
         }
         return { layers, config: manifest.config?.digest };
-    }
-    catch {
+    } catch {
         return { layers };
     }
 }
-function newPushProgress(sizes, config) {
+
+/** The state of one skopeo push, from its debug log. */
+export interface PushProgress {
+    /** Layer sizes by digest (from the image layout; empty for an archive). */
+    sizes: Map<string, number>;
+    total: number;
+    started: Set<string>;
+    uploaded: Set<string>;
+    reused: Set<string>;
+    config?: string;
+}
+
+export function newPushProgress(sizes: Map<string, number>, config?: string): PushProgress {
     return { sizes, total: sizes.size, started: new Set(), uploaded: new Set(), reused: new Set(), config };
 }
+
 /**
  * Feeds one line of `skopeo copy --debug` output into the state. Returns what to pass through: the
  * tool's errors and warnings (their message), nothing of its debug chatter.
  */
-function skopeoLogLine(state, line) {
+export function skopeoLogLine(state: PushProgress, line: string): string | undefined {
     let m = /^Copying blob (sha256:[a-f0-9]{64})/.exec(line);
     if (m !== null) {
         state.started.add(m[1]);
@@ -266,42 +295,60 @@ function skopeoLogLine(state, line) {
     // Debug chatter and skopeo's plain progress lines are summarised, not repeated.
     return /^time="[^"]*" level=|^(Getting image source signatures|Copying config|Writing manifest|Storing signatures)/.test(line) ? undefined : line;
 }
-function bytesOf(state, digests) {
+
+function bytesOf(state: PushProgress, digests: Set<string>): number {
     return [...digests].reduce((a, d) => a + (state.sizes.get(d) ?? 0), 0);
 }
+
 /** The progress line of a push (without its prefix). */
-function pushProgressLine(s, seconds) {
+export function pushProgressLine(s: PushProgress, seconds: number): string {
     const total = s.total > 0 ? s.total : s.started.size;
     const sizeKnown = s.sizes.size > 0;
     const all = sizeKnown ? [...s.sizes.values()].reduce((a, b) => a + b, 0) : 0;
     return `${s.uploaded.size + s.reused.size} of ${total} layers done (${s.uploaded.size} sent${sizeKnown ? `, ${formatBytes(bytesOf(s, s.uploaded))} of at most ${formatBytes(all - bytesOf(s, s.reused))}` : ""}; ` +
         `${s.reused.size} already in the registry), ${formatSeconds(seconds)}`;
 }
+
 /** The summary of a finished push. */
-function pushSummaryLine(s, seconds, ok) {
+export function pushSummaryLine(s: PushProgress, seconds: number, ok: boolean): string {
     const total = s.total > 0 ? s.total : s.started.size;
-    return `${exports.SUMMARY_PREFIX} push ${ok ? "finished" : "failed"}: pushed ${s.uploaded.size} of ${total} layer${total === 1 ? "" : "s"}` +
+    return `${SUMMARY_PREFIX} push ${ok ? "finished" : "failed"}: pushed ${s.uploaded.size} of ${total} layer${total === 1 ? "" : "s"}` +
         `${s.sizes.size > 0 ? ` (${formatBytes(bytesOf(s, s.uploaded))})` : ""}, ${s.reused.size} already in the registry, ${formatSeconds(seconds)} at ${new Date().toISOString()}`;
 }
+
+/** What the summaries of one run's steps add up to. */
+export interface RunSummary {
+    built: number;
+    fetched: number;
+    downloaded: string[];
+    pushed: number;
+    layers: number;
+    pushedBytes: string[];
+    seconds: number;
+    /** The newest summary's time (ms since the epoch). */
+    at: number;
+}
+
 const SECONDS = /^(?:(\d+)h(\d+)m|(\d+)m(\d+)s|([\d.]+) s)$/;
-function parseSeconds(s) {
+function parseSeconds(s: string): number {
     const m = SECONDS.exec(s);
     return m === null ? 0 : m[1] !== undefined ? Number(m[1]) * 3600 + Number(m[2]) * 60 : m[3] !== undefined ? Number(m[3]) * 60 + Number(m[4]) : Number(m[5]);
 }
+
 /**
  * Pure: adds up the summary lines in some steps' output, leaving out those written before `since`
  * (ms since the epoch: a step that did not run this time keeps its last output); undefined when
  * there are none.
  */
-function parseSummaries(text, since = 0) {
-    const r = { built: 0, fetched: 0, downloaded: [], pushed: 0, layers: 0, pushedBytes: [], seconds: 0, at: 0 };
+export function parseSummaries(text: string, since = 0): RunSummary | undefined {
+    const r: RunSummary = { built: 0, fetched: 0, downloaded: [], pushed: 0, layers: 0, pushedBytes: [], seconds: 0, at: 0 };
     let found = false;
     for (const line of text.split("\n")) {
-        const at = line.indexOf(exports.SUMMARY_PREFIX);
+        const at = line.indexOf(SUMMARY_PREFIX);
         if (at < 0) {
             continue;
         }
-        const l = line.slice(at + exports.SUMMARY_PREFIX.length);
+        const l = line.slice(at + SUMMARY_PREFIX.length);
         const time = / (\S+(?: s)?) at (\S+)$/.exec(l);
         if (time === null) {
             continue;
@@ -330,26 +377,29 @@ function parseSummaries(text, since = 0) {
     }
     return found ? r : undefined;
 }
+
 /** Sums sizes written by `formatBytes` ("1.5 MiB" + "3 B"). */
-function sumFormatted(sizes) {
-    const units = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+export function sumFormatted(sizes: string[]): string {
+    const units: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
     const total = sizes.reduce((a, s) => {
         const m = /^([\d.]+) (B|KiB|MiB|GiB|TiB)$/.exec(s);
         return a + (m === null ? 0 : Number(m[1]) * units[m[2]]);
     }, 0);
     return formatBytes(Math.round(total));
 }
+
 /** The one line a run ends with. */
-function runSummaryLine(r) {
+export function runSummaryLine(r: RunSummary): string {
     return `nix-gpu-deploy: built ${r.built} derivation${r.built === 1 ? "" : "s"}, fetched ${r.fetched} path${r.fetched === 1 ? "" : "s"} (${sumFormatted(r.downloaded)}), ` +
         `pushed ${r.pushed} of ${r.layers} layer${r.layers === 1 ? "" : "s"} (${sumFormatted(r.pushedBytes)}), ${formatSeconds(r.seconds)} in the build and push`;
 }
+
 /**
  * The filter: reads a tool's log on stdin and writes, on stdout, what passes through, a progress
  * line when the work starts and then at most every `intervalMs` (when something changed, or after
  * six quiet intervals), and the summary when the input ends. `node progress-filter.js nix` | `node progress-filter.js skopeo <layout>`.
  */
-function cli(argv, env = process.env) {
+export function cli(argv: string[], env: NodeJS.ProcessEnv = process.env): void {
     const kind = argv[0];
     if (kind !== "nix" && kind !== "skopeo") {
         process.stderr.write("usage: progress-filter nix | skopeo <image layout dir>\n");
@@ -360,7 +410,7 @@ function cli(argv, env = process.env) {
     const intervalMs = Number.isFinite(asked) && asked >= 100 ? asked : 5000;
     const t0 = Date.now();
     const nix = newNixProgress();
-    const blobs = kind === "skopeo" && argv[1] !== undefined ? layoutBlobs(argv[1]) : { layers: new Map() };
+    const blobs = kind === "skopeo" && argv[1] !== undefined ? layoutBlobs(argv[1]) : { layers: new Map<string, number>() };
     const push = newPushProgress(blobs.layers, blobs.config);
     const prefix = kind === "nix" ? "nix-build: " : "push: ";
     const line = () => (kind === "nix" ? nixProgressLine(nix, (Date.now() - t0) / 1000) : pushProgressLine(push, (Date.now() - t0) / 1000));
@@ -381,7 +431,7 @@ function cli(argv, env = process.env) {
     let started = false;
     const startedNow = () => (kind === "nix" ? nix.running.size > 0 || nix.transfers.size > 0 : push.started.size > 0);
     let rest = "";
-    const take = (l) => {
+    const take = (l: string) => {
         const out = kind === "nix" ? nixLogLine(nix, l) : skopeoLogLine(push, l);
         if (!started && startedNow()) {
             started = true;
@@ -396,7 +446,7 @@ function cli(argv, env = process.env) {
         }
     };
     process.stdin.setEncoding("utf8");
-    process.stdin.on("data", (chunk) => {
+    process.stdin.on("data", (chunk: string) => {
         const lines = (rest + chunk).split("\n");
         rest = lines.pop() ?? "";
         lines.forEach(take);
@@ -411,6 +461,7 @@ function cli(argv, env = process.env) {
         process.stdout.write(`${kind === "nix" ? nixSummaryLine(nix, s, ok) : pushSummaryLine(push, s, ok)}\n`);
     });
 }
+
 if (require.main === module) {
     cli(process.argv.slice(2));
 }

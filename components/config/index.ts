@@ -2,8 +2,8 @@
 // `parseStackConfig` is pure (file checks are injected) and reports every problem at once, each
 // naming its property path, so that no resource exists before the whole config is valid.
 import * as path from "path";
-import { LABEL_VALUE, baseProduct, capabilityRuns, migSingleProduct, productCapability } from "./gpuModel";
-import { EKS_GPU_NAME_LABEL, GKE_ACCELERATOR_LABEL, KARPENTER_GPU_NAME_LABEL, acceleratorFor } from "./placement";
+import { LABEL_VALUE, baseProduct, capabilityRuns, migSingleProduct, productCapability } from "../kubernetes/gpuModel";
+import { EKS_GPU_NAME_LABEL, GKE_ACCELERATOR_LABEL, KARPENTER_GPU_NAME_LABEL, acceleratorFor } from "../kubernetes/placement";
 
 export const PROJECT = "nix-gpu-deploy";
 
@@ -123,7 +123,7 @@ export interface StackConfig {
         migStrategy: MigStrategy;
         /** Extended resource of a whole (or shared) GPU: `nvidia.com/gpu`, or e.g. `nvidia.com/gpu.shared` when time-slicing/MPS renames it. */
         resourceName: string;
-        /** Which node labels select the GPU nodes (components/placement.ts). */
+        /** Which node labels select the GPU nodes (components/kubernetes/placement.ts). */
         placement: PlacementProfile;
         /** The profile's GPU label value (GKE `nvidia-h100-80gb`, AWS `h100`); default: from gpu.product. */
         accelerator?: string;
@@ -166,7 +166,7 @@ export interface StackConfig {
         env: Record<string, string>;
         /** Arguments after the image's entrypoint (replacing the image's own command arguments). */
         args?: string[];
-        /** Where model weights and the torch/Triton caches live (components/gpuPodSpec.ts cacheVolume). */
+        /** Where model weights and the torch/Triton caches live (components/kubernetes/podSpec.ts cacheVolume). */
         cache: CacheConfig;
         priorityClassName?: string;
         podDisruptionBudget?: { minAvailable?: number | string; maxUnavailable?: number | string };
@@ -1524,7 +1524,7 @@ function parseProbe(c: Checker, v: unknown, port: number | undefined, rolloutTim
     return probe;
 }
 
-/** `gpu.placement` and what goes with it (components/placement.ts). */
+/** `gpu.placement` and what goes with it (components/kubernetes/placement.ts). */
 function parsePlacement(c: Checker, raw: Record<string, unknown>, g: { product?: string; migGiven: boolean; requested: boolean }):
     { placement: PlacementProfile; accelerator?: string; nodeSelector: Record<string, string>; tolerations: Toleration[] } {
     const placement = c.oneOf("gpu.placement", raw.placement, PLACEMENT_PROFILES, DEFAULTS.placement);

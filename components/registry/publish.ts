@@ -5,10 +5,10 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
-import { Publisher } from "./config";
-import { boundedOutput, dockerLoadScript, parseDigest, skopeoPushEnvironment, skopeoPushScript } from "./exec";
-import { programError } from "./errors";
-import { LayeredCudaImage } from "./image";
+import { Publisher } from "../config";
+import { boundedOutput, dockerLoadScript, parseDigest, skopeoPushEnvironment, skopeoPushScript } from "../exec";
+import { programError } from "../errors";
+import { LayeredCudaImage } from "../nix/image";
 
 export interface PublisherArgs {
     image: LayeredCudaImage;

@@ -6,7 +6,7 @@
 // of the new derivation's closure, which the evaluation has written out. A path that is not is
 // replaced by the new path of the same name, or of the same package at another version; one without
 // such a counterpart (gone, or ambiguous) is assumed replaced by one of its size, so the forecast errs
-// towards pushing more. The forecast re-runs the planner (components/layers.ts) on the previous graph
+// towards pushing more. The forecast re-runs the planner (components/nix/layers.ts) on the previous graph
 // with those replacements, the next build's layer budget, strategy and app paths, and compares layer by
 // layer: a layer is reused exactly when its set of store paths is unchanged and the packing recipe and
 // tools are the same (the plan derivation's `assembly`). Bytes are estimated from the previous image's

@@ -1,18 +1,5 @@
-// GENERATED from components/layers.ts by `npm run build:planner`; do not edit.
-"use strict";
-Object.defineProperty(exports, "__esModule", { value: true });
-exports.ClosureGraph = exports.DEFAULT_MAX_LAYER_BYTES = exports.HARD_MAX_LAYERS = exports.DEFAULT_MAX_LAYERS = void 0;
-exports.pathName = pathName;
-exports.planPopularity = planPopularity;
-exports.planEqual = planEqual;
-exports.planStable = planStable;
-exports.planLayers = planLayers;
-exports.layerKey = layerKey;
-exports.repushedBytes = repushedBytes;
-exports.idealBytes = idealBytes;
-exports.coverageProblems = coverageProblems;
 // Layer planning: groups the store paths of an image closure into at most `maxLayers` layers.
-// Pure and self-contained (only `fs`, for its command line): it is also compiled to nix/docker/layer-planner.js and run
+// Pure and self-contained (only `fs`, for its command line): it is also compiled to components/nix/docker/layer-planner.js and run
 // inside the Nix build (`npm run build:planner`; a unit test keeps the two in step).
 //
 // Strategies:
@@ -31,16 +18,51 @@ exports.coverageProblems = coverageProblems;
 //   likely as all the others together, since it changes in nearly every release) until the budget
 //   is met. Torch, ffmpeg and the app stay apart from what does not change with them, at 20 layers
 //   as at 100.
-const fs = require("fs");
-exports.DEFAULT_MAX_LAYERS = 100;
-exports.HARD_MAX_LAYERS = 125;
-exports.DEFAULT_MAX_LAYER_BYTES = 10 * 1024 ** 3;
+import * as fs from "fs";
+
+export interface StorePathInfo {
+    path: string;
+    narSize: number;
+    references: string[];
+}
+
+export type LayerStrategyName = "popularity" | "equal" | "stable";
+
+export interface LayerPlanOptions {
+    strategy: LayerStrategyName;
+    /** Layer budget (default 100, hard cap 125). */
+    maxLayers?: number;
+    /** Warn when a layer would be larger than this many bytes (default 10 GiB). */
+    maxLayerBytes?: number;
+    /**
+     * Store paths of the project's own code (stable only): they change in nearly every release, so
+     * the planner keeps them, and what changes with them, apart from everything else.
+     */
+    appPaths?: string[];
+}
+
+export interface Layer {
+    paths: string[];
+    size: number;
+}
+
+export interface LayerPlan {
+    strategy: LayerStrategyName;
+    layers: Layer[];
+    warnings: string[];
+}
+
+export const DEFAULT_MAX_LAYERS = 100;
+export const HARD_MAX_LAYERS = 125;
+export const DEFAULT_MAX_LAYER_BYTES = 10 * 1024 ** 3;
+
 /** `/nix/store/<hash>-name` → `name` (the part that survives a rebuild). */
-function pathName(p) {
+export function pathName(p: string): string {
     const base = p.slice(p.lastIndexOf("/") + 1);
     return /^[a-z0-9]{32}-/.test(base) ? base.slice(33) : base;
 }
-function byNameThenPath(a, b) {
+
+function byNameThenPath(a: string, b: string): number {
     const na = pathName(a);
     const nb = pathName(b);
     if (na !== nb) {
@@ -48,9 +70,17 @@ function byNameThenPath(a, b) {
     }
     return a < b ? -1 : a > b ? 1 : 0;
 }
+
 /** The closure graph, indexed: references restricted to paths of the graph, self-references dropped. */
-class ClosureGraph {
-    constructor(infos) {
+export class ClosureGraph {
+    readonly paths: string[];
+    readonly sizes: number[];
+    readonly refs: number[][];
+    readonly index: Map<string, number>;
+    private closures?: Uint32Array[];
+    private depths?: number[];
+
+    constructor(infos: StorePathInfo[]) {
         const sorted = [...infos].sort((a, b) => byNameThenPath(a.path, b.path));
         this.paths = sorted.map((i) => i.path);
         this.index = new Map(this.paths.map((p, i) => [p, i]));
@@ -60,22 +90,24 @@ class ClosureGraph {
         this.sizes = sorted.map((i) => Math.max(0, i.narSize));
         this.refs = sorted.map((i) => [...new Set(i.references)]
             .map((r) => this.index.get(r))
-            .filter((r) => r !== undefined && r !== this.index.get(i.path)));
+            .filter((r): r is number => r !== undefined && r !== this.index.get(i.path)));
     }
-    get size() {
+
+    get size(): number {
         return this.paths.length;
     }
+
     /** Bitset of each path's closure (itself included). Cycles (not produced by Nix) are tolerated. */
-    closureSets() {
+    closureSets(): Uint32Array[] {
         if (this.closures !== undefined) {
             return this.closures;
         }
         const n = this.size;
         const words = Math.max(1, Math.ceil(n / 32));
-        const sets = new Array(n);
+        const sets: (Uint32Array | undefined)[] = new Array(n);
         const state = new Uint8Array(n); // 0 new, 1 visiting, 2 done
-        const visit = (root) => {
-            const stack = [[root, 0]];
+        const visit = (root: number) => {
+            const stack: Array<[number, number]> = [[root, 0]];
             state[root] = 1;
             while (stack.length > 0) {
                 const top = stack[stack.length - 1];
@@ -109,13 +141,14 @@ class ClosureGraph {
                 visit(v);
             }
         }
-        this.closures = sets;
+        this.closures = sets as Uint32Array[];
         return this.closures;
     }
+
     /** How many paths (itself included) have `v` in their closure. */
-    popularity() {
+    popularity(): number[] {
         const sets = this.closureSets();
-        const pop = new Array(this.size).fill(0);
+        const pop = new Array<number>(this.size).fill(0);
         for (const set of sets) {
             for (let v = 0; v < this.size; v++) {
                 if ((set[v >>> 5] >>> (v & 31)) & 1) {
@@ -125,19 +158,20 @@ class ClosureGraph {
         }
         return pop;
     }
+
     /** Longest reference chain below each path (0 for leaves). */
-    depth() {
+    depth(): number[] {
         if (this.depths !== undefined) {
             return this.depths;
         }
-        const memo = new Array(this.size).fill(-1);
-        const order = [];
+        const memo = new Array<number>(this.size).fill(-1);
+        const order: number[] = [];
         const seen = new Uint8Array(this.size);
         for (let r = 0; r < this.size; r++) {
             if (seen[r]) {
                 continue;
             }
-            const stack = [[r, 0]];
+            const stack: Array<[number, number]> = [[r, 0]];
             seen[r] = 1;
             while (stack.length > 0) {
                 const top = stack[stack.length - 1];
@@ -147,8 +181,7 @@ class ClosureGraph {
                         seen[w] = 1;
                         stack.push([w, 0]);
                     }
-                }
-                else {
+                } else {
                     order.push(top[0]);
                     stack.pop();
                 }
@@ -161,17 +194,19 @@ class ClosureGraph {
         return memo;
     }
 }
-exports.ClosureGraph = ClosureGraph;
-function layerOf(g, members) {
+
+function layerOf(g: ClosureGraph, members: number[]): Layer {
     const paths = members.map((i) => g.paths[i]).sort(byNameThenPath);
     return { paths, size: members.reduce((s, i) => s + g.sizes[i], 0) };
 }
+
 /** Paths by descending popularity, ties by name without hash. */
-function popularityOrder(g) {
+function popularityOrder(g: ClosureGraph): number[] {
     const pop = g.popularity();
     return [...g.paths.keys()].sort((a, b) => pop[b] - pop[a] || byNameThenPath(g.paths[a], g.paths[b]));
 }
-function planPopularity(g, maxLayers) {
+
+export function planPopularity(g: ClosureGraph, maxLayers: number): Layer[] {
     const order = popularityOrder(g);
     if (order.length <= maxLayers) {
         return order.map((i) => layerOf(g, [i]));
@@ -179,12 +214,13 @@ function planPopularity(g, maxLayers) {
     const singles = order.slice(0, maxLayers - 1).map((i) => layerOf(g, [i]));
     return [...singles, layerOf(g, order.slice(maxLayers - 1))];
 }
-function planEqual(g, maxLayers) {
+
+export function planEqual(g: ClosureGraph, maxLayers: number): Layer[] {
     const order = popularityOrder(g);
     const total = g.sizes.reduce((s, x) => s + x, 0);
     const target = total / maxLayers;
-    const layers = [];
-    let current = [];
+    const layers: Layer[] = [];
+    let current: number[] = [];
     let running = 0;
     for (const i of order) {
         current.push(i);
@@ -200,18 +236,20 @@ function planEqual(g, maxLayers) {
     }
     return layers;
 }
-function keyOf(set, anchors) {
+
+function keyOf(set: Uint32Array, anchors: number[]): string {
     let key = "";
     for (const a of anchors) {
         key += (set[a >>> 5] >>> (a & 31)) & 1 ? "1" : "0";
     }
     return key;
 }
+
 /** Groups of non-anchor paths keyed by the anchors in their closure. */
-function groupsFor(g, anchors) {
+function groupsFor(g: ClosureGraph, anchors: number[]): Map<string, number[]> {
     const sets = g.closureSets();
     const isAnchor = new Set(anchors);
-    const groups = new Map();
+    const groups = new Map<string, number[]>();
     for (let v = 0; v < g.size; v++) {
         if (isAnchor.has(v)) {
             continue;
@@ -220,18 +258,18 @@ function groupsFor(g, anchors) {
         const list = groups.get(k);
         if (list === undefined) {
             groups.set(k, [v]);
-        }
-        else {
+        } else {
             list.push(v);
         }
     }
     return groups;
 }
+
 /** Anchors and their groups (see the strategies above), as many anchors as `budget` units allow. */
-function anchorUnits(g, budget) {
+function anchorUnits(g: ClosureGraph, budget: number): number[][] {
     // Anchor candidates: heaviest first (ties by name), so membership follows each path's own size.
     const candidates = [...g.paths.keys()].sort((a, b) => g.sizes[b] - g.sizes[a] || byNameThenPath(g.paths[a], g.paths[b]));
-    let best = { anchors: [], groups: groupsFor(g, []) };
+    let best = { anchors: [] as number[], groups: groupsFor(g, []) };
     for (let k = 1; k < Math.min(candidates.length, budget); k++) {
         const anchors = candidates.slice(0, k);
         const groups = groupsFor(g, anchors);
@@ -241,13 +279,15 @@ function anchorUnits(g, budget) {
     }
     return [...best.anchors.map((a) => [a]), ...best.groups.values()];
 }
-function popcount(x) {
+
+function popcount(x: number): number {
     x -= (x >>> 1) & 0x55555555;
     x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
     return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
+
 /** Σ weights of a ∖ b for two path bitsets: 1 per path, plus `appWeight` per path also in `app`. */
-function weightAndNot(a, b, app, appWeight) {
+function weightAndNot(a: Uint32Array, b: Uint32Array, app: Uint32Array, appWeight: number): number {
     let n = 0;
     let inApp = 0;
     for (let k = 0; k < a.length; k++) {
@@ -257,8 +297,10 @@ function weightAndNot(a, b, app, appWeight) {
     }
     return n + appWeight * inApp;
 }
+
 /** Units the merge starts from: one per path, or (large closures) anchor groups, at most this many. */
 const MERGE_START_UNITS = 300;
+
 /**
  * Merges units into `maxLayers` layers, each step the pair whose merge adds least to the bytes a
  * release re-pushes. A change to store path P changes P and every path that has P in its closure,
@@ -270,7 +312,7 @@ const MERGE_START_UNITS = 300;
  * environment and entrypoint) merge cheaply; the app merges with nothing that does not change with
  * it, and never with torch, whose re-push every app release would then pay.
  */
-function mergeUnits(g, start, maxLayers, app) {
+function mergeUnits(g: ClosureGraph, start: number[][], maxLayers: number, app: number[]): number[][] {
     const sets = g.closureSets();
     const words = sets.length > 0 ? sets[0].length : 1;
     const appSet = new Uint32Array(words);
@@ -291,9 +333,9 @@ function mergeUnits(g, start, maxLayers, app) {
         return t;
     });
     const size = units.map((u) => u.reduce((s, i) => s + g.sizes[i], 0));
-    const alive = new Array(m).fill(true);
+    const alive = new Array<boolean>(m).fill(true);
     const cost = new Float64Array(m * m);
-    const pairCost = (a, b) => size[b] * weightAndNot(touch[a], touch[b], appSet, appWeight) + size[a] * weightAndNot(touch[b], touch[a], appSet, appWeight);
+    const pairCost = (a: number, b: number) => size[b] * weightAndNot(touch[a], touch[b], appSet, appWeight) + size[a] * weightAndNot(touch[b], touch[a], appSet, appWeight);
     for (let a = 0; a < m; a++) {
         for (let b = a + 1; b < m; b++) {
             cost[a * m + b] = pairCost(a, b);
@@ -330,36 +372,38 @@ function mergeUnits(g, start, maxLayers, app) {
     }
     return units.filter((_, i) => alive[i]);
 }
-function planStable(g, maxLayers, appPaths = []) {
+
+export function planStable(g: ClosureGraph, maxLayers: number, appPaths: string[] = []): Layer[] {
     if (g.size <= maxLayers) {
         return [...g.paths.keys()].map((i) => layerOf(g, [i]));
     }
     const start = g.size <= MERGE_START_UNITS ? [...g.paths.keys()].map((i) => [i]) : anchorUnits(g, MERGE_START_UNITS);
     const depth = g.depth();
-    const app = appPaths.map((p) => g.index.get(p)).filter((i) => i !== undefined);
+    const app = appPaths.map((p) => g.index.get(p)).filter((i): i is number => i !== undefined);
     const units = mergeUnits(g, start, maxLayers, app);
-    const height = (u) => Math.max(...u.map((i) => depth[i]));
-    const firstName = (u) => u.map((i) => g.paths[i]).sort(byNameThenPath)[0];
+    const height = (u: number[]) => Math.max(...u.map((i) => depth[i]));
+    const firstName = (u: number[]) => u.map((i) => g.paths[i]).sort(byNameThenPath)[0];
     units.sort((a, b) => height(a) - height(b) || byNameThenPath(firstName(a), firstName(b)));
     return units.map((u) => layerOf(g, u));
 }
+
 /** Plans the layers of a closure. Never throws for a well-formed graph; problems come back as warnings. */
-function planLayers(infos, opts) {
-    const warnings = [];
-    let maxLayers = opts.maxLayers ?? exports.DEFAULT_MAX_LAYERS;
+export function planLayers(infos: StorePathInfo[], opts: LayerPlanOptions): LayerPlan {
+    const warnings: string[] = [];
+    let maxLayers = opts.maxLayers ?? DEFAULT_MAX_LAYERS;
     if (!Number.isInteger(maxLayers) || maxLayers < 1) {
-        warnings.push(`maxLayers ${maxLayers} is not a positive integer; using ${exports.DEFAULT_MAX_LAYERS}`);
-        maxLayers = exports.DEFAULT_MAX_LAYERS;
+        warnings.push(`maxLayers ${maxLayers} is not a positive integer; using ${DEFAULT_MAX_LAYERS}`);
+        maxLayers = DEFAULT_MAX_LAYERS;
     }
-    if (maxLayers > exports.HARD_MAX_LAYERS) {
-        warnings.push(`maxLayers ${maxLayers} is above the hard cap ${exports.HARD_MAX_LAYERS}; using ${exports.HARD_MAX_LAYERS}`);
-        maxLayers = exports.HARD_MAX_LAYERS;
+    if (maxLayers > HARD_MAX_LAYERS) {
+        warnings.push(`maxLayers ${maxLayers} is above the hard cap ${HARD_MAX_LAYERS}; using ${HARD_MAX_LAYERS}`);
+        maxLayers = HARD_MAX_LAYERS;
     }
     const g = new ClosureGraph(infos);
     const layers = opts.strategy === "popularity" ? planPopularity(g, maxLayers)
         : opts.strategy === "equal" ? planEqual(g, maxLayers)
             : planStable(g, maxLayers, opts.appPaths);
-    const limit = opts.maxLayerBytes ?? exports.DEFAULT_MAX_LAYER_BYTES;
+    const limit = opts.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES;
     for (const [i, l] of layers.entries()) {
         if (l.size > limit) {
             warnings.push(`layer ${i + 1} (${l.paths.map(pathName).slice(0, 3).join(", ")}${l.paths.length > 3 ? ", …" : ""}) is ${l.size} bytes, above the per-layer limit of ${limit} bytes (registries such as GHCR refuse layers over 10 GB)`);
@@ -367,23 +411,27 @@ function planLayers(infos, opts) {
     }
     return { strategy: opts.strategy, layers, warnings };
 }
+
 /** A layer's identity: its tarball is a function of exactly these store paths. */
-function layerKey(l) {
+export function layerKey(l: Layer): string {
     return l.paths.join("\n");
 }
+
 /** Bytes that must be pushed for `next` when the registry already holds every layer of `prev`. */
-function repushedBytes(prev, next) {
+export function repushedBytes(prev: Layer[], next: Layer[]): number {
     const have = new Set(prev.map(layerKey));
     return next.filter((l) => !have.has(layerKey(l))).reduce((s, l) => s + l.size, 0);
 }
+
 /** Bytes of store paths in `next` that are not in `prev`: the least any layering must push. */
-function idealBytes(prev, next) {
+export function idealBytes(prev: StorePathInfo[], next: StorePathInfo[]): number {
     const have = new Set(prev.map((p) => p.path));
     return next.filter((p) => !have.has(p.path)).reduce((s, p) => s + p.narSize, 0);
 }
+
 /** Pure: what is wrong with a plan of `graph` (a path in no layer, in two, or not in the graph); [] when nothing. */
-function coverageProblems(graph, layers) {
-    const seen = new Map();
+export function coverageProblems(graph: StorePathInfo[], layers: Layer[]): string[] {
+    const seen = new Map<string, number>();
     for (const l of layers) {
         for (const p of l.paths) {
             seen.set(p, (seen.get(p) ?? 0) + 1);
@@ -396,23 +444,34 @@ function coverageProblems(graph, layers) {
         ...[...seen.keys()].filter((p) => !inGraph.has(p)).map((p) => `${p} is not in the image closure`),
     ];
 }
+
+/** What the planner read (input.json next to plan.json): a later preview forecasts the next plan from it. */
+export interface PlanInput {
+    graph: StorePathInfo[];
+    appPaths: string[];
+    /** The store path whose tree is the image's root layer (packed after the planned layers), if any. */
+    rootDir?: string;
+    /** The derivation's `assembly` attribute: what the layers are packed with (JSON), if any. */
+    assembly?: string;
+}
+
 /* Command line, used inside the Nix build:
  *   node layer-planner.js <.attrs.json> <graph attribute> <strategy> <maxLayers> <maxLayerBytes> [<app paths attribute>]
  * reads the exportReferencesGraph output of a structured-attrs derivation and writes the plan to
  * the derivation's `out` (a directory): plan.json; layers.txt with one layer per line
  * (space-separated store paths) for shell consumers; input.json (PlanInput, with the derivation's
  * `rootDir` and `assembly` attributes when it has them). */
-function cli(argv) {
+function cli(argv: string[]): number {
     const [attrsFile, attr, strategy, maxLayers, maxLayerBytes, appAttr] = argv;
     if (maxLayerBytes === undefined || !["popularity", "equal", "stable"].includes(strategy)) {
         process.stderr.write("usage: layer-planner <.attrs.json> <attr> <popularity|equal|stable> <maxLayers> <maxLayerBytes> [<app paths attr>]\n");
         return 2;
     }
-    const attrs = JSON.parse(fs.readFileSync(attrsFile, "utf8"));
-    const graph = attrs[attr];
-    const out = attrs.outputs.out;
-    const appPaths = appAttr === undefined ? [] : attrs[appAttr] ?? [];
-    const plan = planLayers(graph, { strategy: strategy, maxLayers: Number(maxLayers), maxLayerBytes: Number(maxLayerBytes), appPaths });
+    const attrs = JSON.parse(fs.readFileSync(attrsFile, "utf8")) as Record<string, unknown>;
+    const graph = attrs[attr] as StorePathInfo[];
+    const out = (attrs.outputs as Record<string, string>).out;
+    const appPaths = appAttr === undefined ? [] : (attrs[appAttr] as string[] | undefined) ?? [];
+    const plan = planLayers(graph, { strategy: strategy as LayerStrategyName, maxLayers: Number(maxLayers), maxLayerBytes: Number(maxLayerBytes), appPaths });
     for (const w of plan.warnings) {
         process.stderr.write(`layer-planner: warning: ${w}\n`);
     }
@@ -425,7 +484,7 @@ function cli(argv) {
     fs.mkdirSync(out);
     fs.writeFileSync(`${out}/plan.json`, JSON.stringify(plan));
     fs.writeFileSync(`${out}/layers.txt`, plan.layers.map((l) => l.paths.join(" ")).join("\n") + "\n");
-    const input = {
+    const input: PlanInput = {
         graph, appPaths,
         ...(typeof attrs.rootDir === "string" ? { rootDir: attrs.rootDir } : {}),
         ...(typeof attrs.assembly === "string" ? { assembly: attrs.assembly } : {}),
@@ -433,6 +492,7 @@ function cli(argv) {
     fs.writeFileSync(`${out}/input.json`, JSON.stringify(input));
     return 0;
 }
+
 if (require.main === module) {
     process.exitCode = cli(process.argv.slice(2));
 }

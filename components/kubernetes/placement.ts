@@ -10,7 +10,7 @@
 //   karpenter  Karpenter on AWS: karpenter.k8s.aws/instance-gpu-name (and -memory), known from the instance
 //              type before a node exists.
 //   custom     the stack's own gpu.nodeSelector and gpu.tolerations.
-import type { PlacementProfile, Toleration } from "./config";
+import type { PlacementProfile, Toleration } from "../config";
 import { GPU_MEMORY_LABEL, GPU_PRODUCT_LABEL, baseProduct } from "./gpuModel";
 
 export const GKE_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator";

@@ -2,7 +2,7 @@
 // read from that stack's outputs (a StackReference), so every cluster runs the same bytes and the
 // preview shows the digest it will roll out.
 import * as pulumi from "@pulumi/pulumi";
-import { programError } from "./errors";
+import { programError } from "../errors";
 
 /** What an image stack exports (index.ts) and a promoting stack reads. */
 export interface ImageStackOutputs {

@@ -4,15 +4,15 @@
 // admission denials, a RuntimeClass that does not exist) and Warning events. A Job ends with its
 // completion time, each pod's exit code and the last log lines. The Kubernetes provider's own await
 // only reports "timed out waiting to be Ready", so the GPU workload replaces it (a `pulumi.com/waitFor`
-// that holds at once; see components/gpuDeployment.ts) and runs this instead, as `node -r ts-node/register/transpile-only components/rollout.ts`.
+// that holds at once; see components/kubernetes/workload.ts) and runs this instead, as `node -r ts-node/register/transpile-only components/kubernetes/rollout.ts`.
 //
 // With NGD_UNTIL=started (a Job with deployment.wait: false) it returns once a pod of the Job runs,
-// printing `started <time>` on stdout (the stack's `job` record, components/jobRun.ts); a Job that
+// printing `started <time>` on stdout (the stack's `job` record, components/kubernetes/jobRun.ts); a Job that
 // completes prints `finished <time>`.
 //
 // Input (environment): NGD_KIND (Deployment | Job), NGD_NAMESPACE, NGD_DEPLOYMENT (the workload's
 // name), NGD_TIMEOUT_SECONDS, NGD_UNTIL, NGD_KUBE_CONTEXT (cluster.context) and NGD_KUBECONFIG (contents, a
-// secret) or else the default kubeconfig — the same choice as the provider's (components/kube.ts).
+// secret) or else the default kubeconfig — the same choice as the provider's (components/kubernetes/kube.ts).
 import * as k8s from "@kubernetes/client-node";
 import { isoTime } from "./jobRun";
 import { apiErrorMessage, isPermanentApiError, loadKubeConfig, serverOf } from "./kube";
