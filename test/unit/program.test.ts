@@ -37,6 +37,8 @@ describe("the program under mocks, per shipped stack", function () {
             const build = find(run, "command:local:Command", "-image-build");
             assert.strictEqual(build.name, "image-build");
             assert.deepStrictEqual(parentTypes(build.urn), ["nix-gpu-deploy:image:LayeredCudaImage"]);
+            assert.deepStrictEqual(parentTypes(find(run, "nix-gpu-deploy:image:LayeredCudaImage", "image").urn), ["nix-gpu-deploy:index:NixImage"], "the image is a part of the public NixImage");
+            assert.deepStrictEqual(parentTypes(find(run, "nix-gpu-deploy:k8s:GpuDeployment", "gpu").urn), ["nix-gpu-deploy:index:GpuWorkload"], "the workload is a part of the public GpuWorkload");
             const dep = workload(run);
             assert.deepStrictEqual(parentTypes(dep.urn), ["nix-gpu-deploy:k8s:GpuDeployment"]);
             const provider = find(run, "pulumi:providers:kubernetes", "gpu-provider");
