@@ -25,8 +25,13 @@ export function parseImageSections(values: { nix?: unknown; image?: unknown; reg
         // a promoting stack runs the image: stand-ins for what it runs it with
         ? { gpu: { count: 0 }, cluster: { name: "stand-in", namespace: "stand-in" }, deployment: { name: "stand-in" } }
         : {};
+    // The cluster's pull user is the workload's (GpuWorkload pullCredentials), not the push's.
+    const registry = typeof values.registry === "object" && values.registry !== null ? { ...values.registry as Record<string, unknown> } : values.registry;
+    if (typeof registry === "object" && registry !== null) {
+        delete (registry as Record<string, unknown>).pullUsername;
+    }
     const r = parseStackConfig({
-        values: { nix: values.nix, image: promotes ? image : { ...(image as object ?? {}), publishOnly: true }, registry: values.registry, ...stand },
+        values: { nix: values.nix, image: promotes ? image : { ...(image as object ?? {}), publishOnly: true }, registry, ...stand },
         secretsPresent: secrets,
     }, opts);
     if (!r.ok) {
