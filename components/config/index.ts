@@ -1084,7 +1084,8 @@ export function parseStackConfig(raw: RawStackConfig, opts: ParseOptions): Parse
         }
         let entry = (entryEmpty ? undefined : c.string("nix.entry", nixRaw.entry, PROJECT_PATH)) ?? DEFAULTS.nixEntry;
         // An empty entry is reported above; the overlays are not looked up next to a default the user did not ask for.
-        const entryOk = !entryEmpty && projectNixFile(c, opts, "nix.entry", entry, { notNix: "must name a .nix file", missing: "does not exist" });
+        // A promoting stack builds nothing: its project need not hold an entry or overlays.
+        const entryOk = !entryEmpty && mode !== "promote" && projectNixFile(c, opts, "nix.entry", entry, { notNix: "must name a .nix file", missing: "does not exist" });
         entry = entry.replace(/^(\.\/)+/, "");
         let sources: string | undefined;
         if (!isUnset(nixRaw.sources)) {

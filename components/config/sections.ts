@@ -2,11 +2,15 @@
 // image, registry; GpuWorkload: gpu, cluster, deployment). Through the same parser as the whole stack
 // config (`parseStackConfig`), so every default, check and message is the same: the other sections are
 // stood in by fixed values that pass, and only the problems of the sections given are kept.
-import { ClusterConfig, ConfigProblem, DeploymentConfig, GpuConfig, NixSystem, ParseOptions, StackConfig, parseStackConfig } from "./index";
+import { ClusterConfig, ConfigProblem, PROJECT, DeploymentConfig, GpuConfig, NixSystem, ParseOptions, StackConfig, parseStackConfig } from "./index";
 
-/** Problems of the given sections only (their own properties, and the whole-config ones). */
+/**
+ * Problems of the given sections only (their own properties, and the whole-config ones), named by the
+ * argument's property (`deployment.replicas`, not the stack config key `nix-gpu-deploy:deployment.replicas`).
+ */
 function problemsOf(errors: ConfigProblem[], sections: string[]): ConfigProblem[] {
-    return errors.filter((e) => e.propertyPath === "" || sections.some((s) => e.propertyPath === s || e.propertyPath.startsWith(`${s}.`) || e.propertyPath.startsWith(`${s}[`)));
+    return errors.map((e) => ({ ...e, propertyPath: e.propertyPath.startsWith(`${PROJECT}:`) ? e.propertyPath.slice(PROJECT.length + 1) : e.propertyPath }))
+        .filter((e) => e.propertyPath === "" || sections.some((s) => e.propertyPath === s || e.propertyPath.startsWith(`${s}.`) || e.propertyPath.startsWith(`${s}[`)));
 }
 
 /** A stand-in stack another stack's image comes from: it names no real stack and passes the checks. */

@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { ClusterEnv, ROOT, TOOLS, cluster, copyProject, kubeGet, pulumiEnv, readClusterEnv, tearDownSuite, watchPlugins } from "./harness";
+import { ClusterEnv, ROOT, TOOLS, cluster, copyProject, kubeGet, processesOf, pulumiEnv, readClusterEnv, tearDownSuite, watchPlugins } from "./harness";
 
 const HEADER = "nix-gpu-deploy: what this change does";
 
@@ -57,7 +57,9 @@ describe("issue #23: the components from programs of one's own (npm package, Pyt
     });
 
     after(() => {
+        const leftover = processesOf(path.join(work, "pulumi-home-py"));
         tearDownSuite(work, project);
+        assert.deepStrictEqual(leftover, [], "no Pulumi process of the Python program left behind");
         fs.rmSync(work, { recursive: true, force: true });
     });
 
@@ -76,11 +78,12 @@ describe("issue #23: the components from programs of one's own (npm package, Pyt
     }
 
     /** The `local` stack of an example program, with the local stack's config and secrets. */
-    async function exampleStack(dir: string, projectName: string): Promise<Stack> {
+    async function exampleStack(dir: string, projectName: string, pulumiHome?: string): Promise<Stack> {
         const state = path.join(work, `state-${projectName}`);
         fs.mkdirSync(state, { recursive: true });
         process.env.PATH = [path.join(TOOLS, "bin"), process.env.PATH].join(path.delimiter);
-        const stack = await LocalWorkspace.createOrSelectStack({ stackName: "local", workDir: dir }, { envVars: pulumiEnv(state, env) });
+        const envVars = { ...pulumiEnv(state, env), ...(pulumiHome !== undefined ? { PULUMI_HOME: pulumiHome } : {}) };
+        const stack = await LocalWorkspace.createOrSelectStack({ stackName: "local", workDir: dir }, { envVars });
         const file = path.join(dir, "Pulumi.local.yaml");
         const doc = (fs.existsSync(file) ? parseYaml(fs.readFileSync(file, "utf8")) : {}) as { config?: Record<string, unknown> };
         doc.config = { ...(doc.config ?? {}), ...stackConfig(projectName) };
@@ -182,7 +185,21 @@ describe("issue #23: the components from programs of one's own (npm package, Pyt
         assert.ok(tsDir !== undefined, "runs after the TypeScript example (it adds the package that one installed)");
         const pyDir = path.join(work, "example-py");
         copyDir(path.join(ROOT, "examples/python"), pyDir);
-        const runEnv = { ...process.env, ...pulumiEnv(path.join(work, "state-ngd-example-py"), env), PATH: [path.join(TOOLS, "bin"), process.env.PATH].join(path.delimiter) };
+        // `pulumi package add` installs every provider the package's npm dependencies name, at their SDK's
+        // version, whatever PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION says; for docker that is 5.2.0,
+        // whose source is not here. In this suite's own Pulumi home the 5.1.0 build is installed under
+        // 5.2.0 too (every other run of the engine runs 5.1.0 for the 5.2.0 SDK already; README).
+        const pyHome = path.join(work, "pulumi-home-py");
+        fs.mkdirSync(path.join(pyHome, "plugins"), { recursive: true });
+        const sharedPlugins = path.join(work, "pulumi-home", "plugins");
+        for (const p of fs.existsSync(sharedPlugins) ? fs.readdirSync(sharedPlugins) : []) {
+            fs.symlinkSync(path.join(sharedPlugins, p), path.join(pyHome, "plugins", p));
+        }
+        const docker = path.join(TOOLS, "providers", "pulumi-resource-docker");
+        const runEnv = { ...process.env, ...pulumiEnv(path.join(work, "state-ngd-example-py"), env), PULUMI_HOME: pyHome, PATH: [path.join(TOOLS, "bin"), process.env.PATH].join(path.delimiter) };
+        if (fs.existsSync(docker) && !fs.existsSync(path.join(pyHome, "plugins", "resource-docker-v5.2.0"))) {
+            execFileSync("pulumi", ["plugin", "install", "resource", "docker", "5.2.0", "--file", docker], { env: runEnv, stdio: ["ignore", "ignore", "inherit"] });
+        }
         fs.mkdirSync(path.join(work, "state-ngd-example-py"), { recursive: true });
         const watcher = watchPlugins();
         const t0 = Date.now();
@@ -190,7 +207,7 @@ describe("issue #23: the components from programs of one's own (npm package, Pyt
         execFileSync("pulumi", ["package", "add", path.join(tsDir, "node_modules/nix-gpu-deploy"), "--non-interactive"], { cwd: pyDir, env: runEnv, stdio: ["ignore", "inherit", "inherit"] });
         console.log(`      pulumi package add: ${((Date.now() - t0) / 1000).toFixed(0)} s; SDK ${fs.readdirSync(path.join(pyDir, "sdks")).join(", ")}`);
         assert.match(fs.readFileSync(path.join(pyDir, "Pulumi.yaml"), "utf8"), /packages:\s*\n\s+nix-gpu-deploy:/);
-        const stack = await exampleStack(pyDir, "ngd-example-py");
+        const stack = await exampleStack(pyDir, "ngd-example-py", pyHome);
         await deployAndExplain(stack, pyDir, "ngd-example-py");
         const ran = watcher.stop();
         for (const r of ran.filter((x) => /language/.test(x.name))) {
