@@ -7,6 +7,43 @@
 // The Python SDK is generated from these declarations (PulumiPlugin.yaml): no union types (a field
 // that takes a count or a percentage is a string), and every name is unique in the package.
 
+// Choices, as `const` objects with a type of the same name: TypeScript callers pass the strings
+// ("build"), and the generated SDKs get enums (Pulumi's component packages need a literal union named).
+
+/** What a substituter that does not answer means. */
+export const OnCacheDown = { Build: "build", Fail: "fail" } as const;
+export type OnCacheDown = typeof OnCacheDown[keyof typeof OnCacheDown];
+/** How the image's layers are planned. */
+export const LayerStrategy = { Popularity: "popularity", Equal: "equal", Stable: "stable" } as const;
+export type LayerStrategy = typeof LayerStrategy[keyof typeof LayerStrategy];
+/** How the image is pushed. */
+export const Publisher = { Docker: "docker", Skopeo: "skopeo" } as const;
+export type Publisher = typeof Publisher[keyof typeof Publisher];
+/** A toleration's operator. */
+export const TolerationOperator = { Exists: "Exists", Equal: "Equal" } as const;
+export type TolerationOperator = typeof TolerationOperator[keyof typeof TolerationOperator];
+/** A taint's effect. */
+export const TaintEffect = { NoSchedule: "NoSchedule", PreferNoSchedule: "PreferNoSchedule", NoExecute: "NoExecute" } as const;
+export type TaintEffect = typeof TaintEffect[keyof typeof TaintEffect];
+/** The nodes' MIG strategy. */
+export const MigStrategy = { Mixed: "mixed", Single: "single" } as const;
+export type MigStrategy = typeof MigStrategy[keyof typeof MigStrategy];
+/** Which node labels select GPU nodes. */
+export const Placement = { Gfd: "gfd", Gke: "gke", Eks: "eks", Karpenter: "karpenter", Custom: "custom" } as const;
+export type Placement = typeof Placement[keyof typeof Placement];
+/** A health check's kind. */
+export const CheckType = { Http: "http", Tcp: "tcp", Exec: "exec" } as const;
+export type CheckType = typeof CheckType[keyof typeof CheckType];
+/** A service or a run to completion. */
+export const WorkloadKind = { Deployment: "Deployment", Job: "Job" } as const;
+export type WorkloadKind = typeof WorkloadKind[keyof typeof WorkloadKind];
+/** A Deployment's rollout. */
+export const RolloutStrategy = { RollingUpdate: "RollingUpdate", Recreate: "Recreate" } as const;
+export type RolloutStrategy = typeof RolloutStrategy[keyof typeof RolloutStrategy];
+/** A Job's completion mode. */
+export const CompletionMode = { NonIndexed: "NonIndexed", Indexed: "Indexed" } as const;
+export type CompletionMode = typeof CompletionMode[keyof typeof CompletionMode];
+
 /** An overlay of the dependency set, applied in order. */
 export interface OverlaySection {
     /** lowerCamelCase overlay name; its file is `<entry dir>/overlay/<kebab-name>.nix`. */
@@ -44,7 +81,7 @@ export interface NixSection {
     /** Nix max-jobs. Default: the machine's. */
     maxJobs?: number;
     /** A substituter that does not answer: `build` (leave it out, saying so) or `fail`. Default `build`. */
-    onCacheDown?: "build" | "fail";
+    onCacheDown?: OnCacheDown;
     /** A Nix store URL the built image closure is copied to, signed with `nixSigningKey`. Default: none. */
     uploadTo?: string;
     /** Build in Nix's sandbox (true), or not. Default: the machine's nix.conf. */
@@ -62,7 +99,7 @@ export interface ImageSection {
     /** Layer budget, 2..125. Default 100. */
     maxLayers?: number;
     /** `popularity`, `equal` or `stable` (stable keeps layer contents across package changes). Default `stable`. */
-    layerStrategy?: "popularity" | "equal" | "stable";
+    layerStrategy?: LayerStrategy;
     /** Warn about layers larger than this many bytes. Default 10 GiB. */
     maxLayerBytes?: number;
 }
@@ -78,7 +115,7 @@ export interface RegistrySection {
     /** Plain HTTP (loopback hosts only). Default false. */
     insecure?: boolean;
     /** `docker` (the docker provider) or `skopeo` (daemonless). Default `docker`. */
-    publisher?: "docker" | "skopeo";
+    publisher?: Publisher;
     /** The docker publisher's daemon, `unix:///path.sock`. Default: the environment's. */
     dockerHost?: string;
     /** A docker credential helper (`ecr-login` runs `docker-credential-ecr-login`) giving short-lived push credentials. Default: none. */
@@ -90,11 +127,11 @@ export interface TolerationSection {
     /** Taint key. */
     key: string;
     /** `Exists` or `Equal`. */
-    operator: "Exists" | "Equal";
+    operator: TolerationOperator;
     /** Taint value (with `Equal`). */
     value?: string;
     /** `NoSchedule`, `PreferNoSchedule` or `NoExecute`. Default: every effect. */
-    effect?: "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+    effect?: TaintEffect;
 }
 
 /** What GPU the pods request and where they go (stack config `gpu`). */
@@ -110,7 +147,7 @@ export interface GpuSection {
     /** MIG slices per pod. Default 1. */
     migCount?: number;
     /** The nodes' MIG strategy: `mixed` or `single`. Default `mixed`. */
-    migStrategy?: "mixed" | "single";
+    migStrategy?: MigStrategy;
     /** Lower bound of `nvidia.com/gpu.memory` (MiB). Default: none. */
     minMemoryMiB?: number;
     /** The GPU nodes' taint key the pods tolerate. Default `nvidia.com/gpu`. */
@@ -118,7 +155,7 @@ export interface GpuSection {
     /** A RuntimeClass that must exist in the cluster. Default: none. */
     runtimeClassName?: string;
     /** Which node labels select GPU nodes: `gfd`, `gke`, `eks`, `karpenter` or `custom`. Default `gfd`. */
-    placement?: "gfd" | "gke" | "eks" | "karpenter" | "custom";
+    placement?: Placement;
     /** The profile's GPU label value (GKE `nvidia-h100-80gb`, AWS `h100`). Default: from `product`. */
     accelerator?: string;
     /** `custom` placement: the node selector. */
@@ -146,7 +183,7 @@ export interface ClusterSection {
 /** The readiness/startup check of a Deployment. */
 export interface ProbeSection {
     /** `http`, `tcp` or `exec`. */
-    type: "http" | "tcp" | "exec";
+    type: CheckType;
     /** HTTP path (`http`). */
     path?: string;
     /** Port (`http`, `tcp`). Default: `port`. */
@@ -164,7 +201,7 @@ export interface ProbeSection {
 /** A separate liveness check (e.g. `/livez` while readiness is `/readyz`). */
 export interface LivenessSection {
     /** `http`, `tcp` or `exec`. */
-    type: "http" | "tcp" | "exec";
+    type: CheckType;
     /** HTTP path (`http`). */
     path?: string;
     /** Port (`http`, `tcp`). Default: `port`. */
@@ -200,7 +237,7 @@ export interface DeploymentSection {
     /** Name of the Deployment or Job. Required. */
     name: string;
     /** `Deployment` (a service) or `Job` (run to completion). Default `Deployment`. */
-    kind?: "Deployment" | "Job";
+    kind?: WorkloadKind;
     /** CPU request. Default `4`. */
     cpu?: string;
     /** Memory request and limit. Default `32Gi`. */
@@ -220,7 +257,7 @@ export interface DeploymentSection {
     /** Deployment: replicas. Default 1. */
     replicas?: number;
     /** Deployment: `RollingUpdate` (maxSurge 0) or `Recreate`. Default `RollingUpdate`. */
-    strategy?: "RollingUpdate" | "Recreate";
+    strategy?: RolloutStrategy;
     /** Deployment: minReadySeconds. Default 0. */
     minReadySeconds?: number;
     /** Deployment: the readiness/startup check. Default: none. */
@@ -236,7 +273,7 @@ export interface DeploymentSection {
     /** Job: parallelism. Default 1. */
     parallelism?: number;
     /** Job: `NonIndexed` or `Indexed`. Default `NonIndexed`. */
-    completionMode?: "NonIndexed" | "Indexed";
+    completionMode?: CompletionMode;
     /** Job: activeDeadlineSeconds. Default: none. */
     activeDeadlineSeconds?: number;
     /** Job: ttlSecondsAfterFinished. Default: none. */
@@ -258,7 +295,7 @@ export interface DeploymentSection {
 /** The workload a new image rolls out to: what the preview explanation names. */
 export interface RolloutSection {
     /** `Deployment` or `Job`. */
-    kind: "Deployment" | "Job";
+    kind: WorkloadKind;
     /** Its namespace. */
     namespace: string;
     /** Its name. */
@@ -266,7 +303,7 @@ export interface RolloutSection {
     /** Deployment replicas. Default 1. */
     replicas?: number;
     /** Deployment strategy: `RollingUpdate` or `Recreate`. Default `RollingUpdate`. */
-    strategy?: "RollingUpdate" | "Recreate";
+    strategy?: RolloutStrategy;
 }
 
 /** Pure: a section as the stack-config checker reads it (a budget's count as a number). */

@@ -8,6 +8,7 @@
 export { NixImage, NixImageArgs } from "./nixImage";
 export { GpuWorkload, GpuWorkloadArgs, PullCredentials } from "./gpuWorkload";
 export {
+    CheckType, CompletionMode, LayerStrategy, MigStrategy, OnCacheDown, Placement, Publisher, RolloutStrategy, TaintEffect, TolerationOperator, WorkloadKind,
     CacheSection, ClusterSection, DeploymentSection, DisruptionBudgetSection, GpuSection, ImageSection, LivenessSection,
     NixSection, OverlaySection, ProbeSection, RegistrySection, RolloutSection, TolerationSection,
 } from "./args";
