@@ -5,7 +5,7 @@ cluster, deployment), plus `nixProject`, the directory of the Nix project to bui
 registryPassword and kubeconfig. The sections go to the components as they are (camelCase keys).
 """
 import pulumi
-import nix_gpu_deploy as ngd
+import pulumi_nix_gpu_deploy as ngd
 
 config = pulumi.Config()
 nix = config.get_object("nix") or {}
