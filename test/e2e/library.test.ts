@@ -202,6 +202,8 @@ describe("issue #23: the components from programs of one's own (npm package, Pyt
         }
         fs.mkdirSync(path.join(work, "state-ngd-example-py"), { recursive: true });
         const watcher = watchPlugins();
+        let ran: ReturnType<typeof watcher.stop> = [];
+        try {
         const t0 = Date.now();
         // The installed package (as `npm install nix-gpu-deploy` leaves it), with its dependencies beside it.
         execFileSync("pulumi", ["package", "add", path.join(tsDir, "node_modules/nix-gpu-deploy"), "--non-interactive"], { cwd: pyDir, env: runEnv, stdio: ["ignore", "inherit", "inherit"] });
@@ -209,7 +211,9 @@ describe("issue #23: the components from programs of one's own (npm package, Pyt
         assert.match(fs.readFileSync(path.join(pyDir, "Pulumi.yaml"), "utf8"), /packages:\s*\n\s+nix-gpu-deploy:/);
         const stack = await exampleStack(pyDir, "ngd-example-py", pyHome);
         await deployAndExplain(stack, pyDir, "ngd-example-py");
-        const ran = watcher.stop();
+        } finally {
+            ran = watcher.stop();
+        }
         for (const r of ran.filter((x) => /language/.test(x.name))) {
             console.log(`      ran ${r.name} (${r.exe})${r.fromUpstream === true ? `, built from ${r.source} (v${r.version})` : ""}`);
         }
