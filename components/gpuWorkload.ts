@@ -5,7 +5,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSection, DeploymentSection, GpuSection, sectionValue } from "./args";
-import { ClusterConfig, DeploymentConfig, GpuConfig, NixSystem, formatProblems } from "./config";
+import { ClusterConfig, DeploymentConfig, GpuConfig, NIX_SYSTEMS, NixSystem, formatProblems } from "./config";
 import { parseWorkloadSections } from "./config/sections";
 import { nodeFs } from "./config/stack";
 import { programError } from "./errors";
@@ -67,10 +67,11 @@ export function checkGpuWorkloadArgs(args: GpuWorkloadArgs, projectDir = process
     const cudaCapabilities = args.cudaCapabilities ?? [];
     const result = parseWorkloadSections(
         { gpu: sectionValue(args.gpu) ?? {}, cluster: sectionValue(args.cluster), deployment: sectionValue(args.deployment) },
-        { cudaCapabilities, system, hasKubeconfig: args.kubeconfig !== undefined, hasPullPassword: args.pullCredentials !== undefined, registryHost: args.pullCredentials?.registry },
+        { cudaCapabilities, hasKubeconfig: args.kubeconfig !== undefined },
         { projectRoot: path.resolve(projectDir), stack: pulumi.getStack(), ...nodeFs });
-    if (!result.ok) {
-        throw programError(formatProblems(result.errors));
+    const systemProblems = (NIX_SYSTEMS as readonly string[]).includes(system) ? [] : [{ propertyPath: "system", reason: `must be one of ${NIX_SYSTEMS.join(", ")}, got ${JSON.stringify(system)}` }];
+    if (!result.ok || systemProblems.length > 0) {
+        throw programError(formatProblems([...(result.ok ? [] : result.errors), ...systemProblems]));
     }
     return { gpu: result.gpu, cluster: result.cluster, deployment: result.deployment, system, cudaCapabilities };
 }

@@ -190,11 +190,8 @@ describe("issue #23: the components from programs of one's own (npm package, Pyt
         // whose source is not here. In this suite's own Pulumi home the 5.1.0 build is installed under
         // 5.2.0 too (every other run of the engine runs 5.1.0 for the 5.2.0 SDK already; README).
         const pyHome = path.join(work, "pulumi-home-py");
-        fs.mkdirSync(path.join(pyHome, "plugins"), { recursive: true });
-        const sharedPlugins = path.join(work, "pulumi-home", "plugins");
-        for (const p of fs.existsSync(sharedPlugins) ? fs.readdirSync(sharedPlugins) : []) {
-            fs.symlinkSync(path.join(sharedPlugins, p), path.join(pyHome, "plugins", p));
-        }
+        // The toolchain's providers, installed into it as into any Pulumi home (test/e2e/toolchain.sh).
+        execFileSync(path.join(ROOT, "test/e2e/toolchain.sh"), ["install-plugins"], { env: { ...process.env, PULUMI_HOME: pyHome }, stdio: ["ignore", "inherit", "inherit"] });
         const docker = path.join(TOOLS, "providers", "pulumi-resource-docker");
         const runEnv = { ...process.env, ...pulumiEnv(path.join(work, "state-ngd-example-py"), env), PULUMI_HOME: pyHome, PATH: [path.join(TOOLS, "bin"), process.env.PATH].join(path.delimiter) };
         if (fs.existsSync(docker) && !fs.existsSync(path.join(pyHome, "plugins", "resource-docker-v5.2.0"))) {

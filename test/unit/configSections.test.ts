@@ -7,7 +7,7 @@ import { parseImageSections, parseWorkloadSections } from "../../components/conf
 import { nodeFs } from "../../components/config/stack";
 
 const ROOT = path.resolve(__dirname, "../..");
-const context = { cudaCapabilities: ["9.0"], system: "x86_64-linux" as const, hasKubeconfig: true, hasPullPassword: false };
+const context = { cudaCapabilities: ["9.0"], hasKubeconfig: true };
 
 describe("issue #23: the components' sections, checked as the stack config checks them", () => {
     it("a workload's sections pass in a project with no Nix entry (the image is built elsewhere)", () => {
