@@ -615,3 +615,17 @@ export function deleteClosure(storePath: string): string[] {
     assert.ok(deleted.includes(storePath), `${storePath} was deleted`);
     return deleted;
 }
+
+/** The first line of the preview explanation (components/nix/explanation.ts). */
+export const EXPLANATION_HEADER = "nix-gpu-deploy: what this change does";
+
+/** The preview explanation, as the CLI prints it (each line indented under the resource), its lines trimmed. */
+export function explanationBlock(out: string): string[] {
+    const at = out.indexOf(EXPLANATION_HEADER);
+    if (at < 0) {
+        return [];
+    }
+    const lines = out.slice(at).split("\n");
+    const end = lines.findIndex((l, i) => i > 0 && !/^\s{2,}\S/.test(l));
+    return lines.slice(0, end < 0 ? undefined : end).map((l) => l.trim());
+}

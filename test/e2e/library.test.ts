@@ -10,20 +10,10 @@ import * as os from "os";
 import * as path from "path";
 import { LocalWorkspace, Stack } from "@pulumi/pulumi/automation";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { ClusterEnv, ROOT, TOOLS, cluster, copyProject, kubeGet, processesOf, pulumiEnv, readClusterEnv, tearDownSuite, watchPlugins } from "./harness";
+import { ClusterEnv, EXPLANATION_HEADER, ROOT, TOOLS, cluster, copyProject, explanationBlock, kubeGet, processesOf, pulumiEnv, readClusterEnv, tearDownSuite, watchPlugins } from "./harness";
 
-const HEADER = "nix-gpu-deploy: what this change does";
-
-/** Our diagnostic block, as the CLI prints it. */
-function block(out: string): string[] {
-    const at = out.indexOf(HEADER);
-    if (at < 0) {
-        return [];
-    }
-    const lines = out.slice(at).split("\n");
-    const end = lines.findIndex((l, i) => i > 0 && !/^\s{2,}\S/.test(l));
-    return lines.slice(0, end < 0 ? undefined : end).map((l) => l.trim());
-}
+const HEADER = EXPLANATION_HEADER;
+const block = explanationBlock;
 
 /** Copies a directory's files (not node_modules, venv, sdks). */
 function copyDir(from: string, to: string): void {

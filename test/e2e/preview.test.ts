@@ -8,7 +8,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { ClusterEnv, Shims, startSuite, tearDownSuite } from "./harness";
+import { ClusterEnv, EXPLANATION_HEADER, Shims, explanationBlock, startSuite, tearDownSuite } from "./harness";
 
 describe("preview: explains a change in words, and says nothing when nothing changed (issue #13)", function () {
     this.timeout(30 * 60 * 1000);
@@ -17,18 +17,9 @@ describe("preview: explains a change in words, and says nothing when nothing cha
     let work: string;
     let stack: Stack;
     let shims: Shims;
-    const HEADER = "nix-gpu-deploy: what this change does";
+    const HEADER = EXPLANATION_HEADER;
     const changes = (summary: Record<string, number>) => Object.entries(summary).filter(([op, n]) => op !== "same" && n > 0);
-    /** Our diagnostic block, as the CLI prints it (each line indented under the resource). */
-    const block = (out: string): string[] => {
-        const at = out.indexOf(HEADER);
-        if (at < 0) {
-            return [];
-        }
-        const lines = out.slice(at).split("\n");
-        const end = lines.findIndex((l, i) => i > 0 && !/^\s{2,}\S/.test(l));
-        return lines.slice(0, end < 0 ? undefined : end).map((l) => l.trim());
-    };
+    const block = explanationBlock;
     const preview = async (what: string) => {
         const e0 = shims.evaluations();
         const b0 = shims.count();
